@@ -1,0 +1,161 @@
+"""``nasbench-lab bench``: speed and memory as ratios against a plain PyTorch loop on this machine.
+
+The Trainer section times the full product path (uniform sampler, a Run in its thread with
+events on and the SQLite store on) against a hand-written loop that replays the *same*
+architectures on the *same* batches (same augmentation, same validation-minibatch reward). Both
+do identical arithmetic, so the ratio is the framework's overhead alone. Each side runs in
+alternation, several rounds, and the best round counts (the usual way to time on a noisy box).
+"""
+
+from __future__ import annotations
+
+import importlib
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nasbench_lab import config
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def _trainer_vs_plain(space: str, steps: int, rounds: int, device: str) -> dict[str, float]:
+    from nasbench_lab.runs import Run, RunStore
+    from nasbench_lab.training.trainer import Trainer
+
+    dev = config.device(device)
+    kw = {"space": space, "dataset": "digits", "method": "uniform", "steps": steps, "seed": 0,
+          "device": str(dev), "rank_at_end": False}
+    best_trainer, best_plain = float("inf"), float("inf")
+    archs: list[str] = []
+    mem: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(f"{tmp}/bench.sqlite")
+        for _ in range(rounds):
+            # --- the product path
+            job = Trainer(**kw)
+            warm = job.step()["arch"]  # warm-up step (allocations, kernel selection), not timed
+            job.total_steps = steps + 1
+            run = Run(job, store=store, checkpoint_every=10**9, checkpoint_dir=tmp)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            run.start().result()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+                mem["trainer_peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+            best_trainer = min(best_trainer, time.perf_counter() - t0)
+            archs = [warm] + [e.data["arch"] for e in run.events.since(0, kinds="step")]
+
+            # --- the plain loop: same supernet init, same batches, same architectures
+            best_plain = min(best_plain, _plain_loop(Trainer(**kw), archs, mem))
+        store.close()
+    n = max(1, len(archs) - 1)
+    out = {
+        f"{space}_trainer_steps_per_s": n / best_trainer,
+        f"{space}_plain_steps_per_s": n / best_plain,
+        f"{space}_trainer_ratio": best_plain / best_trainer,
+        **{f"{space}_{k}": v for k, v in mem.items()},
+    }
+    if "trainer_peak_mem_mb" in mem and mem.get("plain_peak_mem_mb"):
+        out[f"{space}_memory_ratio"] = mem["trainer_peak_mem_mb"] / mem["plain_peak_mem_mb"]
+    return out
+
+
+def _plain_loop(fresh: Any, archs: list[str], mem: dict[str, float]) -> float:
+    """A hand-written loop over the tensors of a fresh Trainer; returns seconds for archs[1:]."""
+    net, opt, sched, sp = fresh.net, fresh.optimizer, fresh.scheduler, fresh.space
+    data, gen, dev = fresh.data, fresh.gen, fresh.device
+    bs, vbs = fresh.cfg.batch_size, fresh.cfg.val_batch_size
+    ntr, nva = data.train_x.shape[0], data.val_x.shape[0]
+    perm = vperm = None
+    pos, vpos = ntr, nva
+    seq = [sp.parse(a) for a in archs]
+    t0 = 0.0
+    for i, arch in enumerate(seq):
+        if i == 1:  # step 0 is the same untimed warm-up the Trainer had
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+        # the same order of generator draws as Trainer._next_batch: permutation, augment, val
+        if pos + bs > ntr:
+            perm, pos = torch.randperm(ntr, generator=gen, device=dev), 0
+        idx = perm[pos:pos + bs]
+        pos += bs
+        x = data.augment(data.train_x[idx], generator=gen)
+        loss = F.cross_entropy(net(x, arch), data.train_y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if vpos + vbs > nva:
+            vperm, vpos = torch.randperm(nva, generator=gen, device=dev), 0
+        vidx = vperm[vpos:vpos + vbs]
+        vpos += vbs
+        with torch.no_grad():
+            acc = (net(data.val_x[vidx], arch).argmax(1) == data.val_y[vidx]).float().mean()
+        float(loss), float(acc)  # the same host syncs the Trainer makes
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        mem["plain_peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return time.perf_counter() - t0
+
+
+def bench_trainer(quick: bool = False, device: str = "auto") -> dict[str, float]:
+    steps, rounds = (8, 2) if quick else (30, 3)
+    out: dict[str, float] = {}
+    for space in ("pooling", "nb201"):
+        out.update(_trainer_vs_plain(space, steps, rounds, device))
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+# name -> callable(quick, device) or "module:function" of a plug-in section (imported lazily).
+SECTIONS: dict[str, Callable[..., dict[str, Any]] | str] = {
+    "trainer": bench_trainer,
+    "search": "nasbench_lab.search.bench:bench",
+    "dashboard": "nasbench_lab.widgets.bench:bench",
+}
+
+
+def run_bench(quick: bool = False, device: str = "auto", sections: list[str] | None = None,
+              echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the sections and print one line per figure; return all figures in one dict."""
+    unknown = set(sections or []) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"--section: unknown {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
+    dev = config.device(device)
+    result: dict[str, Any] = {"device": str(dev), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                              "quick": quick}
+    echo(f"nasbench-lab bench on {dev} (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    for name, fn in SECTIONS.items():
+        if sections and name not in sections:
+            continue
+        if isinstance(fn, str):
+            module, _, attr = fn.partition(":")
+            try:
+                fn = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError) as exc:
+                echo(f"[{name}] skipped: {exc}")
+                continue
+        t0 = time.perf_counter()
+        if name == "trainer":
+            figures = fn(quick=quick, device=device)
+        else:
+            figures = fn(quick=quick)
+        echo(f"[{name}] ({time.perf_counter() - t0:.0f} s)")
+        for k, v in figures.items():
+            echo(f"  {k:<40} {v:,.3f}" if isinstance(v, float) else f"  {k:<40} {v}")
+        result.update(figures)
+    return result

@@ -1,0 +1,310 @@
+"""The single-path one-shot Trainer: one loop for every sampler (thesis §3.3, §4.3.2).
+
+Each step: the sampler picks an architecture; one optimizer step on a training minibatch of that
+path of the supernet; the reward is the path's accuracy on one validation minibatch; the sampler
+observes it; the Run records the step. Data sits on the device as tensors with on-device
+augmentation, so the hot loop has no CPU data loader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nasbench_lab import config as cfg
+from nasbench_lab import data as data_mod
+from nasbench_lab import spaces
+from nasbench_lab.runs.job import Job
+from nasbench_lab.spaces import Arch
+from nasbench_lab.training import samplers
+
+
+@dataclass
+class TrainerConfig:
+    """Everything that defines a one-shot run (plain data, stored with the run)."""
+
+    space: str = "pooling"
+    dataset: str = "digits"
+    data_root: str | None = None
+    method: str = "uniform"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    steps: int = 1000
+    batch_size: int = 64
+    val_batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    schedule: str = "cosine"  # or "constant"
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True
+    amp: str = "auto"  # bf16 autocast on CUDA; "off" disables
+    bn_recalibration: bool = True
+    recalibration_batches: int = 4
+    rank_sample: int = 200  # architectures ranked at the end for spaces too large to enumerate
+    rank_at_end: bool = True
+
+    def validate(self) -> TrainerConfig:
+        if self.space not in spaces.names():
+            raise ValueError(f"space: unknown {self.space!r}; valid: {', '.join(spaces.names())}")
+        if self.method not in samplers.names():
+            raise ValueError(f"method: unknown {self.method!r}; valid: {', '.join(samplers.names())}")
+        if self.dataset not in data_mod.names():
+            raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(data_mod.names())}")
+        for name in ("steps", "batch_size", "val_batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r} (e.g. {name}=100)")
+        if self.lr <= 0:
+            raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r} (e.g. lr=0.05)")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule: expected 'cosine' or 'constant', got {self.schedule!r}")
+        return self
+
+
+class Trainer(Job):
+    """Single-path supernet training as a :class:`~nasbench_lab.runs.Job`."""
+
+    kind = "supernet"
+
+    def __init__(self, config: TrainerConfig | dict[str, Any] | None = None,
+                 data: data_mod.DataBundle | None = None, **overrides: Any) -> None:
+        if isinstance(config, dict):
+            config = TrainerConfig(**config)
+        config = dataclasses.replace(config or TrainerConfig(), **overrides).validate()
+        self.cfg = config
+        self.device = cfg.device(config.device)
+        self.space = spaces.get(config.space)
+        torch.manual_seed(config.seed)  # weight init is part of the run's seeded trajectory
+        bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
+        self.data = bundle.to(self.device)
+        self.net = self.space.supernet(num_classes=self.data.num_classes).to(self.device)
+        self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.sampler = samplers.get(config.method, self.space, seed=config.seed, **config.method_options)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay, nesterov=config.nesterov)
+        if config.schedule == "cosine":
+            self.scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.steps)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+        self.total_steps = config.steps
+        self.step_count = 0
+        self.gen = torch.Generator(device=self.device).manual_seed(config.seed)
+        self._train_perm: torch.Tensor | None = None
+        self._train_pos = 0
+        self._val_perm: torch.Tensor | None = None
+        self._val_pos = 0
+        self.augment = self.data.augment if config.augment else None
+        self.ranking: Any = None
+
+    # ------------------------------------------------------------------ Job contract
+    def config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.cfg)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Trainer:
+        return cls(TrainerConfig(**config))
+
+    def meta(self) -> dict[str, Any]:
+        return {"space": self.cfg.space, "method": self.cfg.method, "dataset": self.cfg.dataset}
+
+    def step(self) -> dict[str, Any]:
+        self.sampler.before_step(self)
+        arch = self.sampler.sample()
+        x, y = self._next_batch("train")
+        self.net.train()
+        with self._autocast():
+            loss = F.cross_entropy(self.net(x, arch), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        xv, yv = self._next_batch("val")
+        with torch.no_grad(), self._autocast():
+            reward = (self.net(xv, arch).argmax(1) == yv).float().mean()
+        reward_f = float(reward)  # one device sync per step, for the sampler
+        self.sampler.observe(arch, reward_f)
+        self.step_count += 1
+        return {"loss": float(loss.detach()), "reward": reward_f, "lr": lr, "arch": str(arch)}
+
+    def snapshot(self) -> dict[str, Any] | None:
+        return self.sampler.snapshot()
+
+    def finish(self) -> dict[str, Any] | None:
+        if not self.cfg.rank_at_end:
+            return {"steps": self.step_count}
+        from nasbench_lab.training.ranking import rank_supernet
+
+        self.ranking = rank_supernet(self)
+        summary = dict(self.ranking.attrs.get("summary", {}))
+        summary["selected"] = self.ranking.attrs.get("selected")
+        self.emit("ranking", summary=summary, table=self.ranking.head(50).to_dict("records"))
+        return summary
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "gen": self.gen.get_state(),
+            "train_perm": self._train_perm, "train_pos": self._train_pos,
+            "val_perm": self._val_perm, "val_pos": self._val_pos,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.gen.set_state(state["gen"].cpu() if hasattr(state["gen"], "cpu") else state["gen"])
+        def to(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(self.device)
+
+        self._train_perm, self._train_pos = to(state["train_perm"]), int(state["train_pos"])
+        self._val_perm, self._val_pos = to(state["val_perm"]), int(state["val_pos"])
+
+    # ------------------------------------------------------------------ data
+    def _autocast(self):
+        if self.cuda and self.cfg.amp != "off":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _next_batch(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next minibatch of an epoch-wise permutation; train batches are augmented."""
+        if split == "train":
+            xs, ys, bs = self.data.train_x, self.data.train_y, self.cfg.batch_size
+            perm, pos = self._train_perm, self._train_pos
+        else:
+            xs, ys, bs = self.data.val_x, self.data.val_y, self.cfg.val_batch_size
+            perm, pos = self._val_perm, self._val_pos
+        n = xs.shape[0]
+        bs = min(bs, n)
+        if perm is None or pos + bs > n:
+            perm = torch.randperm(n, generator=self.gen, device=self.device)
+            pos = 0
+        idx = perm[pos:pos + bs]
+        x, y = xs[idx], ys[idx]
+        if split == "train":
+            self._train_perm, self._train_pos = perm, pos + bs
+            if self.augment is not None:
+                x = self.augment(x, generator=self.gen)
+        else:
+            self._val_perm, self._val_pos = perm, pos + bs
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    def fixed_val_batch(self, n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` validation images: the same batch every time (for distances, trees)."""
+        return self.data.val_x[:n], self.data.val_y[:n]
+
+    # ------------------------------------------------------------------ what methods and ranking use
+    @torch.no_grad()
+    def recalibrate_bn(self, arch: Arch, batches: int | None = None) -> None:
+        """Re-estimate BN statistics for one path (cumulative average over training batches).
+
+        The shared BN statistics mix every sampled path; ranking one path fairly needs its own.
+        The batches are the first ones of the (unaugmented) training set, always the same.
+        """
+        bns = [m for m in self.net.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the recalibration batches
+        self.net.train()
+        bs = self.cfg.batch_size * 2
+        n = self.data.train_x.shape[0]
+        for b in range(batches or self.cfg.recalibration_batches):
+            lo = (b * bs) % max(1, n - bs + 1)
+            with self._autocast():
+                self.net(self.data.train_x[lo:lo + bs], arch)
+        for m, mom in zip(bns, momenta):
+            m.momentum = mom
+
+    @torch.no_grad()
+    def evaluate(self, arch: Arch | str, split: str = "val", recalibrate: bool | None = None,
+                 max_images: int | None = None) -> float:
+        """Accuracy (%) of one path of the supernet on the validation (or test) split."""
+        arch = self.space.parse(arch)
+        if recalibrate if recalibrate is not None else self.cfg.bn_recalibration:
+            self.recalibrate_bn(arch)
+        xs, ys = (self.data.val_x, self.data.val_y) if split == "val" else (self.data.test_x, self.data.test_y)
+        if max_images is not None:
+            xs, ys = xs[:max_images], ys[:max_images]
+        self.net.eval()
+        correct = 0
+        for lo in range(0, xs.shape[0], 512):
+            with self._autocast():
+                correct += int((self.net(xs[lo:lo + 512], arch).argmax(1) == ys[lo:lo + 512]).sum())
+        self.net.train()
+        return 100.0 * correct / max(1, xs.shape[0])
+
+    @torch.no_grad()
+    def outputs(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
+        """Logits of one path on ``x`` (train-mode BN: batch statistics, no running-stat update)."""
+        was = self.net.training
+        bn_momenta = self._freeze_bn_stats()
+        try:
+            self.net.train()
+            with self._autocast():
+                return self.net(x, arch).float()
+        finally:
+            self._restore_bn_stats(bn_momenta)
+            self.net.train(was)
+
+    def gradient(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Flattened gradient of the loss w.r.t. the shared weights for one path on one batch."""
+        x, y = batch if batch is not None else self.fixed_val_batch(self.cfg.batch_size)
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        bn_momenta = self._freeze_bn_stats()
+        try:
+            self.net.train()
+            with self._autocast():
+                loss = F.cross_entropy(self.net(x, arch), y)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+        finally:
+            self._restore_bn_stats(bn_momenta)
+        return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                          for g, p in zip(grads, params)])
+
+    def _freeze_bn_stats(self) -> list[tuple[nn.Module, Any]]:
+        # momentum 0 keeps running statistics unchanged while still using batch statistics
+        out = []
+        for m in self.net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                out.append((m, m.momentum))
+                m.momentum = 0.0
+        return out
+
+    @staticmethod
+    def _restore_bn_stats(saved: list[tuple[nn.Module, Any]]) -> None:
+        for m, mom in saved:
+            m.momentum = mom
+
+    def sample_archs(self, n: int, seed: int = 0) -> list[Arch]:
+        """All architectures of a numerable space, else ``n`` distinct uniform samples."""
+        if self.space.numerable and self.space.size <= n:
+            return self.space.enumerate()
+        rng = np.random.default_rng(seed)
+        seen: dict[Arch, None] = {}
+        while len(seen) < n:
+            seen[self.space.sample(rng)] = None
+        return list(seen)
+
+    def __repr__(self) -> str:
+        return f"<Trainer {self.cfg.space}/{self.cfg.method} on {self.cfg.dataset} step {self.step_count}/{self.total_steps}>"

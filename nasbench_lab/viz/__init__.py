@@ -1,0 +1,1 @@
+"""Pure figure builders: data in, plotly ``go.Figure`` out (no widgets, no state)."""

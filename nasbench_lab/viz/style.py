@@ -1,0 +1,88 @@
+"""One look for every figure: a fixed colour per op name, the status palette, a plotly template.
+
+Colours are keyed by op *name* so the same op has the same colour in every space and view (a
+``nor_conv_3x3`` edge of an NB-201 cell, its bar in a frequency heatmap, its legend entry).
+Names not in the table get a stable colour from a hash, so an unknown op is still consistent.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import plotly.graph_objects as go
+
+#: fixed colour per op name, shared by all spaces (Okabe-Ito / Tableau-like, colour-blind friendly)
+OP_COLORS: dict[str, str] = {
+    # NAS-Bench-201 / DARTS cell ops
+    "none": "#9e9e9e",
+    "skip_connect": "#56b4e9",
+    "nor_conv_1x1": "#e69f00",
+    "nor_conv_3x3": "#d55e00",
+    "avg_pool_3x3": "#009e73",
+    "max_pool_3x3": "#0072b2",
+    "sep_conv_3x3": "#cc79a7",
+    "sep_conv_5x5": "#9467bd",
+    "dil_conv_3x3": "#8c564b",
+    "dil_conv_5x5": "#bcbd22",
+    # macro spaces (layers)
+    "identity": "#56b4e9",
+    "Identity": "#56b4e9",
+    "MB3_K3": "#e69f00",
+    "MB6_K5": "#d55e00",
+    "conv3x3": "#4c72b0",
+    "basic": "#4c72b0",
+    "bottleneck": "#8172b3",
+    "maxpool": "#c44e52",
+    "pool": "#c44e52",
+    "stem": "#4c72b0",
+    "head": "#7f7f7f",
+    "classifier": "#7f7f7f",
+}
+
+_FALLBACK = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+             "#bcbd22", "#7f7f7f")
+
+#: status label colours of the dashboards
+STATUS_COLORS: dict[str, str] = {
+    "created": "#6c757d", "running": "#2e7d32", "paused": "#ef6c00", "finished": "#1565c0",
+    "failed": "#c62828", "stopped": "#6d4c41",
+}
+
+#: the two training-curve colours (loss, reward) and the highlight colour
+LOSS_COLOR = "#d55e00"
+REWARD_COLOR = "#0072b2"
+HIGHLIGHT = "#c62828"
+MUTED = "#9e9e9e"
+FONT = "Inter, Segoe UI, Helvetica, Arial, sans-serif"
+
+
+def op_color(op: str) -> str:
+    """The colour of an op name (stable across runs and processes for unknown names too)."""
+    if op in OP_COLORS:
+        return OP_COLORS[op]
+    return _FALLBACK[zlib.crc32(str(op).encode()) % len(_FALLBACK)]
+
+
+def base_layout(title: str = "", height: int = 320, **kwargs) -> dict:
+    """Common layout keywords: white template, compact margins, readable fonts."""
+    layout = dict(
+        template="plotly_white",
+        title=dict(text=title, x=0.02, xanchor="left", font=dict(size=15)),
+        height=height,
+        margin=dict(l=55, r=20, t=50, b=45),
+        font=dict(family=FONT, size=12),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    )
+    layout.update(kwargs)
+    return layout
+
+
+def empty_figure(message: str, title: str = "", height: int = 320) -> go.Figure:
+    """A blank figure that says why it is blank (no data yet, no benchmark...)."""
+    fig = go.Figure()
+    fig.update_layout(**base_layout(title, height))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=13, color=MUTED))
+    return fig
