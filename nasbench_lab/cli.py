@@ -53,7 +53,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for ds in datasets:
         b = benchmarks.get(sp.name, dataset=ds)
         bench = bench or b
-        print(f"{ds:<12} accuracy {b.query(arch):.2f} %   rank {b.rank(arch)} of {len(b.table)}"
+        print(f"{ds:<14} accuracy {b.query(arch):.2f} %   rank {b.rank(arch)} of {len(b.table)}"
               f"   (best {b.optimum[1]:.2f})")
     nbrs = sp.neighbours(arch)
     rows = [{"neighbour": str(a), **({"accuracy": bench.query(a), "rank": bench.rank(a)} if bench else {})}
@@ -135,6 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             kwargs["method_options"] = opts
         if args.data_root:
             kwargs["data_root"] = args.data_root
+        if args.rank_images:
+            kwargs["rank_images"] = args.rank_images
         job = methods.build_job(args.method, **kwargs)
         run = Run(job, store=store, name=f"{args.space}/{args.method}/seed{seed}")
         t0 = time.perf_counter()
@@ -259,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--options", help="method options as JSON, e.g. '{\"temperature\": 0.1}'")
     s.add_argument("--store", help="SQLite run store (default: <workspace>/runs.sqlite)")
     s.add_argument("--top", type=int, default=15, help="rows of the ranking table to print")
+    s.add_argument("--rank-images", type=int, help="validation images per architecture in the final ranking")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("groundtruth", help="train every architecture standalone and save a benchmark")

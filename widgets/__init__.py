@@ -1,0 +1,14 @@
+"""The Jupyter workbench (``nasbench_lab.widgets``): live dashboards over the headless engine.
+
+``launch(...)`` builds a run and its :class:`RunDashboard`; :class:`ArchitectureExplorer` walks a
+search space; :class:`RunBrowser` replays stored runs; :class:`Launcher` is the form version of
+``launch``. Everything here only reads runs (``run.events``, the RunStore) and draws with
+``nasbench_lab.viz``.
+"""
+
+from .browser import RunBrowser
+from .dashboard import RunDashboard
+from .explorer import ArchitectureExplorer
+from .launch import Launcher, launch
+
+__all__ = ["ArchitectureExplorer", "Launcher", "RunBrowser", "RunDashboard", "launch"]

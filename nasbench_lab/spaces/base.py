@@ -278,15 +278,30 @@ class SearchSpace(ABC):
     def supernet(self, num_classes: int = 10) -> nn.Module:
         """Shared-weight single-path network: ``net(x, arch)``."""
 
-    def params(self, arch: Arch, num_classes: int = 10) -> int:
+    def params(self, arch: Arch, num_classes: int | None = None) -> int:
         """Exact parameter count of the standalone model (BN affine counted, running stats not)."""
-        return int(sum(p.numel() for p in self.model(self.parse(arch), num_classes).parameters()))
+        arch = self.parse(arch)
+        key = ("params", arch.genes, num_classes)
+        if key not in self._counts:
+            model = self.model(arch) if num_classes is None else self.model(arch, num_classes)
+            self._counts[key] = int(sum(p.numel() for p in model.parameters()))
+        return self._counts[key]
 
-    def flops(self, arch: Arch, num_classes: int = 10) -> int:
+    def flops(self, arch: Arch, num_classes: int | None = None) -> int:
         """Multiply-accumulates of conv and linear weights for one input of ``input_shape``."""
         from nasbench_lab.nn.flops import count_macs
 
-        return count_macs(self.model(self.parse(arch), num_classes), self.input_shape)
+        arch = self.parse(arch)
+        key = ("flops", arch.genes, num_classes)
+        if key not in self._counts:
+            model = self.model(arch) if num_classes is None else self.model(arch, num_classes)
+            self._counts[key] = count_macs(model, self.input_shape)
+        return self._counts[key]
+
+    @cached_property
+    def _counts(self) -> dict[tuple, int]:
+        # building a model to count is slow; views and tables ask for the same counts again
+        return {}
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "size": self.size, "levels": self.num_levels,

@@ -13,17 +13,15 @@ weight sharing", the property that makes this space hard for one-shot NAS). Movi
 only changes resolutions. The standalone model and the supernet are therefore the same class,
 :class:`PoolingResNet`, whose ``forward(x, arch)`` places the poolings per call.
 
-Variants (``PoolingSpace(variant=...)``):
+Variants (``PoolingSpace(variant=...)``, registry names in brackets):
 
-========== ============= ======================= ========= ======= ============ =========
-variant    registry name blocks                  channels  layers  resolutions  archs
-========== ============= ======================= ========= ======= ============ =========
-resnet20   pooling       9 basic                 16/32/64  10      32/16/8      C(9,2)=36
-resnet18   pooling-      8 basic                 64..512   9       32/16/8/4    C(8,3)=56
-           resnet18
-resnet50   pooling-      16 bottleneck [3,4,6,3] 64..512x4 17      32/16/8/4    C(16,3)=560
-           resnet50      (CIFAR-100 by default)
-========== ============= ======================= ========= ======= ============ =========
+- ``resnet20`` ("pooling"): stem + 9 basic blocks, channels 16/32/64, resolutions 32/16/8,
+  10 layers, C(9,2) = 36 layouts, default ``[4,3,3]``; CIFAR-10.
+- ``resnet18`` ("pooling-resnet18"): stem + 8 basic blocks, channels 64/128/256/512,
+  resolutions 32/16/8/4, 9 layers, C(8,3) = 56 layouts, default ``[3,2,2,2]``; CIFAR-10.
+- ``resnet50`` ("pooling-resnet50"): stem + 16 bottlenecks [3,4,6,3], widths 64..512 (x4),
+  resolutions 32/16/8/4, 17 layers, C(16,3) = 560 layouts, default ``[4,4,6,3]``; CIFAR-100
+  (``num_classes`` defaults to 100).
 
 Deviation from the thesis: it says the fully connected layer is removed; we keep the usual
 global-average-pool + linear classifier so every model maps an image to class logits.

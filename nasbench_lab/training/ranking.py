@@ -37,6 +37,8 @@ def rank_supernet(trainer: Trainer, archs: Sequence[Arch] | None = None,
         archs = trainer.sample_archs(trainer.cfg.rank_sample, seed=trainer.cfg.seed)
     if benchmark is None:
         benchmark = find_benchmark(trainer.cfg.space, trainer.cfg.dataset)
+    if max_images is None:
+        max_images = trainer.cfg.rank_images
     rows = []
     for a in tqdm(archs, desc="ranking", disable=not progress, leave=False):
         rows.append({"arch": str(a), "estimate": trainer.evaluate(a, max_images=max_images)})
@@ -44,11 +46,16 @@ def rank_supernet(trainer: Trainer, archs: Sequence[Arch] | None = None,
     df["est_rank"] = df["estimate"].rank(ascending=False, method="min").astype(int)
     selected = df.loc[df["estimate"].idxmax(), "arch"] if len(df) else None
     if benchmark:
-        df["truth"] = [benchmark.query(a) for a in df["arch"]]
-        df["truth_rank"] = [benchmark.rank(a) for a in df["arch"]]
-        df.attrs["summary"] = ranking_summary(df["estimate"], df["truth"], k=k)
+        # a partial table (a quick ground truth) covers only some architectures: compare on those
+        known = [a in benchmark for a in df["arch"]]
+        df["truth"] = [benchmark.query(a) if ok else float("nan") for a, ok in zip(df["arch"], known)]
+        df["truth_rank"] = pd.array([benchmark.rank(a) if ok else None for a, ok in zip(df["arch"], known)],
+                                    dtype="Int64")
+        both = df[known]
+        df.attrs["summary"] = ranking_summary(both["estimate"], both["truth"], k=k)
         df.attrs["summary"]["benchmark"] = f"{benchmark.space}/{benchmark.dataset}"
-        df.attrs["summary"]["selected_truth_rank_in_space"] = int(benchmark.rank(selected)) if selected else -1
+        if selected is not None and selected in benchmark:
+            df.attrs["summary"]["selected_truth_rank_in_space"] = int(benchmark.rank(selected))
     else:
         df.attrs["summary"] = {"n": len(df)}
     df.attrs["selected"] = selected

@@ -50,6 +50,7 @@ class TrainerConfig:
     bn_recalibration: bool = True
     recalibration_batches: int = 4
     rank_sample: int = 200  # architectures ranked at the end for spaces too large to enumerate
+    rank_images: int | None = None  # validation images per architecture when ranking (None: all)
     rank_at_end: bool = True
 
     def validate(self) -> TrainerConfig:
@@ -91,6 +92,7 @@ class Trainer(Job):
         if self.cuda:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.sampler = samplers.get(config.method, self.space, seed=config.seed, **config.method_options)
+        self.net = self.sampler.wrap_supernet(self.net)  # e.g. a mixture of supernets (issue 6)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay, nesterov=config.nesterov)
         if config.schedule == "cosine":

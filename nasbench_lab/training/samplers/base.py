@@ -16,6 +16,8 @@ import numpy as np
 from nasbench_lab.spaces import Arch, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
     from nasbench_lab.training.trainer import Trainer
 
 
@@ -42,6 +44,11 @@ class Sampler(ABC):
 
     def before_step(self, trainer: Trainer) -> None:  # noqa: B027 - an optional hook, not abstract
         """Phase hook, called by the Trainer before every ``sample()``."""
+
+    def wrap_supernet(self, net: nn.Module) -> nn.Module:
+        """Hook called by the Trainer before it builds the optimizer: a method that needs other
+        weights (e.g. a mixture of supernets) returns the module that replaces ``net``."""
+        return net
 
     def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
         """The method's final choice (default: none; the ranking picks the best estimate)."""

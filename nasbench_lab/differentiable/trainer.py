@@ -1,0 +1,659 @@
+"""The differentiable trainer: DARTS and its fixes as one :class:`~nasbench_lab.runs.Job`.
+
+Each step alternates (DARTS' order) an architecture step on a validation minibatch and a weight
+step on a training minibatch (the 50/50 train/val halves of a DataBundle):
+
+* ``darts``: first order, ``alpha -= Adam(grad_alpha L_val(w, alpha))``;
+* ``darts2``: second order, one-step unrolled ``w' = w - xi grad_w L_train`` with the
+  finite-difference Hessian-vector product (:func:`~.monitors.unrolled_arch_grads`);
+* ``gdas``: hard Gumbel-softmax sample per edge (straight-through), only the sampled op is
+  computed; temperature annealed linearly ``tau_max -> tau_min`` (10 -> 0.1);
+* ``fairdarts``: sigmoid weights + zero-one loss ``-w01 * mean((sigmoid(alpha) - 0.5)^2)``;
+* ``pcdarts``: 1/K of the channels through the mixed op (K = ``partial``) and edge
+  normalisation: each node weighs its incoming edges by a softmax over betas;
+* ``darts-minus``: an auxiliary skip connection on every edge, weighted by ``aux_skip`` decaying
+  linearly to 0 over the run;
+* ``gaea``: exponentiated gradient on the simplex: with ``p = softmax(alpha)``, the update
+  ``alpha -= eta * grad_p L_val`` is ``p <- p * exp(-eta grad_p) / Z`` (mirror descent).
+
+Weights: SGD lr 0.025 (cosine to ``lr_min``), momentum 0.9, wd 3e-4, gradient clip 5; alphas:
+Adam lr 3e-4, betas (0.5, 0.999), wd 1e-3 (GAEA: plain exponentiated gradient, lr 0.1). On CPU
+with a few hundred steps, raise ``arch_lr`` (e.g. 3e-3) to see the alphas move.
+
+Monitors after every step: the derived architecture (rules in :mod:`.relaxations`), its skip
+count, per-edge entropy and top-1/top-2 margin, the tabular accuracy of the derived cell when the
+space has a benchmark (NB-201: CIFAR-10 by default); every ``hessian_every`` steps the dominant
+eigenvalue of the Hessian of L_val w.r.t. alpha (power iteration on Hessian-vector products, on a
+fixed validation batch, with the deterministic weights: softmax, or sigmoid for FairDARTS).
+
+Collapse alarms (event ``"alarm"`` with ``rule``, ``message``, ``value``, ``threshold``), each
+firing when its condition becomes true (re-armed when it becomes false again), checked from step
+``alarm_after`` on (default: max(warm-up, 10 % of the steps), since the argmax of near-uniform
+initial alphas is noise):
+
+* ``"skip"``: skip count >= ``skip_threshold`` (DARTS cells: 2 in the normal cell, DARTS+;
+  NB-201: 3 of 6 edges);
+* ``"eigenvalue"``: eigenvalue >= ``eig_ratio`` (1.3) x its early-phase value, the mean of the
+  first ``eig_window`` measurements (DARTS-ES stops when lambda grows by 1/0.75 ~ 1.33).
+
+``stop_on_alarm=True`` ends the run at the first alarm (DARTS+ / DARTS-ES early stopping).
+``set_arch_lr(lr)`` and ``set_temperature(t)`` change the run while it is paused (or between
+steps); both are saved in checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from nasbench_lab import config as cfg_mod
+from nasbench_lab import data as data_mod
+from nasbench_lab.differentiable import relaxations
+from nasbench_lab.differentiable.monitors import (
+    edge_entropy,
+    edge_margin,
+    hessian_eigenvalue,
+    unrolled_arch_grads,
+)
+from nasbench_lab.runs.job import Job
+from nasbench_lab.spaces import Arch
+
+__all__ = ["METHODS", "DifferentiableConfig", "DifferentiableTrainer"]
+
+METHODS: tuple[str, ...] = ("darts", "darts2", "gdas", "fairdarts", "pcdarts", "darts-minus", "gaea")
+WEIGHT_KIND = {"fairdarts": "sigmoid", "gdas": "gumbel"}  # every other method: softmax
+PANEL = "nasbench_lab.viz.alphas:alpha_panel"
+
+
+@dataclass
+class DifferentiableConfig:
+    """Everything that defines a differentiable search run (plain data, stored with the run)."""
+
+    space: str = "nb201"
+    dataset: str = "digits"
+    data_root: str | None = None
+    method: str = "darts"
+    steps: int = 200  # alternating (alpha, w) steps
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    arch_lr: float | None = None  # None: 3e-4 (Adam); gaea: 0.1 (exponentiated gradient)
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    warmup_steps: int = 0  # weight-only steps before the alphas move (PC-DARTS uses a warm-up)
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True
+    channels: int | None = None  # initial channels C (darts/nb201: 16)
+    cells: int | None = None  # darts: cells in the network (8); nb201: cells per stage (5)
+    xi: float | None = None  # darts2 virtual step size; None: the current weight lr (DARTS)
+    tau_max: float = 10.0
+    tau_min: float = 0.1
+    zero_one_weight: float = 10.0
+    partial: int = 4  # PC-DARTS: 1/K of the channels go through the mixed op
+    aux_skip: float = 1.0  # DARTS-: initial auxiliary skip weight
+    hessian_every: int | None = None  # None: steps // 10; 0: never
+    hessian_iters: int = 10
+    hessian_batch: int = 64
+    skip_threshold: int | None = None  # None: the space's rule
+    eig_ratio: float = 1.3
+    eig_window: int = 2
+    alarm_after: int | None = None  # alarms are checked from this step on; None: max(warmup, steps // 10)
+    stop_on_alarm: bool = False
+    benchmark_dataset: str = "cifar10"
+    history: int = 100  # points of alpha history kept for the view (thinned evenly)
+    method_options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> DifferentiableConfig:
+        if self.method not in METHODS:
+            raise ValueError(f"method: unknown {self.method!r}; valid: {', '.join(METHODS)} (e.g. method='darts')")
+        relax = relaxations.get(self.space)  # raises for spaces without a relaxation
+        if self.method in relax.unsupported:
+            raise ValueError(f"method: {self.method!r} changes cell edges, which space {self.space!r} does not have; "
+                             f"use one of {', '.join(m for m in METHODS if m not in relax.unsupported)}")
+        if self.dataset not in data_mod.names():
+            raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(data_mod.names())}")
+        for name in ("steps", "batch_size", "hessian_iters", "hessian_batch", "partial", "eig_window", "history"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r} (e.g. {name}=4)")
+        for name in ("lr", "tau_max", "tau_min", "eig_ratio"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or v <= 0:
+                raise ValueError(f"{name}: expected a positive number, got {v!r}")
+        if self.arch_lr is not None and not self.arch_lr > 0:
+            raise ValueError(f"arch_lr: expected a positive learning rate or None, got {self.arch_lr!r} (e.g. 3e-4)")
+        if self.hessian_every is not None and (not isinstance(self.hessian_every, int) or self.hessian_every < 0):
+            raise ValueError(f"hessian_every: expected an integer >= 0 (0 = never) or None, got {self.hessian_every!r}")
+        if self.alarm_after is not None and (not isinstance(self.alarm_after, int) or self.alarm_after < 0):
+            raise ValueError(f"alarm_after: expected an integer >= 0 or None, got {self.alarm_after!r}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps: expected >= 0, got {self.warmup_steps!r}")
+        self.arch_betas = tuple(float(b) for b in self.arch_betas)  # type: ignore[assignment]
+        return self
+
+
+def _merge(config: DifferentiableConfig) -> DifferentiableConfig:
+    """Fold ``method_options`` into the fields (the lead's build_job passes options that way)."""
+    opts = dict(config.method_options or {})
+    if not opts:
+        return config
+    names = {f.name for f in dataclasses.fields(DifferentiableConfig)} - {"method_options"}
+    unknown = sorted(set(opts) - names)
+    if unknown:
+        raise ValueError(f"method_options: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+    return dataclasses.replace(config, **opts, method_options={})
+
+
+class _Stream:
+    """Epoch-wise shuffled minibatches of one split, on the data's device."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Generator) -> None:
+        self.x, self.y, self.bs, self.gen = x, y, min(batch_size, x.shape[0]), gen
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.x.shape[0]
+        if self.perm is None or self.pos + self.bs > n:
+            self.perm = torch.randperm(n, generator=self.gen, device=self.x.device)
+            self.pos = 0
+        idx = self.perm[self.pos:self.pos + self.bs]
+        self.pos += self.bs
+        return self.x[idx], self.y[idx]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.perm = None if state["perm"] is None else state["perm"].to(self.x.device)
+        self.pos = int(state["pos"])
+
+
+@contextlib.contextmanager
+def frozen_bn(net: nn.Module):
+    """Batch statistics in the forward, running statistics untouched (arch steps, monitors)."""
+    saved = [(m, m.momentum) for m in net.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m, _ in saved:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom in saved:
+            m.momentum = mom
+
+
+class DifferentiableTrainer(Job):
+    """Bi-level search of a relaxed network (see the module docstring)."""
+
+    kind = "differentiable"
+
+    def __init__(self, config: DifferentiableConfig | dict[str, Any] | None = None,
+                 data: data_mod.DataBundle | None = None, **overrides: Any) -> None:
+        if isinstance(config, dict):
+            config = DifferentiableConfig(**config)
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(DifferentiableConfig)})
+        if unknown:
+            raise ValueError(f"DifferentiableTrainer: unknown option(s) {', '.join(unknown)}; "
+                             f"valid: {', '.join(f.name for f in dataclasses.fields(DifferentiableConfig))}")
+        config = _merge(dataclasses.replace(config or DifferentiableConfig(), **overrides)).validate()
+        if config.arch_lr is None:
+            config.arch_lr = 0.1 if config.method == "gaea" else 3e-4
+        self.cfg = config
+        self.method = config.method
+        self.weight_kind = WEIGHT_KIND.get(self.method, "softmax")
+        self.device = cfg_mod.device(config.device)
+        self.relax = relaxations.get(config.space)
+        self.space = self.relax.space
+        torch.manual_seed(config.seed)  # weights and alphas are part of the seeded trajectory
+        bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
+        self.data = bundle.to(self.device)
+        self.net = self.relax.build(self.data.num_classes, config.channels, config.cells,
+                                    config.partial if self.method == "pcdarts" else 1,
+                                    self.method == "darts-minus").to(self.device)
+        self.groups: tuple[str, ...] = tuple(self.net.groups)
+        k = len(self.net.op_names)
+        self.alphas = nn.ParameterDict({g: nn.Parameter(1e-3 * torch.randn(self.net.num_edges(g), k))
+                                        for g in self.groups}).to(self.device)
+        self.betas: nn.ParameterDict | None = None
+        if self.method == "pcdarts":
+            self.betas = nn.ParameterDict({g: nn.Parameter(1e-3 * torch.randn(self.net.num_edges(g)))
+                                           for g in self.groups}).to(self.device)
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.steps,
+                                                                    eta_min=min(config.lr_min, config.lr))
+        arch_params = list(self.alphas.values()) + (list(self.betas.values()) if self.betas is not None else [])
+        if self.method == "gaea":
+            self.arch_optimizer: torch.optim.Optimizer = torch.optim.SGD(arch_params, lr=config.arch_lr)
+        else:
+            self.arch_optimizer = torch.optim.Adam(arch_params, lr=config.arch_lr, betas=config.arch_betas,
+                                                   weight_decay=config.arch_weight_decay)
+        self.total_steps = config.steps
+        self.step_count = 0
+        self.gen = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.eig_gen = torch.Generator().manual_seed(config.seed + 1)
+        self.train_stream = _Stream(self.data.train_x, self.data.train_y, config.batch_size, self.gen)
+        self.val_stream = _Stream(self.data.val_x, self.data.val_y, config.batch_size, self.gen)
+        self.augment = self.data.augment if config.augment else None
+        self.hessian_every = (max(1, config.steps // 10) if config.hessian_every is None else config.hessian_every)
+        self.alarm_after = (max(config.warmup_steps, config.steps // 10) if config.alarm_after is None
+                            else config.alarm_after)
+        self.skip_threshold = config.skip_threshold if config.skip_threshold is not None else self.relax.skip_threshold
+        self._table: Any = False  # resolved lazily: a Benchmark or None
+        self._tau_override: float | None = None
+        self._reset_monitors()
+
+    # ------------------------------------------------------------------ monitors' state
+    def _reset_monitors(self) -> None:
+        self.hist: dict[str, Any] = {"step": [], "weights": {g: [] for g in self.groups}, "skip_count": [],
+                                     "table_acc": [], "entropy": [], "margin": [], "reward": [], "loss": []}
+        self._hist_stride = 1
+        self.eigen: dict[str, list] = {"step": [], "value": []}
+        self.alarms: list[dict[str, Any]] = []
+        self._alarm_on: dict[str, bool] = {"skip": False, "eigenvalue": False}
+        self.arch_history: list[tuple[int, str]] = []
+        self.current: dict[str, Any] = {}
+        self.stopped_on: str | None = None
+
+    # ------------------------------------------------------------------ live controls
+    def set_arch_lr(self, lr: float) -> None:
+        """New architecture learning rate, used from the next step (and saved in checkpoints)."""
+        if not isinstance(lr, int | float) or not lr > 0 or not math.isfinite(lr):
+            raise ValueError(f"set_arch_lr: expected a positive learning rate, got {lr!r} (e.g. 3e-3)")
+        for group in self.arch_optimizer.param_groups:
+            group["lr"] = float(lr)
+        self.cfg.arch_lr = float(lr)
+
+    def set_temperature(self, t: float | None) -> None:
+        """GDAS: pin the Gumbel-softmax temperature to ``t`` (None: back to the annealing schedule)."""
+        if self.method != "gdas":
+            raise ValueError(f"set_temperature: only GDAS samples with a temperature; this run is {self.method!r}")
+        if t is not None and (not isinstance(t, int | float) or not t > 0 or not math.isfinite(t)):
+            raise ValueError(f"set_temperature: expected a positive temperature or None, got {t!r} (e.g. 1.0)")
+        self._tau_override = None if t is None else float(t)
+
+    @property
+    def temperature(self) -> float:
+        """The GDAS temperature of the next step (linear from tau_max to tau_min)."""
+        if self._tau_override is not None:
+            return self._tau_override
+        c = self.cfg
+        frac = min(1.0, self.step_count / max(1, c.steps - 1))
+        return c.tau_max - (c.tau_max - c.tau_min) * frac
+
+    @property
+    def aux_weight(self) -> float:
+        """DARTS-: weight of the auxiliary skip connection at the next step (linear to 0)."""
+        if self.method != "darts-minus":
+            return 0.0
+        return self.cfg.aux_skip * max(0.0, 1.0 - self.step_count / max(1, self.cfg.steps))
+
+    # ------------------------------------------------------------------ mixing weights
+    def _deterministic(self, alpha: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(alpha) if self.weight_kind == "sigmoid" else F.softmax(alpha, dim=-1)
+
+    def _mix(self, detach: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, list[int]] | None]:
+        """Weights (and GDAS indices) for one forward of the relaxed network."""
+        weights: dict[str, torch.Tensor] = {}
+        index: dict[str, list[int]] | None = None
+        for g, alpha in self.alphas.items():
+            a = alpha.detach() if detach else alpha
+            if self.weight_kind == "gumbel":
+                u = torch.rand(a.shape, generator=self.gen, device=a.device).clamp_(1e-10, 1 - 1e-10)
+                probs = F.softmax((F.log_softmax(a, dim=-1) - torch.log(-torch.log(u))) / self.temperature, dim=-1)
+                idx = probs.argmax(dim=-1, keepdim=True)
+                hard = torch.zeros_like(probs).scatter_(-1, idx, 1.0)
+                weights[g] = hard - probs.detach() + probs  # straight-through
+                index = index or {}
+                index[g] = idx.squeeze(-1).tolist()
+            else:
+                weights[g] = self._deterministic(a)
+        return weights, index
+
+    def _edge_weights(self, detach: bool = False) -> dict[str, torch.Tensor] | None:
+        """PC-DARTS edge normalisation: softmax over each node's incoming edges."""
+        if self.betas is None:
+            return None
+        out = {}
+        for g, beta in self.betas.items():
+            b = beta.detach() if detach else beta
+            ew = torch.zeros_like(b)
+            for edges in self.net.node_edges(g):
+                ew = ew.index_copy(0, torch.tensor(edges, device=b.device), F.softmax(b[edges], dim=-1))
+            out[g] = ew
+        return out
+
+    def _forward(self, x: torch.Tensor, weights, index=None, edge_weights=None) -> torch.Tensor:
+        return self.net(x, weights=weights, index=index, edge_weights=edge_weights, aux=self.aux_weight)
+
+    def _arch_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(logits, y)
+        if self.method == "fairdarts":  # zero-one loss: push sigmoid(alpha) towards 0 or 1
+            s = torch.cat([torch.sigmoid(a).reshape(-1) for a in self.alphas.values()])
+            loss = loss - self.cfg.zero_one_weight * ((s - 0.5) ** 2).mean()
+        return loss
+
+    # ------------------------------------------------------------------ the step
+    def _arch_step(self, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+                   lr: float) -> tuple[float, float]:
+        arch = list(self.alphas.values()) + (list(self.betas.values()) if self.betas is not None else [])
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        last: dict[str, torch.Tensor] = {}
+        with frozen_bn(self.net):
+            if self.method == "darts2":
+                def train_loss() -> torch.Tensor:
+                    w, i = self._mix()
+                    return F.cross_entropy(self._forward(x, w, i, self._edge_weights()), y)
+
+                def val_loss() -> torch.Tensor:
+                    w, i = self._mix()
+                    last["logits"] = self._forward(xv, w, i, self._edge_weights())
+                    return self._arch_loss(last["logits"], yv)
+
+                params = list(self.net.parameters())
+                extra = []
+                for p in params:  # DARTS' virtual step includes momentum and weight decay
+                    buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                    e = self.cfg.weight_decay * p.detach()
+                    extra.append(e if buf is None else e + self.cfg.momentum * buf)
+                grads, loss = unrolled_arch_grads(train_loss, val_loss, params, arch,
+                                                  self.cfg.xi if self.cfg.xi is not None else lr, extra=extra)
+            elif self.method == "gaea":
+                probs = {g: F.softmax(a.detach(), dim=-1).requires_grad_(True) for g, a in self.alphas.items()}
+                last["logits"] = self._forward(xv, probs)
+                loss = self._arch_loss(last["logits"], yv)
+                grads = list(torch.autograd.grad(loss, list(probs.values())))  # grad w.r.t. the simplex point
+            else:
+                w, i = self._mix()
+                last["logits"] = self._forward(xv, w, i, self._edge_weights())
+                loss = self._arch_loss(last["logits"], yv)
+                grads = list(torch.autograd.grad(loss, arch, allow_unused=True))
+        for p, g in zip(arch, grads):
+            p.grad = torch.zeros_like(p) if g is None else g.detach()
+        self.arch_optimizer.step()
+        acc = (last["logits"].detach().argmax(1) == yv).float().mean()
+        return float(loss.detach()), float(acc)
+
+    def step(self) -> dict[str, Any]:
+        lr = self.optimizer.param_groups[0]["lr"]
+        x, y = self.train_stream.next()
+        if self.augment is not None:
+            x = self.augment(x, generator=self.gen)
+        xv, yv = self.val_stream.next()
+        self.net.train()
+        if self.step_count >= self.cfg.warmup_steps:
+            val_loss, reward = self._arch_step(x, y, xv, yv, lr)
+        else:
+            with torch.no_grad(), frozen_bn(self.net):
+                w, i = self._mix(detach=True)
+                logits = self._forward(xv, w, i, self._edge_weights(detach=True))
+                val_loss, reward = float(F.cross_entropy(logits, yv)), float((logits.argmax(1) == yv).float().mean())
+        temperature, aux = self.temperature, self.aux_weight
+        w, i = self._mix(detach=True)
+        loss = F.cross_entropy(self._forward(x, w, i, self._edge_weights(detach=True)), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step_count += 1
+        metrics: dict[str, Any] = {"loss": float(loss.detach()), "val_loss": val_loss, "reward": reward, "lr": lr,
+                                   "arch_lr": self.arch_optimizer.param_groups[0]["lr"]}
+        if self.method == "gdas":
+            metrics["temperature"] = temperature
+        if self.method == "darts-minus":
+            metrics["aux_skip"] = aux
+        metrics.update(self._monitor(metrics))
+        return metrics
+
+    # ------------------------------------------------------------------ monitors
+    def weights(self) -> dict[str, np.ndarray]:
+        """Current deterministic mixing weights per group (softmax; sigmoid for FairDARTS)."""
+        with torch.no_grad():
+            return {g: self._deterministic(a).cpu().numpy() for g, a in self.alphas.items()}
+
+    def edge_weights(self) -> dict[str, np.ndarray] | None:
+        ew = self._edge_weights(detach=True)
+        return None if ew is None else {g: v.cpu().numpy() for g, v in ew.items()}
+
+    def derive(self) -> tuple[Arch, dict[str, Any]]:
+        """The discrete architecture of the current alphas (see :mod:`.relaxations`)."""
+        return self.relax.derive(self.weights(), self.edge_weights())
+
+    @property
+    def benchmark(self) -> Any:
+        """The space's benchmark on ``benchmark_dataset`` (None when there is none)."""
+        if self._table is False:
+            try:
+                from nasbench_lab import benchmarks
+
+                self._table = benchmarks.get(self.space.name, self.cfg.benchmark_dataset)
+            except (ImportError, ValueError, FileNotFoundError):
+                self._table = None
+        return self._table
+
+    def table_accuracy(self, arch: Arch) -> float | None:
+        b = self.benchmark
+        if b is None:
+            return None
+        try:
+            return float(b.query(str(arch)))
+        except (KeyError, ValueError):
+            return None
+
+    def eigenvalue(self) -> float:
+        """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on a fixed validation batch."""
+        n = min(self.cfg.hessian_batch, self.data.val_x.shape[0])
+        xv, yv = self.data.val_x[:n], self.data.val_y[:n]
+        ew = self._edge_weights(detach=True)
+        alphas = list(self.alphas.values())
+
+        def loss_fn() -> torch.Tensor:
+            w = {g: self._deterministic(a) for g, a in self.alphas.items()}
+            return F.cross_entropy(self._forward(xv, w, None, ew), yv)
+
+        self.net.train()
+        with frozen_bn(self.net):
+            return hessian_eigenvalue(loss_fn, alphas, iters=self.cfg.hessian_iters, generator=self.eig_gen)
+
+    def _monitor(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        step = self.step_count
+        weights = self.weights()
+        arch, details = self.derive()
+        skip = details.get("skip_count")
+        ent = {g: edge_entropy(w) for g, w in weights.items()}
+        mar = {g: edge_margin(w) for g, w in weights.items()}
+        table = self.table_accuracy(arch)
+        out: dict[str, Any] = {"arch": str(arch), "entropy": float(np.mean(np.concatenate(list(ent.values())))),
+                               "margin": float(np.mean(np.concatenate(list(mar.values()))))}
+        if skip is not None:
+            out["skip_count"] = int(skip)
+        if table is not None:
+            out["table_acc"] = table
+        if not self.arch_history or self.arch_history[-1][1] != str(arch):
+            self.arch_history.append((step, str(arch)))
+        eig = None
+        if self.hessian_every and (step % self.hessian_every == 0 or step == self.total_steps):
+            eig = self.eigenvalue()
+            self.eigen["step"].append(step)
+            self.eigen["value"].append(eig)
+            out["eigenvalue"] = eig
+        self.current = {"weights": weights, "edge_weights": self.edge_weights(), "details": details,
+                        "entropy": ent, "margin": mar, "arch": str(arch), "skip_count": skip, "table_acc": table}
+        self._record(step, weights, skip, table, out, metrics)
+        self._check_alarms(step, skip, eig)
+        return out
+
+    def _record(self, step: int, weights, skip, table, out, metrics) -> None:
+        if step % self._hist_stride:
+            return
+        h = self.hist
+        h["step"].append(step)
+        for g in self.groups:
+            h["weights"][g].append(np.round(weights[g], 4).tolist())
+        h["skip_count"].append(skip)
+        h["table_acc"].append(table)
+        h["entropy"].append(round(out["entropy"], 4))
+        h["margin"].append(round(out["margin"], 4))
+        h["reward"].append(round(metrics["reward"], 4))
+        h["loss"].append(round(metrics["loss"], 4))
+        if len(h["step"]) > self.cfg.history:  # thin evenly: keep multiples of twice the stride
+            self._hist_stride *= 2
+            keep = [i for i, s in enumerate(h["step"]) if s % self._hist_stride == 0]
+            for key, val in h.items():
+                if key == "weights":
+                    for g in self.groups:
+                        val[g] = [val[g][i] for i in keep]
+                else:
+                    h[key] = [val[i] for i in keep]
+
+    def _check_alarms(self, step: int, skip: int | None, eig: float | None) -> None:
+        # the argmax of near-uniform early alphas is noise: judge the cell only after alarm_after steps
+        if step < self.alarm_after:
+            return
+        if self.skip_threshold is not None and skip is not None:
+            on = skip >= self.skip_threshold
+            if on and not self._alarm_on["skip"]:
+                where = "in the normal cell" if self.space.name == "darts" else "in the cell"
+                self._fire(step, "skip", f"{skip} skip connections {where} (>= {self.skip_threshold}): "
+                           "collapse towards parameter-free cells", skip, self.skip_threshold)
+            self._alarm_on["skip"] = on
+        if eig is not None:
+            vals = self.eigen["value"]
+            w = self.cfg.eig_window
+            if len(vals) > w:
+                base = float(np.mean(vals[:w]))
+                on = base > 0 and eig >= self.cfg.eig_ratio * base
+                if on and not self._alarm_on["eigenvalue"]:
+                    self._fire(step, "eigenvalue", f"dominant Hessian eigenvalue {eig:.3g} is {eig / base:.2f}x its "
+                               f"early value {base:.3g} (>= {self.cfg.eig_ratio}x, DARTS-ES)", eig,
+                               self.cfg.eig_ratio * base)
+                self._alarm_on["eigenvalue"] = on
+
+    def _fire(self, step: int, rule: str, message: str, value: float, threshold: float) -> None:
+        alarm = {"step": step, "rule": rule, "message": message, "value": float(value), "threshold": float(threshold)}
+        self.alarms.append(alarm)
+        self.emit("alarm", rule=rule, message=message, value=float(value), threshold=float(threshold))
+        if self.cfg.stop_on_alarm and self.stopped_on is None:
+            self.stopped_on = rule
+            self.total_steps = self.step_count  # the Run sees the job done and finishes it
+
+    @property
+    def eig_baseline(self) -> float | None:
+        vals = self.eigen["value"]
+        return float(np.mean(vals[:self.cfg.eig_window])) if len(vals) >= self.cfg.eig_window else None
+
+    # ------------------------------------------------------------------ Job contract
+    def snapshot(self) -> dict[str, Any] | None:
+        if not self.current:
+            return None
+        cur = self.current
+        groups = {}
+        for g in self.groups:
+            ew = cur["edge_weights"]
+            groups[g] = {"ops": list(self.net.op_names), "edges": self.net.edge_labels(g),
+                         "weights": np.round(cur["weights"][g], 4).tolist(),
+                         "entropy": np.round(cur["entropy"][g], 4).tolist(),
+                         "margin": np.round(cur["margin"][g], 4).tolist(),
+                         "edge_weights": None if ew is None else np.round(ew[g], 4).tolist()}
+        return {
+            "panel": PANEL, "method": self.method, "space": self.space.name, "step": self.step_count,
+            "total_steps": self.cfg.steps, "weight_kind": self.weight_kind, "groups": groups,
+            "history": self.hist, "eigen": {**self.eigen, "baseline": self.eig_baseline, "ratio": self.cfg.eig_ratio},
+            "arch": cur["arch"], "arch_history": [list(t) for t in self.arch_history],
+            "levels": cur["details"].get("levels"),
+            "skip_count": cur["skip_count"], "skip_threshold": self.skip_threshold,
+            "table_acc": cur["table_acc"], "table_dataset": self.cfg.benchmark_dataset if self.benchmark else None,
+            "alarms": list(self.alarms), "arch_lr": self.arch_optimizer.param_groups[0]["lr"],
+            "temperature": self.temperature if self.method == "gdas" else None,
+            "aux_skip": self.aux_weight if self.method == "darts-minus" else None,
+        }
+
+    def finish(self) -> dict[str, Any] | None:
+        arch, details = self.derive()
+        eig = self.eigen["value"][-1] if self.eigen["value"] else None
+        return {"arch": str(arch), "skip_count": details.get("skip_count"), "table_acc": self.table_accuracy(arch),
+                "eigenvalue": eig, "eig_baseline": self.eig_baseline, "alarms": len(self.alarms),
+                "first_alarm_step": self.alarms[0]["step"] if self.alarms else None,
+                "stopped_on_alarm": self.stopped_on, "steps": self.step_count}
+
+    def config(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self.cfg)
+        out["arch_betas"] = list(self.cfg.arch_betas)
+        return out
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DifferentiableTrainer:
+        return cls(DifferentiableConfig(**config))
+
+    def meta(self) -> dict[str, Any]:
+        return {"space": self.cfg.space, "method": self.cfg.method, "dataset": self.cfg.dataset}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "total_steps": self.total_steps,
+            "net": self.net.state_dict(),
+            "alphas": {g: a.detach().cpu().clone() for g, a in self.alphas.items()},
+            "betas": None if self.betas is None else {g: b.detach().cpu().clone() for g, b in self.betas.items()},
+            "optimizer": self.optimizer.state_dict(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "gen": self.gen.get_state(), "eig_gen": self.eig_gen.get_state(),
+            "train_stream": self.train_stream.state_dict(), "val_stream": self.val_stream.state_dict(),
+            "tau_override": self._tau_override, "arch_lr": self.cfg.arch_lr,
+            "monitors": {"hist": self.hist, "hist_stride": self._hist_stride, "eigen": self.eigen,
+                         "alarms": self.alarms, "alarm_on": self._alarm_on, "arch_history": self.arch_history,
+                         "stopped_on": self.stopped_on},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.total_steps = int(state.get("total_steps", self.total_steps))
+        self.net.load_state_dict(state["net"])
+        with torch.no_grad():
+            for g, a in state["alphas"].items():
+                self.alphas[g].copy_(a.to(self.device))
+            if self.betas is not None and state.get("betas"):
+                for g, b in state["betas"].items():
+                    self.betas[g].copy_(b.to(self.device))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.gen.set_state(state["gen"].cpu())
+        self.eig_gen.set_state(state["eig_gen"].cpu())
+        self.train_stream.load_state_dict(state["train_stream"])
+        self.val_stream.load_state_dict(state["val_stream"])
+        self._tau_override = state.get("tau_override")
+        self.cfg.arch_lr = state.get("arch_lr", self.cfg.arch_lr)
+        m = state["monitors"]
+        self.hist, self._hist_stride, self.eigen = m["hist"], int(m["hist_stride"]), m["eigen"]
+        self.alarms, self._alarm_on = list(m["alarms"]), dict(m["alarm_on"])
+        self.arch_history = [tuple(t) for t in m["arch_history"]]
+        self.stopped_on = m.get("stopped_on")
+        if self.step_count:
+            self.current = {}
+            weights = self.weights()
+            arch, details = self.derive()
+            self.current = {"weights": weights, "edge_weights": self.edge_weights(), "details": details,
+                            "entropy": {g: edge_entropy(w) for g, w in weights.items()},
+                            "margin": {g: edge_margin(w) for g, w in weights.items()}, "arch": str(arch),
+                            "skip_count": details.get("skip_count"), "table_acc": self.table_accuracy(arch)}
+
+    def __repr__(self) -> str:
+        return (f"<DifferentiableTrainer {self.method} on {self.cfg.space}/{self.cfg.dataset} "
+                f"step {self.step_count}/{self.total_steps}>")

@@ -1,0 +1,77 @@
+"""``nasbench-lab search``: compare black-box strategies on a benchmark over seeds.
+
+Wired by the main CLI as a plug-in: ``add_arguments(parser)`` fills the sub-command's parser and
+``main(args)`` runs it. Prints the regret table; with ``--json`` prints one JSON record per
+(strategy, seed) with the best accuracy after each query instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", default="nb201", help="search space (default nb201)")
+    parser.add_argument("--dataset", default="cifar10", help="benchmark column (nb201: cifar10, cifar100, imagenet16-120)")
+    parser.add_argument("--strategy", action="append", default=None,
+                        help="strategy, repeatable or a comma list (random, rea, ls, reinforce, bo, boltzmann, mcts, "
+                             "hyperband); default: random,rea,ls")
+    parser.add_argument("--budget", type=int, default=300, help="queries per search (default 300)")
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds 0..N-1 (default 10)")
+    parser.add_argument("--evaluator", default="benchmark", help="benchmark (default), proxy, training")
+    parser.add_argument("--fidelities", help="comma list of simulated fidelities for the benchmark evaluator "
+                                             "(e.g. 22,66,200; needed by hyperband on a table)")
+    parser.add_argument("--options", help='strategy options as JSON, e.g. \'{"rea": {"population_size": 50}}\'')
+    parser.add_argument("--json", action="store_true", help="print JSON records (strategy, seed, best after each query)")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+
+
+def build_arena(args: argparse.Namespace) -> Any:
+    from nasbench_lab.search.arena import Arena
+
+    strategies = args.strategy or ["random,rea,ls"]
+    ev_opts: dict[str, Any] = {}
+    if args.fidelities:
+        try:
+            ev_opts["fidelities"] = [float(f) for f in args.fidelities.split(",") if f.strip()]
+        except ValueError:
+            raise ValueError(f"--fidelities: expected a comma list of numbers such as 22,66,200, got {args.fidelities!r}") from None
+    opts = None
+    if args.options:
+        try:
+            opts = json.loads(args.options)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--options: not valid JSON ({exc}); e.g. '{{\"rea\": {{\"population_size\": 50}}}}'") from None
+        if not isinstance(opts, dict) or not all(isinstance(v, dict) for v in opts.values()):
+            raise ValueError("--options: expected a JSON object of strategy -> options, e.g. '{\"bo\": {\"n_init\": 20}}'")
+    return Arena(args.space, args.dataset, strategies, seeds=args.seeds, budget=args.budget,
+                 evaluator=args.evaluator, evaluator_options=ev_opts, strategy_options=opts)
+
+
+def main(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    arena = build_arena(args)
+    arena.run(progress=args.progress)
+    if args.json:
+        df = arena.results()
+        for (strategy, seed), sub in df.groupby(["strategy", "seed"], sort=False):
+            rec = {"strategy": strategy, "seed": int(seed), "space": args.space, "dataset": args.dataset,
+                   "optimum": arena.optimum, "best": [float(v) for v in sub["best_so_far"]],
+                   "regret": [float(v) for v in sub["regret"]], "sim_time": [float(v) for v in sub["sim_time"]],
+                   "best_arch": sub["incumbent"].iloc[-1]}
+            print(json.dumps(rec))
+        return 0
+    table = arena.regret_table()
+    ref = arena.reference()
+    head = f"{args.space}/{args.dataset}: {len(arena.seeds)} seeds x {arena.budget} queries, optimum {arena.optimum:.2f}"
+    if ref is not None:
+        head += f"; random search expects regret {ref['regret'].iloc[-1]:.3f} (exact)"
+    print(head)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    sys.stdout.flush()
+    return 0

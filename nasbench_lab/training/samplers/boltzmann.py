@@ -1,0 +1,237 @@
+"""Importance sampling with joint (Boltzmann) and independent probabilities (thesis §3.3.2-3.3.3, eq 2.6).
+
+Boltzmann: ``p(a) ∝ exp(eps_a / T)`` over every architecture, ``eps_a`` the exponential moving
+average (``beta``) of the validation-minibatch accuracy of ``a``; ``T`` is annealed from high
+(almost uniform, an unbiased start) to low (almost categorical, training focuses on the best).
+Eq 2.6 writes it with the inverse temperature ``tau = 1/T`` increased linearly from 1; that is the
+default ``schedule="inverse"`` (``1/T`` linear from ``1/t_start`` to ``1/t_end``); ``"linear"``
+anneals ``T`` itself linearly.
+
+Independent: ``p(a) = prod_l p(a_l)``, one smoothed reward per (level, option), updated for every
+level of each sampled architecture; ``p(a_l = g) ∝ exp(r_{l,g} / T)``. In constrained spaces
+(pooling) only the options valid after the earlier choices are eligible at each level.
+
+Conventions the thesis leaves open (the authors' code does the same): an EMA starts at its first
+observation instead of 0, so a value does not depend on how often it was seen; unseen entries take
+the mean of the seen ones, a neutral prior that neither favours nor starves them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.training.samplers.base import Sampler
+from nasbench_lab.training.samplers.common import (
+    Progress,
+    Windows,
+    boltzmann,
+    check_fraction,
+    check_positive,
+    check_unit,
+    choose,
+    linear,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasbench_lab.training.trainer import Trainer
+
+_SNAPSHOT_MAX = 1000  # above this many architectures a snapshot keeps the 200 most probable
+
+
+def anneal(t_start: float, t_end: float, frac: float, schedule: str) -> float:
+    """Temperature at ``frac`` of the annealing: ``linear`` in T or in 1/T (``inverse``, eq 2.6)."""
+    if schedule == "inverse":
+        return 1.0 / linear(1.0 / t_start, 1.0 / t_end, frac)
+    return linear(t_start, t_end, frac)
+
+
+def ema(old: float, new: float, beta: float, first: bool) -> float:
+    """Eq 2.2 / 3.4: ``beta * old + (1 - beta) * new``; the first observation initialises."""
+    return float(new) if first else beta * old + (1.0 - beta) * float(new)
+
+
+def neutral_fill(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Unseen entries take the mean of the seen ones (all zero when nothing was seen)."""
+    out = np.asarray(values, float).copy()
+    seen = np.asarray(seen, bool)
+    out[~seen] = out[seen].mean() if seen.any() else 0.0
+    return out
+
+
+class _Annealed(Sampler):
+    """Shared options: EMA factor, annealed temperature, uniform warm-up fraction."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, beta: float = 0.95, t_start: float = 1.0,
+                 t_end: float = 0.01, schedule: str = "inverse", warmup: float = 0.0,
+                 total_steps: int | None = None) -> None:
+        super().__init__(space, seed)
+        self.beta = check_unit("beta", beta, "0.95")
+        self.t_start = check_positive("t_start", t_start, "1.0")
+        self.t_end = check_positive("t_end", t_end, "0.01")
+        if schedule not in ("inverse", "linear"):
+            raise ValueError(f"schedule: expected 'inverse' (1/T linear, eq 2.6) or 'linear', got {schedule!r}")
+        self.schedule = schedule
+        self.warmup = check_fraction("warmup", warmup)
+        self.progress = Progress(total_steps)
+        self.windows = Windows()
+
+    def before_step(self, trainer: Trainer) -> None:
+        self.progress.update(trainer)
+
+    @property
+    def in_warmup(self) -> bool:
+        return self.progress.frac() < self.warmup
+
+    @property
+    def temperature(self) -> float:
+        frac = (self.progress.frac() - self.warmup) / max(1e-12, 1.0 - self.warmup)
+        return anneal(self.t_start, self.t_end, frac, self.schedule)
+
+    def observe(self, arch: Arch, reward: float) -> None:
+        super().observe(arch, reward)
+        self.progress.observed(self.steps)
+        self.windows.add(str(arch), self.steps, self.progress.total)
+
+    def options(self) -> dict[str, Any]:
+        return {"beta": self.beta, "t_start": self.t_start, "t_end": self.t_end,
+                "schedule": self.schedule, "warmup": self.warmup}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "progress": self.progress.state_dict(),
+                "windows": self.windows.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.progress.load_state_dict(state["progress"])
+        self.windows.load_state_dict(state["windows"])
+
+
+class BoltzmannSampler(_Annealed):
+    """Joint Boltzmann sampling over every architecture of a numerable space (BSE, eq 2.6)."""
+
+    name = "boltzmann"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, seed, **options)
+        if not space.numerable:
+            raise ValueError(f"boltzmann: space {space.name!r} has {space.size:.3g} architectures; joint "
+                             f"probabilities need a numerable space (e.g. 'pooling', 'nbmacro'); use "
+                             f"'independent' or 'mcts' for large spaces")
+        self.archs = space.enumerate()
+        self.eps = np.zeros(len(self.archs))
+        self.seen = np.zeros(len(self.archs), bool)
+        self.counts = np.zeros(len(self.archs), np.int64)
+
+    def probabilities(self, temperature: float | None = None) -> np.ndarray:
+        """``p(a) ∝ exp(eps_a / T)`` at the current (or the given) temperature."""
+        t = self.temperature if temperature is None else temperature
+        return boltzmann(neutral_fill(self.eps, self.seen), t)
+
+    def sample(self) -> Arch:
+        if self.in_warmup:
+            return self.archs[int(self.rng.integers(len(self.archs)))]
+        return self.archs[choose(self.rng, self.probabilities())]
+
+    def observe(self, arch: Arch, reward: float) -> None:
+        i = self.space.index(arch)
+        self.eps[i] = ema(self.eps[i], reward, self.beta, not self.seen[i])
+        self.seen[i] = True
+        self.counts[i] += 1
+        super().observe(arch, reward)
+
+    def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
+        """The ``k`` architectures with the highest smoothed reward."""
+        order = np.argsort(-neutral_fill(self.eps, self.seen), kind="stable")
+        return [self.archs[i] for i in order[:k]]
+
+    def snapshot(self) -> dict[str, Any]:
+        p = self.probabilities()
+        idx = np.arange(len(self.archs))
+        if len(idx) > _SNAPSHOT_MAX:
+            idx = np.sort(np.argsort(-p, kind="stable")[:200])
+        return {**super().snapshot(), "panel": "nasbench_lab.viz.density:distribution_panel",
+                "archs": [str(self.archs[i]) for i in idx], "p": p[idx].tolist(),
+                "value": self.eps[idx].tolist(), "counts": self.counts[idx].tolist(),
+                "temperature": self.temperature, "phase": "warm-up" if self.in_warmup else "boltzmann",
+                "windows": self.windows.data()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "eps": self.eps.copy(), "seen": self.seen.copy(),
+                "counts": self.counts.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.eps = np.asarray(state["eps"], float).copy()
+        self.seen = np.asarray(state["seen"], bool).copy()
+        self.counts = np.asarray(state["counts"], np.int64).copy()
+
+
+class IndependentSampler(_Annealed):
+    """Node-independent sampling: one smoothed reward per (level, option) (§3.3.2)."""
+
+    name = "independent"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, seed, **options)
+        self.options_at = [list(s) for s in space.level_sizes]
+        self.value = [np.zeros(len(o)) for o in self.options_at]
+        self.seen = [np.zeros(len(o), bool) for o in self.options_at]
+        self.counts: Counter[str] = Counter()
+
+    def level_probabilities(self, level: int, valid: list[int] | None = None,
+                            temperature: float | None = None) -> np.ndarray:
+        """``p(a_l = g)`` over ``valid`` genes (default: every gene the level can take)."""
+        opts = self.options_at[level]
+        cols = [opts.index(g) for g in (valid if valid is not None else opts)]
+        v = neutral_fill(self.value[level], self.seen[level])[cols]
+        return boltzmann(v, self.temperature if temperature is None else temperature)
+
+    def _descend(self, greedy: bool) -> Arch:
+        prefix: list[int] = []
+        for level in range(self.space.num_levels):
+            valid = list(self.space.level_options(prefix))
+            p = self.level_probabilities(level, valid)
+            prefix.append(valid[int(np.argmax(p))] if greedy else valid[choose(self.rng, p)])
+        return self.space.arch(prefix)
+
+    def sample(self) -> Arch:
+        if self.in_warmup:
+            return self.space.sample(self.rng)
+        return self._descend(greedy=False)
+
+    def observe(self, arch: Arch, reward: float) -> None:
+        for level, g in enumerate(arch.genes):
+            j = self.options_at[level].index(g)
+            self.value[level][j] = ema(self.value[level][j], reward, self.beta, not self.seen[level][j])
+            self.seen[level][j] = True
+        self.counts[str(arch)] += 1
+        super().observe(arch, reward)
+
+    def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
+        """The most probable option at every level (valid given the earlier choices)."""
+        return [self._descend(greedy=True)]
+
+    def snapshot(self) -> dict[str, Any]:
+        levels = [{"name": self.space.level_name(level),
+                   "options": [self.space.option_label(level, g) for g in opts],
+                   "p": self.level_probabilities(level).tolist(),
+                   "value": self.value[level].tolist()}
+                  for level, opts in enumerate(self.options_at)]
+        return {**super().snapshot(), "panel": "nasbench_lab.viz.density:distribution_panel",
+                "levels": levels, "counts": dict(self.counts.most_common(200)),
+                "temperature": self.temperature, "phase": "warm-up" if self.in_warmup else "independent",
+                "windows": self.windows.data()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "value": [v.copy() for v in self.value],
+                "seen": [s.copy() for s in self.seen], "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.value = [np.asarray(v, float).copy() for v in state["value"]]
+        self.seen = [np.asarray(s, bool).copy() for s in state["seen"]]
+        self.counts = Counter(state["counts"])

@@ -1,0 +1,334 @@
+"""MCTS sampling for supernet training (thesis ch. 3-4): default, regularised, learned and iterative trees.
+
+Every step walks the tree from the root to a leaf (an architecture), choosing among siblings with
+Boltzmann over UCT (eq 3.2: ``p(i) ∝ exp(R(i)/T)``; eq 3.3: ``R(i) = C(i) + lambda *
+sqrt(log n(parent)/n(i))``), trains that path, and back-propagates the validation-minibatch
+accuracy along it (eq 3.4: ``C(i) = beta*C(i) + (1-beta)*acc``). ``T`` is annealed linearly. The
+final architecture is read from the tree without exploration (``lambda = 0``).
+
+Phases (App. I §1.1: "roughly 40/25/35 for uniform sampling / MCTS warm-up / MCTS sampling"):
+``warmup`` (uniform sampling, supernet pre-training, no tree statistics), ``uct_warmup`` (uniform
+sampling while the tree collects statistics), then MCTS sampling with ``T`` annealed from
+``t_start`` to ``t_end`` (pooling: 0.02 -> 0.0025, App. I).
+
+- ``mcts``: the default tree (levels = the space's decisions, branches = options; §3.3.4).
+- ``mcts-reg``: plus Su et al.'s regularisation: each update also updates, by the same EMA, every
+  equivalent node (same level, same option).
+- ``mcts-learned``: Alg 3.1. After the uniform warm-up, the outputs of every architecture on the
+  fixed validation batch (or another representation), pairwise distances, agglomerative
+  clustering -> a binary tree whose leaves are architectures; then MCTS on it.
+- ``mcts-iterative``: Alg 4.1. After the warm-up, ``iterations`` rounds of: rank every
+  architecture by its supernet accuracy on ``rank_batches`` validation minibatches, build a binary
+  tree from the ranking (§4.3.3), reset the node statistics and run MCTS on it.
+
+Learned and iterative trees need every architecture (numerable spaces); the default tree expands
+lazily on larger spaces.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.training import representations as reps
+from nasbench_lab.training.samplers.base import Sampler
+from nasbench_lab.training.samplers.common import (
+    Progress,
+    Windows,
+    check_fraction,
+    check_positive,
+    check_unit,
+    choose,
+    linear,
+)
+from nasbench_lab.training.samplers.tree import SearchTree
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasbench_lab.training.trainer import Trainer
+
+_SNAPSHOT_NODES = 1500
+
+
+class MCTSSampler(Sampler):
+    """MCTS on the default tree (Su et al.'s layer-by-layer factorisation)."""
+
+    name = "mcts"
+    regularized = False
+
+    def __init__(self, space: SearchSpace, seed: int = 0, beta: float = 0.95, lam: float = 0.5,
+                 t_start: float = 0.02, t_end: float = 0.0025, warmup: float = 0.4,
+                 uct_warmup: float = 0.25, total_steps: int | None = None,
+                 reg_beta: float | None = None) -> None:
+        super().__init__(space, seed)
+        self.beta = check_unit("beta", beta, "0.95")
+        self.lam = float(lam)
+        if self.lam < 0:
+            raise ValueError(f"lam: expected the UCT exploration constant >= 0, got {lam!r} (e.g. lam=0.5)")
+        self.t_start = check_positive("t_start", t_start, "0.02")
+        self.t_end = check_positive("t_end", t_end, "0.0025")
+        self.warmup = check_fraction("warmup", warmup)
+        self.uct_warmup = check_fraction("uct_warmup", uct_warmup)
+        if self.warmup + self.uct_warmup >= 1.0:
+            raise ValueError(f"warmup + uct_warmup: expected < 1 so that MCTS samples at all, got "
+                             f"{self.warmup} + {self.uct_warmup} (e.g. warmup=0.4, uct_warmup=0.25)")
+        self.reg_beta = self.beta if reg_beta is None else check_unit("reg_beta", reg_beta, "0.95")
+        self.progress = Progress(total_steps)
+        self.windows = Windows()
+        self.counts: Counter[str] = Counter()
+        self.tree: SearchTree | None = self._initial_tree()
+
+    # ------------------------------------------------------------------ phases and schedule
+    def _initial_tree(self) -> SearchTree | None:
+        return SearchTree.default(self.space)
+
+    def phase(self) -> str:
+        f = self.progress.frac()
+        if f < self.warmup:
+            return "warm-up"
+        if f < self.warmup + self.uct_warmup or self.tree is None:
+            return "uct warm-up"
+        return "mcts"
+
+    def _mcts_frac(self) -> float:
+        start = self.warmup + self.uct_warmup
+        return (self.progress.frac() - start) / max(1e-12, 1.0 - start)
+
+    @property
+    def temperature(self) -> float:
+        """T of eq 3.2, linear from ``t_start`` to ``t_end`` over the MCTS phase."""
+        return linear(self.t_start, self.t_end, self._mcts_frac())
+
+    def before_step(self, trainer: Trainer) -> None:
+        self.progress.update(trainer)
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self) -> Arch:
+        if self.tree is None or self.phase() != "mcts":
+            return self.space.sample(self.rng)
+        path = self.tree.descend(self.rng, self.temperature, self.lam)
+        return self.space.arch(self.tree.leaf[path[-1]])
+
+    def observe(self, arch: Arch, reward: float) -> None:
+        if self.tree is not None and self.phase() != "warm-up":
+            path = self.tree.path_to(arch.genes)
+            self.tree.update(path, reward, self.beta)
+            if self.regularized:
+                self.tree.regularize(path, reward, self.reg_beta)
+        super().observe(arch, reward)
+        self.progress.observed(self.steps)
+        self.counts[str(arch)] += 1
+        self.windows.add(str(arch), self.steps, self.progress.total)
+
+    def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
+        """Final choice with ``lambda = 0``: the greedy path first, then ``lambda = 0`` samples at
+        ``t_end``; with a trainer and ``k > 1`` the candidates are ranked by validation accuracy."""
+        if self.tree is None:
+            return []
+        out = [self.space.arch(self.tree.leaf[self.tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]])]
+        rng = np.random.default_rng(self.seed + 1)  # do not disturb the sampling stream
+        for _ in range(50 * k):
+            if len(out) >= k:
+                break
+            a = self.space.arch(self.tree.leaf[self._descend_exploit(rng)[-1]])
+            if a not in out:
+                out.append(a)
+        if trainer is not None and len(out) > 1:
+            out.sort(key=lambda a: -trainer.evaluate(a))
+        return out[:k]
+
+    def _descend_exploit(self, rng: np.random.Generator) -> list[int]:
+        path = [self.tree.root]
+        while not self.tree.is_leaf(path[-1]):
+            ch, p = self.tree.child_probabilities(path[-1], self.t_end, 0.0, visited_only=True)
+            path.append(ch[choose(rng, p)])
+        return path
+
+    # ------------------------------------------------------------------ views and state
+    def options(self) -> dict[str, Any]:
+        return {"beta": self.beta, "lam": self.lam, "t_start": self.t_start, "t_end": self.t_end,
+                "warmup": self.warmup, "uct_warmup": self.uct_warmup, "reg_beta": self.reg_beta}
+
+    def snapshot(self) -> dict[str, Any]:
+        tree = self.tree
+        nodes = tree.table(self.lam, _SNAPSHOT_NODES, self.space.format) if tree is not None else []
+        greedy = None
+        if tree is not None and tree.n[tree.root] > 0:
+            path = [tree.root]
+            while not tree.is_leaf(path[-1]) and tree.children[path[-1]]:
+                ch, p = tree.child_probabilities(path[-1], self.t_end, 0.0, visited_only=True)
+                path.append(ch[int(np.argmax(p))])
+            greedy = self.space.format(tree.leaf[path[-1]]) if tree.is_leaf(path[-1]) else None
+        return {**super().snapshot(), "panel": "nasbench_lab.viz.mcts:mcts_panel",
+                "tree_kind": None if tree is None else tree.kind, "nodes": nodes,
+                "complete": tree is not None and len(nodes) == len(tree),
+                "phase": self.phase(), "temperature": self.temperature, "lam": self.lam,
+                "selected": greedy, "counts": dict(self.counts.most_common(200)),
+                "windows": self.windows.data()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "progress": self.progress.state_dict(),
+                "windows": self.windows.state_dict(), "counts": dict(self.counts),
+                "tree": None if self.tree is None else self.tree.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.progress.load_state_dict(state["progress"])
+        self.windows.load_state_dict(state["windows"])
+        self.counts = Counter(state["counts"])
+        self.tree = None if state["tree"] is None else SearchTree.from_state(state["tree"], self.space)
+
+
+class RegularizedMCTSSampler(MCTSSampler):
+    """Default tree + Su et al.'s node communication (equivalent nodes share EMA updates)."""
+
+    name = "mcts-reg"
+    regularized = True
+
+
+def _need_numerable(space: SearchSpace, name: str) -> None:
+    if not space.numerable:
+        raise ValueError(f"{name}: space {space.name!r} has {space.size:.3g} architectures; a learned tree "
+                         f"needs every architecture as a leaf (numerable spaces such as 'pooling', 'nbmacro', "
+                         f"'nb201'); use 'mcts' (default tree) for larger spaces")
+
+
+class LearnedTreeMCTSSampler(MCTSSampler):
+    """Alg 3.1: uniform warm-up, then a binary tree from agglomerative clustering of outputs."""
+
+    name = "mcts-learned"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, representation: str = "functional",
+                 batch_size: int = 64, linkage: str = "average", gamma: float | None = None,
+                 layers: list[str] | None = None, **options: Any) -> None:
+        _need_numerable(space, self.name)
+        self.representation = reps.check_kind(representation)
+        if linkage not in ("average", "complete", "single", "weighted"):
+            raise ValueError(f"linkage: expected 'average', 'complete', 'single' or 'weighted' (distance-matrix "
+                             f"linkages), got {linkage!r}")
+        self.linkage = linkage
+        self.batch_size = int(batch_size)
+        self.gamma = gamma
+        self.layers = layers
+        super().__init__(space, seed, **options)
+
+    def _initial_tree(self) -> SearchTree | None:
+        return None  # built at the end of the warm-up, from the supernet
+
+    def before_step(self, trainer: Trainer) -> None:
+        super().before_step(trainer)
+        if self.tree is None and self.progress.frac() >= self.warmup:
+            self.build_tree(trainer)
+
+    def build_tree(self, trainer: Trainer) -> SearchTree:
+        """Representations of every architecture -> distances -> agglomerative clustering."""
+        archs = self.space.enumerate()
+        r = reps.compute(trainer, archs, self.representation, batch_size=self.batch_size,
+                         gamma=self.gamma, layers=self.layers, seed=self.seed)
+        return self.build_tree_from_distances(r.distances())
+
+    def build_tree_from_distances(self, D: np.ndarray) -> SearchTree:
+        self.tree = SearchTree.from_distances(D, self.space.enumerate(), self.linkage)
+        return self.tree
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "representation": self.representation, "batch_size": self.batch_size,
+                "linkage": self.linkage, "gamma": self.gamma, "layers": self.layers}
+
+
+class IterativeMCTSSampler(MCTSSampler):
+    """Alg 4.1: rounds of MCTS on a tree rebuilt from the supernet's ranking."""
+
+    name = "mcts-iterative"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, iterations: int = 3, rank_batches: int = 3,
+                 merge: str = "balanced", warmup: float = 0.4, uct_warmup: float = 0.0,
+                 **options: Any) -> None:
+        _need_numerable(space, self.name)
+        if int(iterations) < 1:
+            raise ValueError(f"iterations: expected a positive number of MCTS rounds, got {iterations!r} (e.g. 3)")
+        if int(rank_batches) < 1:
+            raise ValueError(f"rank_batches: expected a positive number of validation minibatches, got "
+                             f"{rank_batches!r} (e.g. 3)")
+        if merge not in ("balanced", "greedy"):
+            raise ValueError(f"merge: expected 'balanced' or 'greedy', got {merge!r}")
+        self.iterations = int(iterations)
+        self.rank_batches = int(rank_batches)
+        self.merge = merge
+        self.iteration = 0  # trees built so far
+        self.scores: list[float] = []
+        super().__init__(space, seed, warmup=warmup, uct_warmup=uct_warmup, **options)
+
+    def _initial_tree(self) -> SearchTree | None:
+        return None
+
+    def _segment(self) -> int:
+        """Index of the MCTS round the run is in (-1 during the warm-up)."""
+        f = self.progress.frac()
+        if f < self.warmup:
+            return -1
+        return min(self.iterations - 1, int((f - self.warmup) / ((1 - self.warmup) / self.iterations)))
+
+    def _mcts_frac(self) -> float:
+        # T is annealed within each round (the probabilities are re-initialised with each tree)
+        seg = max(0, self._segment())
+        length = (1 - self.warmup) / self.iterations
+        start = self.warmup + seg * length + self.uct_warmup * length
+        return (self.progress.frac() - start) / max(1e-12, (1 - self.uct_warmup) * length)
+
+    def phase(self) -> str:
+        seg = self._segment()
+        if seg < 0:
+            return "warm-up"
+        length = (1 - self.warmup) / self.iterations
+        if self.progress.frac() < self.warmup + (seg + self.uct_warmup) * length or self.tree is None:
+            return "uct warm-up"
+        return "mcts"
+
+    def before_step(self, trainer: Trainer) -> None:
+        super().before_step(trainer)
+        if self._segment() + 1 > self.iteration:
+            self.rebuild(trainer)
+
+    @torch.no_grad()
+    def rank_scores(self, trainer: Trainer) -> np.ndarray:
+        """Accuracy of every architecture on the first ``rank_batches`` validation minibatches."""
+        bs = trainer.cfg.val_batch_size
+        x, y = trainer.fixed_val_batch(bs * self.rank_batches)
+        scores = []
+        for a in self.space.enumerate():
+            correct = sum(int((trainer.outputs(a, x[lo:lo + bs]).argmax(1) == y[lo:lo + bs]).sum())
+                          for lo in range(0, x.shape[0], bs))
+            scores.append(correct / max(1, x.shape[0]))
+        return np.asarray(scores)
+
+    def rebuild(self, trainer: Trainer) -> SearchTree:
+        return self.rebuild_from_scores(self.rank_scores(trainer))
+
+    def rebuild_from_scores(self, scores: np.ndarray) -> SearchTree:
+        """New tree from a ranking, with fresh node statistics (Alg 4.1 lines 5 and 19)."""
+        self.scores = [float(s) for s in scores]
+        self.tree = SearchTree.from_scores(self.space.enumerate(), self.scores, self.merge)
+        self.iteration += 1
+        return self.tree
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "iterations": self.iterations, "rank_batches": self.rank_batches,
+                "merge": self.merge}
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = {**super().snapshot(), "iteration": self.iteration, "iterations": self.iterations}
+        if self.scores and len(self.scores) <= 1000:
+            snap["scores"] = {str(a): s for a, s in zip(self.space.enumerate(), self.scores)}
+        return snap
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "iteration": self.iteration, "scores": list(self.scores)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.iteration = int(state["iteration"])
+        self.scores = [float(s) for s in state["scores"]]

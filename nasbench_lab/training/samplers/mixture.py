@@ -1,0 +1,243 @@
+"""Balanced mixture of supernets (thesis §2.2.2, eq 2.2-2.3).
+
+``M`` independent weight sets share the work: each step draws a configuration ``c ~ U(C)`` and a
+model ``m ~ p(m|c)``, trains ``f_c(., w_m)`` and smooths its validation-minibatch accuracy into
+``a_{c,m}`` (eq 2.2, factor ``beta``). ``p(c, m) = softmax(a / tau)`` over all pairs (eq 2.3) is
+made to have uniform marginals by Iterative Proportional Fitting (rows and columns normalised in
+turn until ``KL(p(m) || U) < ipf_tol``, 1e-4 in the thesis), so every configuration and every
+model gets the same share of training while each model specialises. ``tau`` decreases linearly
+to ``1 / (100 M)``. The final choice evaluates each configuration with its most probable model
+(highest ``p(m|c)``).
+
+The Trainer only knows ``net(x, arch)``: :meth:`MixtureSampler.wrap_supernet` replaces the
+supernet by a :class:`MixtureSupernet` holding the ``M`` supernets, whose forward routes each call
+through the sampler: the architecture just sampled goes to the model drawn with it, any other
+call (ranking, outputs, evaluation) to the model with the highest ``p(m|c)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.training.samplers.base import Sampler
+from nasbench_lab.training.samplers.boltzmann import ema, neutral_fill
+from nasbench_lab.training.samplers.common import (
+    Progress,
+    Windows,
+    check_fraction,
+    check_positive,
+    check_unit,
+    choose,
+    linear,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasbench_lab.training.trainer import Trainer
+
+
+def kl_to_uniform(p: np.ndarray) -> float:
+    """``KL(p || U)`` of a probability vector."""
+    p = np.asarray(p, float)
+    p = p / p.sum()
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
+
+
+def ipf(P: np.ndarray, tol: float = 1e-4, max_iter: int = 1000) -> tuple[np.ndarray, int, float]:
+    """Iterative Proportional Fitting of a joint ``p(c, m)`` to uniform marginals.
+
+    Rows are scaled to ``1/C`` and columns to ``1/M`` in turn until ``KL(p(m) || U) < tol``
+    (checked after each row step, so ``p(c)`` is exactly uniform on return). Returns the fitted
+    matrix, the number of row/column rounds and the final KL.
+    """
+    P = np.asarray(P, float)
+    if P.ndim != 2 or (P < 0).any() or P.sum() <= 0:
+        raise ValueError(f"P: expected a non-negative (C, M) joint probability matrix, got shape {P.shape}")
+    C, M = P.shape
+    P = P / P.sum()
+    kl = float("inf")
+    for it in range(1, max_iter + 1):
+        P = P / P.sum(1, keepdims=True) / C
+        kl = kl_to_uniform(P.sum(0))
+        if kl < tol:
+            return P, it, kl
+        P = P / P.sum(0, keepdims=True) / M
+    P = P / P.sum(1, keepdims=True) / C
+    return P, max_iter, kl_to_uniform(P.sum(0))
+
+
+def _reset(module: nn.Module) -> None:
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    if hasattr(module, "reset_parameters"):
+        module.reset_parameters()
+
+
+class MixtureSupernet(nn.Module):
+    """``M`` supernets behind one ``forward(x, arch)``; ``router(arch) -> m`` picks the weights."""
+
+    def __init__(self, net: nn.Module, models: int, router: Callable[[Any], int] | None = None) -> None:
+        super().__init__()
+        copies = []
+        for _ in range(models - 1):
+            c = copy.deepcopy(net)
+            _reset(c)  # independent weight sets: a fresh initialisation each (torch's seeded RNG)
+            copies.append(c)
+        self.nets = nn.ModuleList([net, *copies])
+        self.router = router
+
+    def forward(self, x: torch.Tensor, arch: Any = None, model: int | None = None) -> torch.Tensor:
+        m = model if model is not None else (self.router(arch) if self.router is not None else 0)
+        return self.nets[m](x, arch)
+
+
+class MixtureSampler(Sampler):
+    """Balanced mixture of ``models`` supernets over a numerable space."""
+
+    name = "mixture"
+
+    def __init__(self, space: SearchSpace, seed: int = 0, models: int = 4, beta: float = 0.95,
+                 tau_start: float = 1.0, tau_end: float | None = None, ipf_tol: float = 1e-4,
+                 ipf_max_iter: int = 1000, warmup: float = 0.0, total_steps: int | None = None) -> None:
+        super().__init__(space, seed)
+        if not space.numerable:
+            raise ValueError(f"mixture: space {space.name!r} has {space.size:.3g} configurations; the joint "
+                             f"p(c, m) needs a numerable space (e.g. 'pooling')")
+        if int(models) < 1:
+            raise ValueError(f"models: expected a positive number of supernets, got {models!r} (e.g. models=4)")
+        self.models = int(models)
+        self.beta = check_unit("beta", beta, "0.95")
+        self.tau_start = check_positive("tau_start", tau_start, "1.0")
+        self.tau_end = check_positive("tau_end", tau_end if tau_end is not None else 1.0 / (100 * self.models),
+                                      "0.0025")
+        self.ipf_tol = check_positive("ipf_tol", ipf_tol, "1e-4")
+        self.ipf_max_iter = int(ipf_max_iter)
+        self.warmup = check_fraction("warmup", warmup)
+        self.archs = space.enumerate()
+        C = len(self.archs)
+        self.a = np.zeros((C, self.models))
+        self.seen = np.zeros((C, self.models), bool)
+        self.counts = np.zeros((C, self.models), np.int64)
+        self.progress = Progress(total_steps)
+        self.windows = Windows()
+        self.current: tuple[int, int] | None = None  # (c, m) drawn for the step in progress
+        self.history: list[dict[str, Any]] = []  # marginals before/after IPF, for the view
+        self._P: np.ndarray | None = None
+        self._P_key: tuple | None = None
+
+    # ------------------------------------------------------------------ the joint distribution
+    @property
+    def tau(self) -> float:
+        frac = (self.progress.frac() - self.warmup) / max(1e-12, 1 - self.warmup)
+        return linear(self.tau_start, self.tau_end, frac)
+
+    def raw(self) -> np.ndarray:
+        """Eq 2.3: ``softmax(a / tau)`` over all (c, m), before balancing (unseen pairs: neutral)."""
+        from scipy.special import softmax
+
+        return softmax(neutral_fill(self.a, self.seen).ravel() / self.tau).reshape(self.a.shape)
+
+    def joint(self) -> np.ndarray:
+        """Balanced ``p(c, m)``: eq 2.3 fitted to uniform marginals by IPF."""
+        key = (self.steps, self.tau)
+        if self._P is None or self._P_key != key:
+            self._P, self._ipf_iter, self._ipf_kl = ipf(self.raw(), self.ipf_tol, self.ipf_max_iter)
+            self._P_key = key
+        return self._P
+
+    def conditional(self) -> np.ndarray:
+        """``p(m | c)``, one row per configuration."""
+        P = self.joint()
+        return P / P.sum(1, keepdims=True)
+
+    # ------------------------------------------------------------------ sampler contract
+    def wrap_supernet(self, net: nn.Module) -> nn.Module:
+        """The Trainer's hook: ``models`` supernets routed through :meth:`route`."""
+        return MixtureSupernet(net, self.models, self.route)
+
+    def route(self, arch: Any) -> int:
+        """Model for a forward pass: the drawn one for the sampled architecture, else argmax p(m|c)."""
+        if arch is None:
+            return 0
+        c = self.space.index(self.space.parse(arch))
+        if self.current is not None and self.current[0] == c:
+            return self.current[1]
+        return int(np.argmax(self.conditional()[c]))
+
+    def before_step(self, trainer: Trainer) -> None:
+        self.progress.update(trainer)
+
+    def sample(self) -> Arch:
+        c = int(self.rng.integers(len(self.archs)))
+        if self.progress.frac() < self.warmup:
+            m = int(self.rng.integers(self.models))
+        else:
+            m = choose(self.rng, self.conditional()[c])
+        self.current = (c, m)
+        return self.archs[c]
+
+    def observe(self, arch: Arch, reward: float) -> None:
+        c = self.space.index(arch)
+        m = self.current[1] if self.current is not None and self.current[0] == c else self.route(arch)
+        self.a[c, m] = ema(self.a[c, m], reward, self.beta, not self.seen[c, m])
+        self.seen[c, m] = True
+        self.counts[c, m] += 1
+        self.current = None
+        super().observe(arch, reward)
+        self.progress.observed(self.steps)
+        self.windows.add(str(arch), self.steps, self.progress.total)
+        every = max(1, (self.progress.total or 1000) // 100)
+        if self.steps % every == 0:
+            P = self.joint()
+            self.history.append({"step": self.steps, "tau": self.tau,
+                                 "kl_before": kl_to_uniform(self.raw().sum(0)),
+                                 "kl_after": self._ipf_kl, "ipf_iterations": self._ipf_iter,
+                                 "p_model": P.sum(0).tolist()})
+
+    def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
+        """Top-``k`` configurations, each with its most probable model: by validation accuracy
+        with a trainer, else by the smoothed accuracy of that model."""
+        if trainer is not None:
+            acc = np.array([trainer.evaluate(a) for a in self.archs])
+        else:
+            best = np.argmax(self.conditional(), 1)
+            acc = neutral_fill(self.a, self.seen)[np.arange(len(self.archs)), best]
+        return [self.archs[i] for i in np.argsort(-acc, kind="stable")[:k]]
+
+    def options(self) -> dict[str, Any]:
+        return {"models": self.models, "beta": self.beta, "tau_start": self.tau_start, "tau_end": self.tau_end,
+                "ipf_tol": self.ipf_tol, "ipf_max_iter": self.ipf_max_iter, "warmup": self.warmup}
+
+    def snapshot(self) -> dict[str, Any]:
+        P = self.joint()
+        return {**super().snapshot(), "panel": "nasbench_lab.viz.mixture:mixture_panel",
+                "archs": [str(a) for a in self.archs], "models": self.models,
+                "p": P.tolist(), "value": self.a.tolist(), "seen": self.seen.tolist(),
+                "counts": self.counts.tolist(), "tau": self.tau,
+                "ipf": {"iterations": self._ipf_iter, "kl": self._ipf_kl},
+                "history": self.history[-200:], "windows": self.windows.data()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "a": self.a.copy(), "seen": self.seen.copy(),
+                "counts": self.counts.copy(), "progress": self.progress.state_dict(),
+                "windows": self.windows.state_dict(), "current": self.current,
+                "history": [dict(h) for h in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.a = np.asarray(state["a"], float).copy()
+        self.seen = np.asarray(state["seen"], bool).copy()
+        self.counts = np.asarray(state["counts"], np.int64).copy()
+        self.progress.load_state_dict(state["progress"])
+        self.windows.load_state_dict(state["windows"])
+        self.current = None if state["current"] is None else tuple(state["current"])
+        self.history = [dict(h) for h in state["history"]]
+        self._P = None

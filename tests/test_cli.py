@@ -1,0 +1,81 @@
+"""The command line: real commands, real output."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from nasbench_lab import benchmarks
+from nasbench_lab.cli import main
+from nasbench_lab.training.groundtruth import build_groundtruth
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_spaces_lists_sizes(capsys):
+    code, out, _ = run_cli(capsys, "spaces")
+    assert code == 0
+    assert re.search(r"pooling\s+36\b", out) and re.search(r"nb201\s+15,625\b", out)
+    assert re.search(r"nbmacro\s+6,561\b", out)
+
+
+def test_show_pooling_best_and_nb201_full_conv_cell(capsys):
+    code, out, _ = run_cli(capsys, "show", "pooling", "[7,1,2]")
+    assert code == 0
+    assert re.search(r"cifar10\s+accuracy 92\.01 %\s+rank 1 of 36", out)
+    assert "params       272,474" in out
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    code, out, _ = run_cli(capsys, "show", "nb201", cell)
+    assert code == 0
+    assert "params       1,531,546" in out
+    assert re.search(r"cifar10\s+accuracy 93\.76 %\s+rank \d+ of 15625", out)
+
+
+def test_bad_input_names_the_space_and_an_example(capsys):
+    code, _, err = run_cli(capsys, "show", "pooling", "[4,3,4]")
+    assert code == 2
+    assert "pooling" in err and "[4,3,3]" in err
+    code, _, err = run_cli(capsys, "run", "--method", "bogus", "--steps", "2")
+    assert code == 2 and "unknown method 'bogus'" in err and "uniform" in err
+    code, _, err = run_cli(capsys, "run", "--space", "nope", "--steps", "2")
+    assert code == 2 and "valid:" in err
+
+
+def test_groundtruth_is_saved_resumable_and_found_by_benchmarks(tmp_path):
+    bench = build_groundtruth("pooling", "digits", epochs=0.05, seeds=[0], limit=2, progress=False, batch_size=32)
+    assert len(bench) == 2 and bench.path.is_file()
+    again = benchmarks.get("pooling", dataset="digits")
+    assert again.query("[1,1,8]") == pytest.approx(bench.query("[1,1,8]"))
+    assert 0 <= again.query("[1,1,8]") <= 100
+    # the partial file lets a re-run skip finished networks: same numbers without training again
+    partial = bench.path.with_suffix(".partial.csv")
+    assert len(partial.read_text().strip().splitlines()) == 3
+    rebuilt = build_groundtruth("pooling", "digits", epochs=0.05, seeds=[0], limit=2, progress=False)
+    assert rebuilt.table["acc"].tolist() == bench.table["acc"].tolist()
+    assert len(partial.read_text().strip().splitlines()) == 3
+
+
+def test_run_prints_ranking_against_groundtruth(capsys):
+    build_groundtruth("pooling", "digits", epochs=0.05, seeds=[0], limit=3, progress=False, batch_size=32)
+    code, out, err = run_cli(capsys, "run", "--space", "pooling", "--method", "uniform", "--steps", "4",
+                             "--batch-size", "8", "--rank-images", "32", "--seed", "0", "1")
+    assert code == 0, err
+    assert out.count("ranking of 36 architectures") == 2
+    # the ranking table has the truth columns for the 3 architectures in the tiny ground truth
+    assert re.search(r"kendall_tau=", out) and "mean ± std" in out
+    code, out, _ = run_cli(capsys, "runs")
+    assert out.count("finished") == 2
+
+
+def test_bench_json_smoke(capsys):
+    code, out, _ = run_cli(capsys, "bench", "--json", "--quick", "--section", "trainer")
+    assert code == 0
+    result = json.loads(out.strip().splitlines()[-1])
+    for key in ("pooling_trainer_ratio", "nb201_trainer_ratio"):
+        assert result[key] > 0

@@ -1,0 +1,111 @@
+"""Small pieces shared by the workbench widgets: figure copying, badges, inline messages."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from nasbench_lab.viz.style import STATUS_COLORS
+
+#: the few CSS rules ipywidgets' Layout cannot express (gaps, rounded cards), scoped by class
+CSS = """<style>
+.nbl-card { border: 1px solid #dcdcdc; border-radius: 8px; padding: 10px 14px; background: #fff;
+            box-shadow: 0 1px 3px rgba(0,0,0,0.06); }
+.nbl-row { gap: 8px; }
+.nbl-tight { gap: 4px; }
+.nbl-mono select { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
+.nbl-card .widget-button { border-radius: 4px; }
+</style>"""
+
+
+def card(children: list[W.Widget], **layout: Any) -> W.VBox:
+    """The outer box of a workbench widget (border, rounded corners, padding)."""
+    out = W.VBox([W.HTML(CSS, layout=W.Layout(display="none")), *children],
+                 layout=W.Layout(width="100%", **layout))
+    out.add_class("nbl-card")
+    return out
+
+
+def row(children: list[W.Widget], cls: str = "nbl-row", **layout: Any) -> W.HBox:
+    """A horizontal box with a gap between its children."""
+    out = W.HBox(children, layout=W.Layout(align_items="center", **layout))
+    out.add_class(cls)
+    return out
+
+
+def figure_widget(fig: go.Figure) -> go.FigureWidget:
+    """A FigureWidget that fills its container's width (the figure keeps its height)."""
+    fw = go.FigureWidget(fig)
+    fw.layout.autosize = True
+    return fw
+
+
+def copy_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
+    """Show ``fig`` in the existing FigureWidget ``fw`` (never a new widget).
+
+    Traces of the same number and types are restyled in place; otherwise the traces are swapped.
+    The layout is replaced as a whole, so shapes and annotations of the old figure go away.
+    """
+    same = len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data))
+    if not same:
+        with fw.batch_update():
+            fw.data = ()
+        fw.add_traces(list(fig.data))
+    with fw.batch_update():
+        if same:
+            for old, new in zip(fw.data, fig.data):
+                old.update(new.to_plotly_json(), overwrite=True)
+        fw.layout = fig.layout
+        fw.layout.autosize = True
+
+
+def box(child: W.Widget, width: str = "100%", **layout: Any) -> W.Box:
+    """Wrap a widget to give it a width in a flex row (FigureWidget's ``layout`` is plotly's)."""
+    return W.Box([child], layout=W.Layout(width=width, min_width="0", **layout))
+
+
+def badge(text: str, color: str) -> str:
+    return (f"<span style='background:{color};color:white;border-radius:10px;padding:2px 10px;"
+            f"font-weight:600;font-size:12px;letter-spacing:0.3px'>{html.escape(text)}</span>")
+
+
+def status_badge(status: str) -> str:
+    return badge(status, STATUS_COLORS.get(status, "#6c757d"))
+
+
+def inline_error(message: str | None) -> str:
+    """Red inline message (empty string clears it)."""
+    if not message:
+        return ""
+    return (f"<div style='color:#c62828;font-size:12px;line-height:1.35;white-space:pre-wrap'>"
+            f"⚠ {html.escape(str(message))}</div>")
+
+
+def error_box(title: str, traceback: str | None) -> str:
+    tb = html.escape(traceback or "")
+    return (f"<div style='border:1px solid #e57373;background:#fff5f5;border-radius:6px;padding:8px 12px'>"
+            f"<div style='color:#c62828;font-weight:600'>⚠ {html.escape(title)}</div>"
+            f"<details style='margin-top:4px'><summary style='cursor:pointer;color:#555'>traceback</summary>"
+            f"<pre style='font-size:11px;max-height:260px;overflow:auto;margin:4px 0'>{tb}</pre></details></div>")
+
+
+def table_html(rows: list[tuple[str, Any]]) -> str:
+    """A compact two-column key/value table."""
+    body = "".join(f"<tr><td style='color:#666;padding:1px 12px 1px 0'>{html.escape(str(k))}</td>"
+                   f"<td style='font-weight:500'>{v}</td></tr>" for k, v in rows)
+    return f"<table style='font-size:13px;border-collapse:collapse'>{body}</table>"
+
+
+def fmt_number(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return html.escape(str(v))
+
+
+def section_title(text: str) -> W.HTML:
+    return W.HTML(f"<div style='font-weight:600;font-size:13px;color:#333;margin:6px 0 2px'>{html.escape(text)}</div>")

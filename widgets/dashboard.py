@@ -1,0 +1,442 @@
+"""RunDashboard: controls and live views of one :class:`~nasbench_lab.runs.Run`.
+
+Updates are *pulled*: :meth:`RunDashboard.refresh` reads ``run.events.since(last_seq)`` and
+extends the existing FigureWidgets in place. In a kernel an asyncio task on the kernel's own
+event loop calls it about three times a second (so the training thread never touches a widget
+and never waits for the UI); tests and scripts call ``refresh()`` themselves. The costlier views
+(the DAG of the current architecture, the method's panel) are redrawn at most once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from nasbench_lab import spaces
+from nasbench_lab.metrics import ranking_summary
+from nasbench_lab.runs import Run
+from nasbench_lab.spaces import SearchSpace
+from nasbench_lab.viz.curves import ema_extend, training_curves
+from nasbench_lab.viz.dag import dag_figure
+from nasbench_lab.viz.panels import PanelContext, panel_figure
+from nasbench_lab.viz.ranking import ranking_scatter, tau_curve
+from nasbench_lab.viz.sampling import sampling_frequency
+from nasbench_lab.viz.style import empty_figure
+
+from ._common import (
+    box,
+    card,
+    copy_figure,
+    error_box,
+    figure_widget,
+    fmt_number,
+    inline_error,
+    row,
+    section_title,
+    status_badge,
+    table_html,
+)
+
+TERMINAL = ("finished", "failed", "stopped")
+
+
+def resolve_benchmark(space: str | None, dataset: str | None, benchmark: Any = "auto") -> Any:
+    """``"auto"``: the ground truth of (space, dataset) if any; a string: that dataset's table of
+    the space; None/False: none; anything else is taken as a Benchmark."""
+    if benchmark is None or benchmark is False:
+        return None
+    if isinstance(benchmark, str):
+        if space is None:
+            return None
+        from nasbench_lab.benchmarks import get
+
+        if benchmark == "auto":
+            try:
+                return get(space, dataset=dataset) if dataset else None
+            except ValueError:
+                return None
+        return get(space, dataset=benchmark)  # an explicit choice: a wrong name is an error
+    return benchmark
+
+
+class RunDashboard:
+    """Start / pause / resume / step / stop a run and watch it live.
+
+    ``benchmark``: ``"auto"`` (ground truth of the run's space and dataset when one exists), a
+    dataset name (that table of the run's space, e.g. ``"cifar10"``), a Benchmark, or None.
+    Display it as the last expression of a cell (or ``display(dash)``); ``close()`` stops the
+    refresher and removes the widgets but leaves the run alone.
+    """
+
+    #: seconds between automatic refreshes while the run is active, and between DAG/panel redraws
+    interval_s = 1 / 3
+    slow_interval_s = 1.0
+
+    def __init__(self, run: Run, benchmark: Any = "auto", metrics: Sequence[str] = ("loss", "reward"),
+                 smoothing: float = 0.9, auto_refresh: bool = True, title: str | None = None) -> None:
+        if not isinstance(run, Run):
+            raise ValueError(f"run: expected a nasbench_lab.runs.Run, got {type(run).__name__} "
+                             "(e.g. Run(Trainer(space='pooling', steps=100)))")
+        self.run = run
+        cfg = _job_config(run)
+        self.space: SearchSpace | None = _job_space(run, cfg)
+        self.method = str(cfg.get("method", getattr(run.job, "kind", "")))
+        self.dataset = cfg.get("dataset")
+        self.benchmark = resolve_benchmark(self.space.name if self.space else None, self.dataset, benchmark)
+        self.metrics = tuple(metrics)
+        self.smoothing = float(smoothing)
+        self._seq = 0
+        self._closed = False
+        self._task: asyncio.Task | None = None
+        self._x: dict[str, list[float]] = {m: [] for m in self.metrics}
+        self._raw: dict[str, list[float]] = {m: [] for m in self.metrics}
+        self._smooth: dict[str, list[float]] = {m: [] for m in self.metrics}
+        self._arch: str | None = None
+        self._shown_arch: str | None = None
+        self._snapshot: dict[str, Any] | None = None
+        self._snapshot_dirty = False
+        self._last_slow = -math.inf
+        self._tau: tuple[list[float], list[float]] = ([], [])
+        self.ranking: pd.DataFrame | None = None
+        self._step_times: list[tuple[float, int]] = []
+        self._shown_status: str | None = None
+        self._error_shown = False
+        self._build(title)
+        self.refresh()
+        if auto_refresh:
+            self.start_auto_refresh()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self, title: str | None) -> None:
+        run = self.run
+        parts = [p for p in (self.space.name if self.space else None, self.method, self.dataset) if p]
+        title = title or " · ".join(parts) or type(run.job).__name__
+        self.title = W.HTML(f"<div style='font-size:16px;font-weight:600;color:#222'>{html.escape(title)}"
+                            f"<span style='font-weight:400;color:#777;font-size:12px;margin-left:10px'>"
+                            f"run {html.escape(str(run.run_id))}</span></div>")
+        self.status = W.HTML(status_badge(run.status))
+        total = max(1, run.job.total_steps)
+        self.progress = W.IntProgress(value=0, min=0, max=total, bar_style="info",
+                                      layout=W.Layout(width="260px", height="18px"))
+        self.progress_text = W.HTML("")
+        self.buttons = {
+            "start": W.Button(description="▶ Start", tooltip="run freely until the end", button_style="success"),
+            "pause": W.Button(description="⏸ Pause", tooltip="pause after the current step", button_style="warning"),
+            "resume": W.Button(description="⏵ Resume", tooltip="continue a paused run", button_style="success"),
+            "step": W.Button(description="⏭ Step", tooltip="advance n steps, then pause"),
+            "stop": W.Button(description="⏹ Stop", tooltip="stop for good (records and checkpoint kept)",
+                             button_style="danger"),
+        }
+        for name, b in self.buttons.items():
+            b.layout = W.Layout(width="96px")
+            b.on_click(lambda _b, name=name: self._on_button(name))
+        self.step_n = W.IntText(value=10, description="n", layout=W.Layout(width="120px"),
+                                style={"description_width": "16px"})
+        self.message = W.HTML("")  # inline input errors
+        self.error = W.HTML("", layout=W.Layout(display="none"))
+        self.curves = figure_widget(training_curves(None, self.metrics, self.smoothing,
+                                                    title="Training curves", height=280))
+        self.curves.layout.uirevision = "curves"  # keep a user's zoom across updates
+        self.dag = figure_widget(empty_figure("the current architecture appears with the first step",
+                                              "Current architecture", 260))
+        self.panel = figure_widget(empty_figure("the method's view appears with its first snapshot",
+                                                "Method view", 300))
+        note = ("Kendall τ appears when the job ranks the supernet (at the end of training)"
+                if self.benchmark is not None else
+                "no ground truth for this space/dataset: the final ranking shows estimates only")
+        self.ranking_fig = figure_widget(empty_figure(note, "Ranking", 300))
+        self.summary = W.HTML(self._summary_html())
+
+        header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
+                        layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
+                                        flex_flow="row wrap"))
+        controls = row([*self.buttons.values(), self.step_n, self.message], "nbl-tight", flex_flow="row wrap")
+        row2 = W.HBox([box(self.dag, "50%"), box(self.panel, "50%")], layout=W.Layout(width="100%"))
+        row3 = W.HBox([box(self.ranking_fig, "62%"),
+                       W.VBox([section_title("Run"), self.summary],
+                              layout=W.Layout(width="38%", padding="8px 12px"))],
+                      layout=W.Layout(width="100%"))
+        self.widget = card([header, controls, self.error, box(self.curves), row2, row3])
+        self._update_buttons(run.status)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ controls
+    def _on_button(self, name: str) -> None:
+        self.message.value = ""
+        try:
+            if name == "start":
+                self.run.start()
+            elif name == "pause":
+                self.run.pause()
+            elif name == "resume":
+                self.run.resume()
+            elif name == "step":
+                self.step(self.step_n.value)
+            elif name == "stop":
+                self.run.stop(wait=False)
+        except Exception as exc:  # a widget callback must not raise into nowhere: say it inline
+            self.message.value = inline_error(f"{name}: {exc}")
+        self.start_auto_refresh()
+        self.refresh()
+
+    def start(self) -> RunDashboard:
+        """Start the run (as the Start button does)."""
+        self._on_button("start")
+        return self
+
+    def step(self, n: Any) -> bool:
+        """Advance ``n`` steps without blocking; a bad ``n`` shows inline (returns False)."""
+        try:
+            n_int = int(n)
+            if n_int != n or n_int < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            self.message.value = inline_error(f"n: expected a positive whole number of steps, got {n!r} (e.g. 10)")
+            return False
+        if self.run.status in TERMINAL:
+            self.message.value = inline_error(f"step: the run is {self.run.status}; nothing left to step")
+            return False
+        self.message.value = ""
+        self.run.step(n_int, wait=False)
+        self.start_auto_refresh()
+        return True
+
+    def _update_buttons(self, status: str) -> None:
+        enabled = {
+            "created": {"start", "step", "stop"},
+            "running": {"pause", "stop"},
+            "paused": {"resume", "step", "stop"},
+        }.get(status, set())
+        for name, b in self.buttons.items():
+            b.disabled = name not in enabled
+        self.step_n.disabled = "step" not in enabled
+
+    # ------------------------------------------------------------------ refreshing
+    def start_auto_refresh(self) -> bool:
+        """Refresh from the running event loop (the kernel's); False where none is running."""
+        if self._closed or (self._task is not None and not self._task.done()):
+            return self._task is not None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._task = loop.create_task(self._refresher())
+        return True
+
+    async def _refresher(self) -> None:
+        while not self._closed:
+            try:
+                self.refresh()
+            except Exception as exc:  # keep refreshing; show what went wrong
+                self.message.value = inline_error(f"dashboard refresh failed: {type(exc).__name__}: {exc}")
+            if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
+                self.refresh(force_slow=True)
+                return  # everything shown; the buttons restart the refresher if needed
+            await asyncio.sleep(self.interval_s)
+
+    async def wait(self, timeout: float | None = None) -> str:
+        """``await dash.wait()``: wait for the end while the kernel keeps refreshing the view."""
+        t0 = time.monotonic()
+        self.start_auto_refresh()
+        while self.run.status not in TERMINAL and (timeout is None or time.monotonic() - t0 < timeout):
+            await asyncio.sleep(0.1)
+        self.refresh(force_slow=True)
+        return self.run.status
+
+    @property
+    def refreshing(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def refresh(self, force_slow: bool = False) -> int:
+        """Pull the new events once and update the views; returns how many events were read."""
+        if self._closed:
+            return 0
+        events = self.run.events.since(self._seq)
+        if events:
+            self._seq = events[-1].seq
+        new: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in self.metrics}
+        for ev in events:
+            if ev.kind == "step":
+                for m in self.metrics:
+                    v = ev.data.get(m)
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        new[m][0].append(float(ev.step))
+                        new[m][1].append(float(v))
+                if "arch" in ev.data:
+                    self._arch = str(ev.data["arch"])
+                self._step_times.append((ev.time, int(ev.step or 0)))
+            elif ev.kind == "snapshot":
+                self._snapshot = ev.data.get("data")
+                self._snapshot_dirty = True
+            elif ev.kind == "ranking":
+                self._on_ranking(ev.step, ev.data)
+        self._extend_curves(new)
+        self._update_status()
+        now = time.monotonic()
+        if force_slow or now - self._last_slow >= self.slow_interval_s:
+            self._last_slow = now
+            self._update_slow()
+        return len(events)
+
+    def _extend_curves(self, new: dict[str, tuple[list[float], list[float]]]) -> None:
+        if not any(xs for xs, _ in new.values()):
+            return
+        traces = {(t.meta["role"], t.meta["metric"]): t for t in self.curves.data}
+        with self.curves.batch_update():
+            for m, (xs, ys) in new.items():
+                if not xs:
+                    continue
+                prev = self._smooth[m][-1] if self._smooth[m] else None
+                self._x[m] += xs
+                self._raw[m] += ys
+                self._smooth[m] += ema_extend(prev, ys, self.smoothing)
+                x = np.asarray(self._x[m])
+                traces[("raw", m)].x = x
+                traces[("raw", m)].y = np.asarray(self._raw[m])
+                traces[("smooth", m)].x = x
+                traces[("smooth", m)].y = np.asarray(self._smooth[m])
+
+    def _update_status(self) -> None:
+        run = self.run
+        status = run.status
+        step, total = run.progress
+        self.progress.max = max(1, total)
+        self.progress.value = min(step, max(1, total))
+        self.progress.bar_style = {"failed": "danger", "finished": "success", "paused": "warning"}.get(status, "info")
+        rate = self.steps_per_s()
+        self.progress_text.value = (f"<span style='font-size:12px;color:#444'>{step:,} / {total:,} steps"
+                                    + (f" · {rate:.1f} steps/s" if rate and status == "running" else "") + "</span>")
+        if status != self._shown_status:
+            self._shown_status = status
+            self.status.value = status_badge(status)
+            self._update_buttons(status)
+            self.summary.value = self._summary_html()
+        if status == "failed" and not self._error_shown:
+            self._error_shown = True
+            err = run.error
+            title = f"the run failed at step {step}: {type(err).__name__}: {err}" if err else "the run failed"
+            self.error.value = error_box(title, run.traceback)
+            self.error.layout.display = "block"
+
+    def steps_per_s(self) -> float | None:
+        """Recent training speed from the step events' timestamps."""
+        recent = self._step_times[-50:]
+        self._step_times = recent
+        if len(recent) < 2 or recent[-1][0] <= recent[0][0]:
+            return None
+        return (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+
+    def _update_slow(self) -> None:
+        if self._arch is not None and self._arch != self._shown_arch and self.space is not None:
+            try:
+                fig = dag_figure(self.space, self._arch, height=260,
+                                 title=f"Current architecture <span style='font-size:12px;color:#555'>{self._arch}</span>")
+            except ValueError:
+                fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
+            copy_figure(self.dag, fig)
+            self._shown_arch = self._arch
+        if self._snapshot_dirty:
+            self._snapshot_dirty = False
+            copy_figure(self.panel, self.panel_figure(self._snapshot))
+
+    def panel_figure(self, snapshot: dict[str, Any] | None):
+        """The method's own panel, else the sampling frequency from ``counts``, else a note."""
+        if self.space is not None:
+            ctx = PanelContext(self.space, self.benchmark, self.method)
+            try:
+                fig = panel_figure(snapshot, ctx)
+            except Exception as exc:  # a broken panel must not break the dashboard
+                return empty_figure(f"panel failed: {type(exc).__name__}: {exc}", "Method view", 300)
+            if fig is not None:
+                fig.update_layout(height=300)
+                return fig
+            if snapshot and isinstance(snapshot.get("counts"), dict):
+                return sampling_frequency(snapshot["counts"], self.space, benchmark=self.benchmark, height=300)
+        return empty_figure("this method publishes no view", "Method view", 300)
+
+    # ------------------------------------------------------------------ ranking
+    def _on_ranking(self, step: int | None, data: dict[str, Any]) -> None:
+        summary = dict(data.get("summary") or {})
+        table = data.get("table")
+        df = pd.DataFrame(table) if table else None
+        if df is not None and "truth" not in df.columns and self.benchmark is not None and "arch" in df:
+            # The job had no ground truth for its dataset; compare with the dashboard's benchmark.
+            try:
+                df["truth"] = [self.benchmark.query(a) for a in df["arch"]]
+                summary.update(ranking_summary(df["estimate"], df["truth"]))
+                summary["benchmark"] = f"{self.benchmark.space}/{self.benchmark.dataset}"
+            except (KeyError, ValueError):
+                df = df.drop(columns=["truth"], errors="ignore")
+        tau = summary.get("kendall_tau")
+        if isinstance(tau, int | float) and math.isfinite(tau):
+            self._tau[0].append(float(step or 0))
+            self._tau[1].append(float(tau))
+        if df is not None and len(df):
+            df.attrs["summary"] = summary
+            self.ranking = df
+            copy_figure(self.ranking_fig, ranking_scatter(df, height=300))
+        elif self._tau[0]:
+            copy_figure(self.ranking_fig, tau_curve(*self._tau))
+        self.summary.value = self._summary_html(summary)
+
+    def _summary_html(self, ranking: dict[str, Any] | None = None) -> str:
+        run = self.run
+        rows: list[tuple[str, Any]] = [("status", run.status), ("steps", f"{run.progress[0]:,} / {run.progress[1]:,}")]
+        if self.benchmark is not None:
+            rows.append(("ground truth", f"{self.benchmark.space}/{self.benchmark.dataset}"))
+        if self._tau[1]:
+            rows.append(("Kendall τ", f"<b>{self._tau[1][-1]:.3f}</b>"))
+        for k, v in (ranking or {}).items():
+            if k in ("kendall_tau", "benchmark") or v is None:
+                continue
+            rows.append((k.replace("_", " "), fmt_number(v)))
+        if run.store is not None:
+            rows.append(("store", f"<code>{html.escape(str(run.store.path))}</code>"))
+        return table_html(rows)
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop refreshing and remove the widgets; the run itself goes on."""
+        self._closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        for w in (self.curves, self.dag, self.panel, self.ranking_fig):
+            w.close()
+        self.widget.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"<RunDashboard {self.run!r}>"
+
+
+def _job_config(run: Run) -> dict[str, Any]:
+    try:
+        return dict(run.job.config() or {})
+    except Exception:  # noqa: BLE001 - a job without a usable config still gets a dashboard
+        return {}
+
+
+def _job_space(run: Run, cfg: dict[str, Any]) -> SearchSpace | None:
+    sp = getattr(run.job, "space", None)
+    if isinstance(sp, SearchSpace):
+        return sp
+    name = cfg.get("space")
+    if isinstance(name, str):
+        try:
+            return spaces.get(name)
+        except (ValueError, ImportError):
+            return None
+    return None

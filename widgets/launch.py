@@ -1,0 +1,90 @@
+"""``launch(...)``: one call from a method name to a live dashboard; ``Launcher``: the same as a form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as W
+
+from nasbench_lab import data, methods, spaces
+from nasbench_lab.runs import Run, RunStore
+
+from ._common import inline_error, row
+from .dashboard import RunDashboard
+
+
+def _check_steps(steps: Any) -> int:
+    try:
+        n = int(str(steps).strip().replace("_", "").replace(",", ""))
+    except (TypeError, ValueError):
+        n = None
+    if n is None or n < 1 or (isinstance(steps, float) and steps != n):
+        raise ValueError(f"steps: expected a positive whole number of training steps (the budget), got {steps!r} "
+                         "(e.g. steps=300)")
+    return n
+
+
+def launch(space: str = "pooling", method: str = "uniform", dataset: str = "digits", steps: int = 300,
+           start: bool = False, store: RunStore | bool | None = None, benchmark: Any = "auto",
+           name: str | None = None, **kwargs: Any) -> RunDashboard:
+    """Build the job for ``method`` (:func:`nasbench_lab.methods.build_job`), wrap it in a Run
+    recorded in the default RunStore, and return its dashboard (started when ``start=True``).
+
+    Other keyword arguments go to the job (``seed``, ``batch_size``, ``lr``, ``method_options``,
+    ``device``...). ``benchmark`` is passed to :class:`RunDashboard` (``"auto"``, a dataset name
+    such as ``"cifar10"``, a Benchmark or None).
+    """
+    steps = _check_steps(steps)
+    job = methods.build_job(method, space=space, dataset=dataset, steps=steps, **kwargs)
+    run = Run(job, store=store, name=name)
+    dash = RunDashboard(run, benchmark=benchmark)
+    if start:
+        dash.start()
+    return dash
+
+
+class Launcher:
+    """A form: space, method, dataset and budget (steps); "Create run" shows a dashboard below.
+
+    Typed input is checked here and errors show inline in red instead of raising into the cell.
+    """
+
+    def __init__(self, space: str = "pooling", method: str = "uniform", dataset: str = "digits",
+                 steps: int | str = 300, start: bool = True, **job_kwargs: Any) -> None:
+        self.job_kwargs = job_kwargs
+        self.dashboard: RunDashboard | None = None
+        style = {"description_width": "70px"}
+        self.space = W.Dropdown(options=spaces.names(), value=space, description="space", style=style,
+                                layout=W.Layout(width="230px"))
+        self.method = W.Dropdown(options=methods.names(), value=method, description="method", style=style,
+                                 layout=W.Layout(width="230px"))
+        self.dataset = W.Dropdown(options=data.names(), value=dataset, description="dataset", style=style,
+                                  layout=W.Layout(width="200px"))
+        self.steps = W.Text(value=str(steps), description="steps", style=style, layout=W.Layout(width="160px"),
+                            tooltip="training budget in steps")
+        self.start = W.Checkbox(value=start, description="start", indent=False, layout=W.Layout(width="70px"))
+        self.button = W.Button(description="Create run", button_style="primary", layout=W.Layout(width="110px"))
+        self.button.on_click(lambda _b: self.create())
+        self.message = W.HTML("")
+        self.output = W.VBox([])
+        self.widget = W.VBox([row([self.space, self.method, self.dataset, self.steps, self.start, self.button],
+                                  "nbl-tight", flex_flow="row wrap"), self.message, self.output])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def create(self) -> RunDashboard | None:
+        """Validate the form and create the run; errors show inline (returns None)."""
+        self.message.value = ""
+        try:
+            steps = _check_steps(self.steps.value)
+            dash = launch(self.space.value, self.method.value, self.dataset.value, steps,
+                          start=self.start.value, **self.job_kwargs)
+        except (ValueError, TypeError, FileNotFoundError) as exc:
+            self.message.value = inline_error(str(exc))
+            return None
+        if self.dashboard is not None:
+            self.dashboard.close()  # the old run goes on; only its view is replaced
+        self.dashboard = dash
+        self.output.children = [dash.widget]
+        return dash
