@@ -128,8 +128,9 @@ def test_correlation_is_consistent_with_scipy(batch):
     assert res["spearman"] > 0.3  # fewer downsamplings early = more compute = better, on this table
     some = proxies.correlation("naswot", POOL, bm, archs=5, batch=batch, seed=1)
     assert some["n"] == 5 and -1 <= some["kendall"] <= 1
-    df = proxies.frame(["flops", "params"], POOL, bm, archs=6, batch=batch)
-    assert list(df.columns) == ["arch", "truth", "flops", "params"] and len(df) == 6
+    df = proxies.frame(["flops", "naswot"], POOL, bm, archs=6, batch=batch)
+    assert list(df.columns) == ["arch", "truth", "flops", "naswot"] and len(df) == 6
+    assert np.allclose(df["truth"], [bm.query(a) for a in df["arch"]])
     assert df.attrs["correlation"]["flops"]["spearman"] == pytest.approx(
         stats.spearmanr(df["flops"], df["truth"]).statistic)
 

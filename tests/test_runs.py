@@ -31,7 +31,7 @@ class Walk(Job):
 
     def step(self):
         if self.fail_at is not None and self.step_count + 1 == self.fail_at:
-            raise RuntimeError("boom at step %d" % self.fail_at)
+            raise RuntimeError(f"boom at step {self.fail_at}")
         if self.delay:
             time.sleep(self.delay)
         self.pos += float(self.rng.normal())

@@ -13,7 +13,7 @@ from hypothesis import strategies as hst
 from scipy import stats
 
 from nasbench_lab import benchmarks, spaces
-from nasbench_lab.search import evaluators, strategies
+from nasbench_lab.search import strategies
 from nasbench_lab.search.arena import expected_best_of_n
 from nasbench_lab.search.evaluators import EvalResult, Evaluator
 

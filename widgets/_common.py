@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import Any
 
@@ -18,6 +19,7 @@ CSS = """<style>
 .nbl-tight { gap: 4px; }
 .nbl-mono select { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
 .nbl-card .widget-button { border-radius: 4px; }
+.nbl-fig { width: 100%; min-width: 0; flex: 1 1 auto; }
 </style>"""
 
 
@@ -40,7 +42,31 @@ def figure_widget(fig: go.Figure) -> go.FigureWidget:
     """A FigureWidget that fills its container's width (the figure keeps its height)."""
     fw = go.FigureWidget(fig)
     fw.layout.autosize = True
+    fw.add_class("nbl-fig")
     return fw
+
+
+def fit(figures: list[go.FigureWidget]) -> None:
+    """Make the browser re-measure the figures' containers.
+
+    The plotly widget draws on creation, before JupyterLab attaches it to the page, so it starts at
+    plotly's default 700 px; any relayout message makes plotly.js autosize to its container. A
+    counter in ``layout.meta`` is a change that draws nothing.
+    """
+    for fw in figures:
+        meta = fw.layout.meta if isinstance(fw.layout.meta, dict) else {}
+        fw.layout.meta = {**meta, "nbl_fit": int(meta.get("nbl_fit", 0)) + 1}
+
+
+def schedule_fit(figures: list[go.FigureWidget], delays: tuple[float, ...] = (0.5, 1.5, 4.0)) -> bool:
+    """:func:`fit` a few times shortly after display, from the kernel's event loop (if one runs)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    for d in delays:
+        loop.call_later(d, fit, figures)
+    return True
 
 
 def copy_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
@@ -51,15 +77,19 @@ def copy_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
     """
     same = len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data))
     if not same:
-        with fw.batch_update():
-            fw.data = ()
+        fw.data = ()
         fw.add_traces(list(fig.data))
-    with fw.batch_update():
-        if same:
+    elif fig.data:
+        with fw.batch_update():
             for old, new in zip(fw.data, fig.data):
                 old.update(new.to_plotly_json(), overwrite=True)
-        fw.layout = fig.layout
-        fw.layout.autosize = True
+    # Assigning a layout sends only the keys the new one has: clear the old figure's arrays
+    # first, or the browser would keep drawing its annotations and shapes.
+    stale = {k: [] for k in ("annotations", "shapes", "images") if fw.layout[k]}
+    if stale:
+        fw.plotly_relayout(stale)
+    fw.layout = fig.layout
+    fw.layout.autosize = True
 
 
 def box(child: W.Widget, width: str = "100%", **layout: Any) -> W.Box:

@@ -25,6 +25,7 @@ from ._common import (
     fmt_number,
     inline_error,
     row,
+    schedule_fit,
     section_title,
     status_badge,
     table_html,
@@ -71,6 +72,7 @@ class RunBrowser:
                                                     layout=W.Layout(width="45%", padding="0 0 0 12px"))],
                     layout=W.Layout(width="100%"))])
         self.reload()
+        schedule_fit([self.curves, self.panel])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -37,6 +37,7 @@ from ._common import (
     copy_figure,
     error_box,
     figure_widget,
+    fit,
     fmt_number,
     inline_error,
     row,
@@ -128,11 +129,14 @@ class RunDashboard:
                                       layout=W.Layout(width="260px", height="18px"))
         self.progress_text = W.HTML("")
         self.buttons = {
-            "start": W.Button(description="▶ Start", tooltip="run freely until the end", button_style="success"),
-            "pause": W.Button(description="⏸ Pause", tooltip="pause after the current step", button_style="warning"),
-            "resume": W.Button(description="⏵ Resume", tooltip="continue a paused run", button_style="success"),
-            "step": W.Button(description="⏭ Step", tooltip="advance n steps, then pause"),
-            "stop": W.Button(description="⏹ Stop", tooltip="stop for good (records and checkpoint kept)",
+            "start": W.Button(description="Start", icon="play", tooltip="run freely until the end",
+                              button_style="success"),
+            "pause": W.Button(description="Pause", icon="pause", tooltip="pause after the current step",
+                              button_style="warning"),
+            "resume": W.Button(description="Resume", icon="play", tooltip="continue a paused run",
+                               button_style="success"),
+            "step": W.Button(description="Step", icon="step-forward", tooltip="advance n steps, then pause"),
+            "stop": W.Button(description="Stop", icon="stop", tooltip="stop for good (records and checkpoint kept)",
                              button_style="danger"),
         }
         for name, b in self.buttons.items():
@@ -234,12 +238,16 @@ class RunDashboard:
         return True
 
     async def _refresher(self) -> None:
+        tick = 0
         while not self._closed:
+            tick += 1
             try:
+                if tick in (2, 4, 12):  # shortly after display: size the figures to their boxes
+                    fit(self.figures)
                 self.refresh()
             except Exception as exc:  # keep refreshing; show what went wrong
                 self.message.value = inline_error(f"dashboard refresh failed: {type(exc).__name__}: {exc}")
-            if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
+            if tick >= 12 and self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
                 self.refresh(force_slow=True)
                 return  # everything shown; the buttons restart the refresher if needed
             await asyncio.sleep(self.interval_s)
@@ -252,6 +260,11 @@ class RunDashboard:
             await asyncio.sleep(0.1)
         self.refresh(force_slow=True)
         return self.run.status
+
+    @property
+    def figures(self) -> list:
+        """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
+        return [self.curves, self.dag, self.panel, self.ranking_fig]
 
     @property
     def refreshing(self) -> bool:
@@ -401,7 +414,8 @@ class RunDashboard:
                 continue
             rows.append((k.replace("_", " "), fmt_number(v)))
         if run.store is not None:
-            rows.append(("store", f"<code>{html.escape(str(run.store.path))}</code>"))
+            path = html.escape(str(run.store.path))
+            rows.append(("store", f"<code title='{path}'>{html.escape(run.store.path.name)}</code>"))
         return table_html(rows)
 
     # ------------------------------------------------------------------ lifecycle
@@ -410,7 +424,7 @@ class RunDashboard:
         self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        for w in (self.curves, self.dag, self.panel, self.ranking_fig):
+        for w in self.figures:
             w.close()
         self.widget.close()
 

@@ -13,7 +13,17 @@ from nasbench_lab.viz.dag import dag_figure
 from nasbench_lab.viz.sampling import accuracy_distribution
 from nasbench_lab.viz.style import empty_figure
 
-from ._common import box, card, copy_figure, figure_widget, inline_error, row, section_title, table_html
+from ._common import (
+    box,
+    card,
+    copy_figure,
+    figure_widget,
+    inline_error,
+    row,
+    schedule_fit,
+    section_title,
+    table_html,
+)
 
 #: neighbours listed at most (NB-201 has 24, NB-Macro 16, pooling up to 4)
 MAX_NEIGHBOURS = 30
@@ -52,6 +62,7 @@ class ArchitectureExplorer:
         self._costs: dict[tuple[Arch, str], int] = {}
         self._build()
         self._show()
+        schedule_fit([self.dag, self.distribution])
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -171,11 +182,11 @@ class ArchitectureExplorer:
             copy_figure(self.distribution, accuracy_distribution(bm, arch, height=280))
 
     def _cost(self, arch: Arch, what: str) -> int:
-        """Params or MACs, cached; MACs from the benchmark's analytic model when there is one
-        (the space's own count runs a forward pass, seconds for NB-201 on a busy CPU)."""
+        """Params or MACs, cached. MACs come from the benchmark's fitted model once it exists (a
+        lookup); building it takes ~25 forward passes, so until then one forward of the space."""
         key = (arch, what)
         if key not in self._costs:
-            if what == "flops" and self.benchmark is not None:
+            if what == "flops" and self.benchmark is not None and "_flops" in vars(self.benchmark):
                 self._costs[key] = int(self.benchmark.flops(arch))
             else:
                 self._costs[key] = int(getattr(self.space, what)(arch))

@@ -39,8 +39,6 @@ class Relaxation:
     skip_threshold: int | None = None
     #: methods that need module changes this relaxation cannot make
     unsupported: frozenset[str] = frozenset()
-    #: benchmark dataset whose table accuracy is reported for the argmax cell (None: none)
-    has_table: bool = False
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -95,7 +93,6 @@ class DartsRelaxation(Relaxation):
 class NB201Relaxation(Relaxation):
     space_name = "nb201"
     skip_threshold = 3
-    has_table = True
 
     def build(self, num_classes, channels, cells, partial, aux_skip):
         from nasbench_lab.differentiable.networks import RelaxedNB201

@@ -127,7 +127,9 @@ class Arena(Job):
     :func:`nasbench_lab.search.evaluators.get`, with ``evaluator_options``) or an
     :class:`Evaluator`; ``dataset`` names the ground-truth column used for regret (and, for
     ``"benchmark"``, the table searched). ``strategy_options`` maps a strategy name to its
-    options, e.g. ``{"rea": {"population_size": 50}}``.
+    options, e.g. ``{"rea": {"population_size": 50}}``. A checkpointed arena is rebuilt from its
+    config, so a supernet evaluator resumes only when given as
+    ``evaluator_options={"checkpoint": <the one-shot run's checkpoint>}``.
     """
 
     kind = "search"
@@ -155,6 +157,7 @@ class Arena(Job):
         if isinstance(evaluator, Evaluator):
             self.evaluator = evaluator
             self.evaluator_name = evaluator.name
+            self.evaluator_options = evaluator.options()  # what rebuilds it when a run resumes
             if evaluator.space.name != space:
                 raise ValueError(f"evaluator: it searches space {evaluator.space.name!r}, the arena {space!r}")
         else:
@@ -185,7 +188,15 @@ class Arena(Job):
                 self.streams.append(Stream(name, seed, st_mod.get(name, self.space, seed=seed, **opts)))
         self.total_steps = len(self.streams) * self.budget
         self.step_count = 0
-        self.optimum = ev.optimum
+        # ground truth for regret: the evaluator's, else the dataset column's (when it exists)
+        self.benchmark = ev.benchmark if ev.benchmark is not None else (
+            ev_mod.find_benchmark(space, dataset) if dataset else None)
+        if ev.benchmark is not None:
+            self._truth = ev.truth
+        else:
+            bm = self.benchmark
+            self._truth = lambda a: float(bm.query(a)) if bm is not None and a in bm else float("nan")
+        self.optimum = float(self.benchmark.optimum[1]) if self.benchmark is not None else float("nan")
         self._records: dict[str, list[Any]] = {c: [] for c in COLUMNS}
         self._reference: np.ndarray | None = None
         self._mean_cost: float | None = None
@@ -213,7 +224,7 @@ class Arena(Job):
         s.tell(arch, res)
         stream.queries += 1
         stream.sim_time += res.cost_s
-        truth = self.evaluator.truth(arch)
+        truth = self._truth(arch)
         if res.acc > stream.best:
             stream.best, stream.incumbent, stream.incumbent_truth = res.acc, str(arch), truth
         regret = self.optimum - stream.incumbent_truth
@@ -310,9 +321,12 @@ class Arena(Job):
     def _stream_data(self) -> dict[tuple[str, int], tuple[list[float], list[float]]]:
         return {(s.strategy_name, s.seed): (s.times, s.regrets) for s in self.streams}
 
-    def curves(self, by: str = "query", points: int = 100, confidence: float = 0.95) -> pd.DataFrame:
-        """Anytime regret per strategy (see :func:`regret_curves`): strategy, x, mean, lo, hi, n."""
-        return regret_curves(self._stream_data(), self.names, by=by, points=points, confidence=confidence)
+    def curves(self, by: str = "query", points: int = 100, confidence: float = 0.95,
+               grid: np.ndarray | None = None) -> pd.DataFrame:
+        """Anytime regret per strategy (see :func:`regret_curves`): strategy, x, mean, lo, hi, n.
+        ``grid``: simulated times to evaluate at (``by="time"``; default a log grid)."""
+        return regret_curves(self._stream_data(), self.names, by=by, points=points, confidence=confidence,
+                             grid=grid)
 
     def reference(self, by: str = "query", points: int = 100, grid: np.ndarray | None = None) -> pd.DataFrame | None:
         """Exact expected regret of uniform random sampling from the table (None without one).
@@ -321,11 +335,11 @@ class Arena(Job):
         ``grid``), the number of queries done by time x being taken as ``x / mean cost`` over the
         table (an approximation: random search's cost per query varies around that mean).
         """
-        ev = self.evaluator
-        if ev.benchmark is None or len(ev.benchmark) < self.space.size:
+        bm = self.benchmark
+        if bm is None or len(bm) < self.space.size:
             return None
         if self._reference is None:
-            values = ev.benchmark.table["acc"].to_numpy(float)
+            values = bm.table["acc"].to_numpy(float)
             self._reference = self.optimum - expected_best_of_n(values, np.arange(1, self.budget + 1))
         if by == "query":
             return pd.DataFrame({"x": np.arange(1, self.budget + 1), "regret": self._reference})
@@ -334,7 +348,7 @@ class Arena(Job):
         if grid is None or not len(grid):
             return None
         if self._mean_cost is None:
-            self._mean_cost = float(ev.benchmark.costs().mean())
+            self._mean_cost = float(bm.costs().mean())
         n = np.clip(np.floor(np.asarray(grid, float) / self._mean_cost).astype(int), 0, self.budget)
         reg = np.where(n >= 1, self._reference[np.clip(n - 1, 0, None)], np.nan)
         return pd.DataFrame({"x": grid, "regret": reg})
@@ -429,7 +443,9 @@ def _band(name: str, x: np.ndarray, mat: np.ndarray, confidence: float) -> pd.Da
 
 
 def _plain(obj: Any) -> Any:
-    """Tuples to lists etc., so the config is plain JSON-friendly data."""
+    """Tuples to lists, a DataBundle to its dataset name, so the config is plain JSON-friendly data."""
+    if hasattr(obj, "train_x") and hasattr(obj, "name"):
+        return obj.name  # data.get(name) rebuilds the same bundle
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -77,6 +77,10 @@ class Evaluator:
         """Best ground-truth accuracy of the space, NaN without a benchmark."""
         return float(self.benchmark.optimum[1]) if self.benchmark is not None else float("nan")
 
+    def options(self) -> dict[str, Any]:
+        """Plain-data keyword arguments that rebuild this evaluator with :func:`get` (a run config)."""
+        return {}
+
     def info(self) -> dict[str, Any]:
         return {"evaluator": self.name, "space": self.space.name, "fidelities": list(self.fidelities or [])}
 
@@ -146,6 +150,9 @@ class BenchmarkEvaluator(Evaluator):
     def truth(self, arch: Arch) -> float:
         return self._lookup(arch)[0]
 
+    def options(self) -> dict[str, Any]:
+        return {"fidelities": list(self.fidelities) if self.fidelities else None, "gap": self.gap, "noise": self.noise}
+
     @property
     def optimum(self) -> float:
         return float(self.benchmark.optimum[1])
@@ -190,6 +197,10 @@ class SupernetEvaluator(Evaluator):
             benchmark = find_benchmark(trainer.cfg.space, trainer.cfg.dataset)
         self.benchmark = benchmark or None
         self._cache: dict[Arch, EvalResult] = {}
+        self.checkpoint: str | None = None  # set by from_checkpoint: then the evaluator can be rebuilt
+
+    def options(self) -> dict[str, Any]:
+        return {"checkpoint": self.checkpoint, "max_images": self.max_images} if self.checkpoint else {}
 
     @classmethod
     def from_checkpoint(cls, path: str, **kwargs: Any) -> SupernetEvaluator:
@@ -200,7 +211,9 @@ class SupernetEvaluator(Evaluator):
         data = ckpt.load(path)
         trainer = load_job_class(data["job_class"]).from_config(data["config"])
         trainer.load_state_dict(data["job"])
-        return cls(trainer, **kwargs)
+        ev = cls(trainer, **kwargs)
+        ev.checkpoint = str(path)
+        return ev
 
     def _evaluate(self, arch: Arch, fidelity: float | None) -> EvalResult:
         hit = self._cache.get(arch)
@@ -240,6 +253,8 @@ class ProxyEvaluator(Evaluator):
             raise ValueError(f"proxy_name: unknown proxy {proxy_name!r}; valid: {', '.join(proxies.names())}")
         self.proxy_name = proxy_name
         bundle = _bundle(data)
+        self._options = {"proxy_name": proxy_name, "data": bundle.name, "batch_size": int(batch_size),
+                         "seed": int(seed), "device": device}
         self.num_classes = bundle.num_classes
         self.batch = (bundle.train_x[:batch_size].to(device), bundle.train_y[:batch_size].to(device))
         self.seed = int(seed)
@@ -256,6 +271,9 @@ class ProxyEvaluator(Evaluator):
                               num_classes=self.num_classes)
             hit = self._cache[arch] = EvalResult(float(s), time.perf_counter() - t0, None)
         return hit
+
+    def options(self) -> dict[str, Any]:
+        return dict(self._options)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "proxy": self.proxy_name}
@@ -285,6 +303,10 @@ class TrainingEvaluator(Evaluator):
         self.batch_size, self.lr, self.seed, self.device = int(batch_size), float(lr), int(seed), device
         self.benchmark = benchmark
         self._cache: dict[tuple[Arch, float], EvalResult] = {}
+
+    def options(self) -> dict[str, Any]:
+        return {"data": self.data.name, "epochs": list(self.fidelities), "batch_size": self.batch_size,
+                "lr": self.lr, "seed": self.seed, "device": self.device}
 
     def _evaluate(self, arch: Arch, fidelity: float | None) -> EvalResult:
         from nasbench_lab.training.standalone import train_standalone

@@ -84,8 +84,15 @@ def encoding_vectors(space: SearchSpace, archs: Sequence[Arch], gamma: float | N
     return np.stack([space.encode(a, "onehot") * scale for a in archs]).astype(np.float64)
 
 
+def _models(net: nn.Module) -> list[nn.Module]:
+    """The supernets inside a wrapper holding several (a mixture: ``net.nets``), else ``[net]``."""
+    inner = getattr(net, "nets", None)
+    return list(inner) if isinstance(inner, nn.ModuleList) else [net]
+
+
 def default_layers(net: nn.Module, count: int = 3) -> list[str]:
     """Names of ``count`` evenly spaced blocks of the first ModuleList (the network's trunk)."""
+    net = _models(net)[0]
     for name, mod in net.named_modules():
         if isinstance(mod, nn.ModuleList) and len(mod) >= 2:
             idx = np.unique(np.linspace(0, len(mod) - 1, num=min(count, len(mod)) + 1)[1:].round().astype(int))
@@ -106,13 +113,15 @@ class _Hooks:
     """Forward hooks that keep the last output of the named modules."""
 
     def __init__(self, net: nn.Module, names: Sequence[str]) -> None:
-        mods = dict(net.named_modules())
-        missing = [n for n in names if n not in mods]
+        # names are relative to one supernet; with several (a mixture), the same layer of each
+        # is hooked under the same name and the model the forward is routed to fills it
+        tables = [dict(m.named_modules()) for m in _models(net)]
+        missing = [n for n in names if n not in tables[0]]
         if missing:
             raise ValueError(f"layers: no module named {missing} in the supernet; e.g. {default_layers(net)}")
         self.names = list(names)
         self.out: dict[str, torch.Tensor] = {}
-        self.handles = [mods[n].register_forward_hook(self._hook(n)) for n in names]
+        self.handles = [t[n].register_forward_hook(self._hook(n)) for t in tables for n in names]
 
     def _hook(self, name: str):
         def fn(_mod, _inp, out):

@@ -52,6 +52,7 @@ class TrainerConfig:
     rank_sample: int = 200  # architectures ranked at the end for spaces too large to enumerate
     rank_images: int | None = None  # validation images per architecture when ranking (None: all)
     rank_at_end: bool = True
+    rank_every: int = 0  # rank with the supernet every k steps ("ranking" events, snapshot "rankings"); 0: off
 
     def validate(self) -> TrainerConfig:
         if self.space not in spaces.names():
@@ -108,6 +109,7 @@ class Trainer(Job):
         self._val_pos = 0
         self.augment = self.data.augment if config.augment else None
         self.ranking: Any = None
+        self.rankings: list[dict[str, Any]] = []  # periodic ranking summaries (rank_every)
 
     # ------------------------------------------------------------------ Job contract
     def config(self) -> dict[str, Any]:
@@ -138,10 +140,23 @@ class Trainer(Job):
         reward_f = float(reward)  # one device sync per step, for the sampler
         self.sampler.observe(arch, reward_f)
         self.step_count += 1
+        if self.cfg.rank_every and self.step_count % self.cfg.rank_every == 0 and not self.done:
+            self._rank_now()
         return {"loss": float(loss.detach()), "reward": reward_f, "lr": lr, "arch": str(arch)}
 
     def snapshot(self) -> dict[str, Any] | None:
-        return self.sampler.snapshot()
+        snap = self.sampler.snapshot()
+        if self.rankings and snap is not None:
+            snap = {**snap, "rankings": list(self.rankings)}
+        return snap
+
+    def _rank_now(self) -> None:
+        """Periodic ranking (``rank_every``): Kendall tau etc. against ground truth, as an event."""
+        from nasbench_lab.training.ranking import rank_supernet
+
+        summary = dict(rank_supernet(self).attrs.get("summary", {}))
+        self.rankings.append({"step": self.step_count, **summary})
+        self.emit("ranking", summary=summary, periodic=True)
 
     def finish(self) -> dict[str, Any] | None:
         if not self.cfg.rank_at_end:
@@ -161,6 +176,7 @@ class Trainer(Job):
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "sampler": self.sampler.state_dict(),
+            "rankings": list(self.rankings),
             "gen": self.gen.get_state(),
             "train_perm": self._train_perm, "train_pos": self._train_pos,
             "val_perm": self._val_perm, "val_pos": self._val_pos,
@@ -172,6 +188,7 @@ class Trainer(Job):
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
+        self.rankings = list(state.get("rankings", []))
         self.gen.set_state(state["gen"].cpu() if hasattr(state["gen"], "cpu") else state["gen"])
         def to(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(self.device)

@@ -102,7 +102,7 @@ def marginal_history(history: Sequence[Mapping[str, Any]], title: str | None = N
         fig.add_trace(tr, secondary_y=sec)
     fig.update_layout(**base_layout(title or "Balance: model marginals after IPF, KL to uniform", height))
     fig.update_yaxes(title_text="p(m)", secondary_y=False)
-    fig.update_yaxes(title_text="KL(p(m)||U)", type="log", secondary_y=True)
+    fig.update_yaxes(title_text="KL(p(m)||U)", type="log", exponentformat="e", secondary_y=True)
     fig.update_xaxes(title_text="step")
     return fig
 
@@ -147,5 +147,7 @@ def mixture_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure
     status = (f"mixture of {snapshot.get('models')} supernets · step {snapshot.get('steps', 0)} · "
               f"τ = {snapshot.get('tau', float('nan')):.4g} · IPF {ipf.get('iterations', '?')} rounds, "
               f"KL {ipf.get('kl', float('nan')):.1e}")
-    fig.update_layout(**base_layout(status, 620, margin=dict(l=110, r=20, t=60, b=60)))
+    fig.update_yaxes(exponentformat="e", row=2, col=2, secondary_y=True)
+    fig.update_layout(**base_layout(status, 660, margin=dict(l=110, r=20, t=60, b=90),
+                                    legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0)))
     return fig

@@ -60,10 +60,13 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
                              marker=dict(size=11, color=HIGHLIGHT, line=dict(color="white", width=1)),
                              hovertext=[hover[i] for i in tk], hoverinfo="text", meta={"role": "topk"}))
     fig.add_trace(go.Scatter(x=[x[best]], y=[est[best]], mode="markers+text", name="selected (best estimate)",
-                             text=[str(df["arch"].iloc[best])], textposition="top center",
+                             text=[str(df["arch"].iloc[best])], textposition="middle right",
                              marker=dict(symbol="star", size=18, color="#ffb000", line=dict(color="#333", width=1)),
                              hovertext=[hover[best]], hoverinfo="text", meta={"role": "selected"}))
-    fig.update_layout(**base_layout(title, height))
+    # legend inside, bottom right: a top legend collides with the long title
+    fig.update_layout(**base_layout(title, height, legend=dict(x=1, y=0, xanchor="right", yanchor="bottom",
+                                                               bgcolor="rgba(255,255,255,0.8)",
+                                                               bordercolor="#ddd", borderwidth=1)))
     fig.update_xaxes(title_text="ground-truth accuracy (%)" if has_truth else "estimated rank")
     fig.update_yaxes(title_text="supernet accuracy (%)")
     return fig

@@ -98,8 +98,9 @@ def _arch_bars(counts: dict[str, float], sp: SearchSpace | None, benchmark: Any,
         # a paper-wide dotted line at the uniform share (add_hline does the same, much slower)
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=uniform, y1=uniform,
                      line=dict(color="#555", dash="dot", width=1))],
-        annotations=[dict(xref="paper", x=1, yref="y", y=uniform, text="uniform", showarrow=False,
-                          xanchor="right", yanchor="bottom", font=dict(size=10, color="#555"))],
+        annotations=[dict(xref="paper", x=0, yref="y", y=uniform, text="uniform", showarrow=False,
+                          xanchor="left", yanchor="bottom", font=dict(size=10, color="#555"),
+                          bgcolor="rgba(255,255,255,0.7)")],
         xaxis=dict(title=dict(text=f"architecture, {order}"), tickangle=-60, tickfont=dict(size=9), type="category"),
         yaxis=dict(title=dict(text="times trained")),
     )

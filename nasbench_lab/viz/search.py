@@ -52,27 +52,36 @@ def _space(space: SearchSpace | str) -> SearchSpace:
 
 
 # ----------------------------------------------------------------------------- regret curves
+#: on a log axis, regret values below this (the optimum found: 0) are drawn at it
+LOG_FLOOR = 1e-3
+
+
 def regret_traces(curves: pd.DataFrame, strategies: Sequence[str], reference: pd.DataFrame | None = None,
-                  ) -> list[go.Scatter]:
+                  floor: float | None = LOG_FLOOR) -> list[go.Scatter]:
     """Two traces per strategy (band polygon, mean line), then the reference line, always in that
     order and number, so a live view can restyle them in place
-    (``meta={"role": "band"|"mean"|"reference", "strategy": name}``)."""
+    (``meta={"role": "band"|"mean"|"reference", "strategy": name}``). ``floor``: values below it
+    are drawn at it (zero regret has no place on a log axis); None draws them as they are."""
+
+    def clip(v: np.ndarray) -> np.ndarray:
+        return np.maximum(v, floor) if floor is not None else v
+
     traces: list[go.Scatter] = []
     for i, name in enumerate(strategies):
         sub = curves[curves["strategy"] == name] if len(curves) else curves
         x = sub["x"].to_numpy(float) if len(sub) else np.array([])
         color = strategy_color(name, i)
         band_x = np.concatenate([x, x[::-1]]) if len(x) else []
-        band_y = np.concatenate([sub["hi"].to_numpy(float), sub["lo"].to_numpy(float)[::-1]]) if len(x) else []
+        band_y = clip(np.concatenate([sub["hi"].to_numpy(float), sub["lo"].to_numpy(float)[::-1]])) if len(x) else []
         traces.append(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=_rgba(color, 0.15), mode="lines",
                                  line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name,
                                  name=f"{name} band", meta={"role": "band", "strategy": name}))
-        traces.append(go.Scatter(x=x, y=sub["mean"].to_numpy(float) if len(sub) else [], mode="lines",
+        traces.append(go.Scatter(x=x, y=clip(sub["mean"].to_numpy(float)) if len(sub) else [], mode="lines",
                                  line=dict(color=color, width=2), name=name, legendgroup=name,
                                  meta={"role": "mean", "strategy": name},
                                  hovertemplate=f"{name}<br>x=%{{x:.4g}}<br>regret=%{{y:.3f}}<extra></extra>"))
     rx = reference["x"].to_numpy(float) if reference is not None else []
-    ry = reference["regret"].to_numpy(float) if reference is not None else []
+    ry = clip(reference["regret"].to_numpy(float)) if reference is not None else []
     traces.append(go.Scatter(x=rx, y=ry, mode="lines", line=dict(color="black", width=1.5, dash="dash"),
                              name="random (exact expectation)", meta={"role": "reference", "strategy": "random*"},
                              hovertemplate="E[random]<br>x=%{x:.4g}<br>regret=%{y:.3f}<extra></extra>"))
@@ -84,19 +93,20 @@ def regret_figure(curves: pd.DataFrame, reference: pd.DataFrame | None = None, b
                   height: int = 360) -> go.Figure:
     """Anytime regret: mean over seeds (line) and its confidence band per strategy, plus the exact
     expectation of random search (dashed). ``curves``: columns strategy, x, mean, lo, hi (as
-    ``Arena.curves``); ``reference``: columns x, regret (as ``Arena.reference``)."""
+    ``Arena.curves``); ``reference``: columns x, regret (as ``Arena.reference``). On the default
+    log axis, values below :data:`LOG_FLOOR` (a found optimum) are drawn at the floor."""
     need = {"strategy", "x", "mean", "lo", "hi"}
     if not need.issubset(curves.columns):
         raise ValueError(f"curves: expected columns {sorted(need)} (Arena.curves()), got {list(curves.columns)}")
     if strategies is None:
         strategies = list(dict.fromkeys(curves["strategy"]))
-    fig = go.Figure(regret_traces(curves, strategies, reference))
+    fig = go.Figure(regret_traces(curves, strategies, reference, floor=LOG_FLOOR if log_y else None))
     xtitle = "queries" if by == "query" else "simulated time (s)"
-    ylog = log_y and len(curves) and bool((curves["mean"] > 0).any())
+    ytitle = f"regret (% points; 0 drawn at {LOG_FLOOR:g})" if log_y else "regret (% points)"
     fig.update_layout(**base_layout(title if title is not None else "Regret (optimum − accuracy of the incumbent)",
                                     height),
                       xaxis=dict(title=xtitle, type="log" if by == "time" else "linear"),
-                      yaxis=dict(title="regret (% points)", type="log" if ylog else "linear"))
+                      yaxis=dict(title=ytitle, type="log" if log_y else "linear"))
     return fig
 
 
@@ -233,7 +243,8 @@ def proxy_figure(df: pd.DataFrame, proxies: Sequence[str] | None = None, cols: i
                                  marker=dict(size=5, color="#0072b2", opacity=0.7), name=p, meta={"proxy": p},
                                  hovertemplate="%{text}<br>rank pct %{x:.2f}<br>truth %{y:.2f}<extra></extra>"),
                       row=i // cols + 1, col=i % cols + 1)
-    fig.update_layout(**base_layout(title, height or 260 * nrows + 60, showlegend=False))
+    fig.update_layout(**base_layout(title, height or 260 * nrows + 80, showlegend=False,
+                                    margin=dict(l=55, r=20, t=80, b=45)))
     fig.update_xaxes(title_text="proxy rank (percentile)", range=[0, 1.02])
     fig.update_yaxes(title_text="truth")
     return fig
@@ -297,6 +308,6 @@ def tree_panel(snapshot: dict[str, Any], context: Any = None) -> go.Figure:
     return tree_figure(snapshot)
 
 
-__all__ = ["STRATEGY_COLORS", "strategy_color", "regret_traces", "regret_figure", "population_figure",
+__all__ = ["LOG_FLOOR", "STRATEGY_COLORS", "strategy_color", "regret_traces", "regret_figure", "population_figure",
            "predictor_figure", "reinforce_figure", "proxy_figure", "tree_figure", "arena_panel", "population_panel",
            "predictor_panel", "reinforce_panel", "tree_panel", "arena_curves_from_snapshot"]

@@ -8,7 +8,10 @@ The tree is the space's own: the children of a node with genes ``prefix`` are
   (ties broken at random), ``N``/``n`` the visit counts and ``Q(i)`` the mean accuracy observed
   below ``i``, min-max normalised by the lowest and highest accuracy seen so far
   (``Q = (mean - lo) / (hi - lo)``, 0.5 while ``hi == lo``), so ``c`` has the same meaning for
-  accuracies in % and for proxy scores.
+  accuracies in % and for proxy scores. Default ``c = 0.1``: on NB-201 CIFAR-10 (10 seeds, 300
+  queries) it reached a mean regret of 0.18 against 0.29 for ``c = 0.5``; on NB-Macro the two
+  did not differ significantly. (The thesis' lambda = 0.5 is for supernet training, where the
+  values are smoothed rewards and sampling is Boltzmann, not argmax.)
 
 Each result is backed up along the path (every prefix of the architecture). With a
 deterministic evaluator (``revisit=False``, the default) an evaluated leaf is *exhausted*, a node
@@ -31,10 +34,10 @@ class MCTS(Strategy):
     name = "mcts"
     _state_keys = ("visits", "totals", "exhausted", "lo", "hi")
 
-    def __init__(self, space: SearchSpace | str, seed: int = 0, c: float = 0.5, revisit: bool = False) -> None:
+    def __init__(self, space: SearchSpace | str, seed: int = 0, c: float = 0.1, revisit: bool = False) -> None:
         super().__init__(space, seed)
         if c < 0:
-            raise ValueError(f"mcts: the exploration constant c must be >= 0, got {c!r} (e.g. c=0.5)")
+            raise ValueError(f"mcts: the exploration constant c must be >= 0, got {c!r} (e.g. c=0.1)")
         self.c, self.revisit = float(c), bool(revisit)
         self._options = {"c": self.c, "revisit": self.revisit}
         self.visits: dict[tuple[int, ...], int] = {}

@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nasbench_lab.training.trainer import Trainer
 
 NUMERABLE_MAX = 7000  # above this the pairwise comparison of Alg 5.1 is too costly: prototypes
+_SNAPSHOT_ARCHS = 1500
 
 
 # --------------------------------------------------------------------------- the equations
@@ -59,7 +60,8 @@ def normalise(values: np.ndarray, how: str) -> np.ndarray:
         return v
     if how == "zscore":
         sd = v.std()
-        return (v - v.mean()) / sd if sd > 0 else np.zeros_like(v)
+        # equal values (up to rounding) carry no density information: uniform, not amplified noise
+        return (v - v.mean()) / sd if sd > 1e-9 * max(1.0, float(np.abs(v).max())) else np.zeros_like(v)
     raise ValueError(f"normalize: expected 'zscore' or 'none', got {how!r}")
 
 
@@ -313,15 +315,17 @@ class DensitySampler(Sampler):
                 "temperature": self.temperature, "normalize": self.normalize,
                 "phase": "warm-up" if self.in_warmup() else "debiased", "windows": self.windows.data()}
         if self.variant == "numerable":
-            snap.update({"archs": [str(a) for a in self.archs],
-                         "counts": [self.counts.get(str(a), 0) for a in self.archs],
-                         "estimations": self.estimations})
+            # a snapshot is stored many times per run: large spaces send every k-th architecture
+            idx = np.arange(0, len(self.archs), max(1, -(-len(self.archs) // _SNAPSHOT_ARCHS)))
+            snap.update({"archs": [str(self.archs[i]) for i in idx],
+                         "counts": [self.counts.get(str(self.archs[i]), 0) for i in idx],
+                         "estimations": self.estimations, "subsampled": len(idx) < len(self.archs)})
             if self.mean_dist is not None:
-                snap.update({"mean_distance": self.mean_dist.tolist(),
-                             "density": (1.0 / np.maximum(self.mean_dist, 1e-12)).tolist(),
-                             "p": self.probs.tolist(), "history": self.history[-50:]})
+                snap.update({"mean_distance": self.mean_dist[idx].tolist(),
+                             "density": (1.0 / np.maximum(self.mean_dist[idx], 1e-12)).tolist(),
+                             "p": self.probs[idx].tolist(), "history": self.history[-50:]})
             if self.coords is not None:
-                snap["coords"] = self.coords.tolist()
+                snap["coords"] = self.coords[idx].tolist()
         else:
             snap.update({"counts": dict(self.counts.most_common(200)), "recent": list(self.recent),
                          "alpha_mid": self.alpha_mid(), "tried": self.tried, "accepted": self.accepted})

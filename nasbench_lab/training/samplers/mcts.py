@@ -42,7 +42,6 @@ from nasbench_lab.training.samplers.common import (
     check_fraction,
     check_positive,
     check_unit,
-    choose,
     linear,
 )
 from nasbench_lab.training.samplers.tree import SearchTree
@@ -50,7 +49,7 @@ from nasbench_lab.training.samplers.tree import SearchTree
 if TYPE_CHECKING:  # pragma: no cover
     from nasbench_lab.training.trainer import Trainer
 
-_SNAPSHOT_NODES = 1500
+_SNAPSHOT_NODES = 800  # snapshots are stored many times per run: the top of big trees
 
 
 class MCTSSampler(Sampler):
@@ -124,28 +123,20 @@ class MCTSSampler(Sampler):
         self.windows.add(str(arch), self.steps, self.progress.total)
 
     def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
-        """Final choice with ``lambda = 0``: the greedy path first, then ``lambda = 0`` samples at
-        ``t_end``; with a trainer and ``k > 1`` the candidates are ranked by validation accuracy."""
-        if self.tree is None:
+        """Final choice with ``lambda = 0``: the greedy path, then the most probable leaves (eq 3.2
+        at the current temperature, exploration off); with a trainer and ``k > 1`` the candidates
+        are ranked by validation accuracy ("sample k architectures without exploration and rank")."""
+        if self.tree is None or self.tree.n[self.tree.root] == 0:
             return []
-        out = [self.space.arch(self.tree.leaf[self.tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]])]
-        rng = np.random.default_rng(self.seed + 1)  # do not disturb the sampling stream
-        for _ in range(50 * k):
-            if len(out) >= k:
-                break
-            a = self.space.arch(self.tree.leaf[self._descend_exploit(rng)[-1]])
-            if a not in out:
-                out.append(a)
+        greedy = self.tree.leaf[self.tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]]
+        out = [self.space.arch(greedy)]
+        if k > 1:
+            logp = self.tree.leaf_log_probabilities(self.temperature, 0.0)
+            ranked = sorted((g for g in logp if g != greedy), key=lambda g: -logp[g])
+            out += [self.space.arch(g) for g in ranked[: k - 1]]
         if trainer is not None and len(out) > 1:
             out.sort(key=lambda a: -trainer.evaluate(a))
-        return out[:k]
-
-    def _descend_exploit(self, rng: np.random.Generator) -> list[int]:
-        path = [self.tree.root]
-        while not self.tree.is_leaf(path[-1]):
-            ch, p = self.tree.child_probabilities(path[-1], self.t_end, 0.0, visited_only=True)
-            path.append(ch[choose(rng, p)])
-        return path
+        return out
 
     # ------------------------------------------------------------------ views and state
     def options(self) -> dict[str, Any]:

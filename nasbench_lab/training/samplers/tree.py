@@ -210,6 +210,27 @@ class SearchTree:
         R = uct(np.array([self.C[c] for c in ch]), n, self.n[node], lam)
         return ch, boltzmann(R, temperature)
 
+    def leaf_log_probabilities(self, temperature: float, lam: float = 0.0) -> dict[Genes, float]:
+        """Log-probability of reaching each (expanded) leaf without exploration, children never
+        visited excluded (the product of eq 3.2 along the path)."""
+        from scipy.special import log_softmax
+
+        out: dict[Genes, float] = {}
+        stack = [(self.root, 0.0)]
+        while stack:
+            v, lp = stack.pop()
+            if self.is_leaf(v):
+                out[self.leaf[v]] = lp
+                continue
+            ch = self.children[v] or []
+            seen = [c for c in ch if self.n[c] > 0]
+            if not seen:
+                stack.extend((c, lp - math.log(len(ch))) for c in ch)
+                continue
+            R = uct(np.array([self.C[c] for c in seen]), np.array([self.n[c] for c in seen]), self.n[v], lam)
+            stack.extend((c, lp + float(q)) for c, q in zip(seen, log_softmax(R / temperature)))
+        return out
+
     def descend(self, rng: np.random.Generator, temperature: float, lam: float,
                 greedy: bool = False) -> list[int]:
         """Root-to-leaf path chosen by Boltzmann over UCT (or greedily, for the final choice)."""
@@ -313,6 +334,10 @@ class SearchTree:
     def table(self, lam: float, max_nodes: int = 2000, format_leaf: Any = None) -> list[dict[str, Any]]:
         """Breadth-first rows (id, parent, label, depth, n, C, uct, leaf) for the views."""
         rows: list[dict[str, Any]] = []
+        size = [1 if g is not None else 0 for g in self.leaf]  # leaves below each node
+        for i in reversed(range(len(self.parent))):  # children have larger ids than parents
+            if self.parent[i] >= 0:
+                size[self.parent[i]] += size[i]
         frontier = [self.root]
         while frontier and len(rows) + len(frontier) <= max_nodes:
             nxt: list[int] = []
@@ -324,7 +349,10 @@ class SearchTree:
                 leaf = self.leaf[i]
                 rows.append({"id": i, "parent": p, "depth": self.depth[i], "n": self.n[i],
                              "C": self.C[i], "uct": u, "height": self.height[i],
-                             "label": (format_leaf(leaf) if (leaf is not None and format_leaf) else self.label(i)),
+                             "label": (format_leaf(leaf) if (leaf is not None and format_leaf) else
+                                       f"{size[i]} archs" if (self.kind != "default" and leaf is None and i)
+                                       else self.label(i)),
+                             "size": size[i],
                              "leaf": None if leaf is None else (format_leaf(leaf) if format_leaf else list(leaf))})
                 nxt.extend(self.children[i] or [])
             frontier = nxt

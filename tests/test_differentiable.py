@@ -1,0 +1,447 @@
+"""Differentiable NAS: hypergradient, eigenvalue monitor, mixing weights, derivation, the trainer
+(every method, checkpoint/resume, live controls, collapse alarms) and the alpha views.
+
+Networks are tiny (NB-201 with C=4 and one cell per stage, batch 8) so the file runs on two busy
+CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nasbench_lab import data as data_mod
+from nasbench_lab import spaces
+from nasbench_lab.differentiable import METHODS, DifferentiableTrainer, build, relaxations
+from nasbench_lab.differentiable.monitors import (
+    edge_entropy,
+    edge_margin,
+    hessian_eigenvalue,
+    power_iteration,
+    unrolled_arch_grads,
+)
+from nasbench_lab.runs import Job, Run
+
+if "darts" not in spaces.names():  # until the lead adds it to the registry
+    spaces.register("darts", "nasbench_lab.spaces.darts", "DartsSpace")
+
+TINY = dict(space="nb201", channels=4, cells=1, batch_size=8, hessian_every=0, device="cpu")
+ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data_mod.get("digits", seed=0)
+
+
+def tiny(method: str, digits, steps: int = 3, **kw) -> DifferentiableTrainer:
+    return DifferentiableTrainer(data=digits, **{**TINY, "method": method, "steps": steps, **kw})
+
+
+# ----------------------------------------------------------------------------- maths
+def _toy():
+    """A two-op mixture ``p0 * X W1 + p1 * tanh(X W2)`` with softmax weights p = softmax(alpha)."""
+    g = torch.Generator().manual_seed(0)
+    X, Xv = torch.randn(16, 4, generator=g, dtype=torch.float64), torch.randn(16, 4, generator=g, dtype=torch.float64)
+    y, yv = torch.randint(0, 3, (16,), generator=g), torch.randint(0, 3, (16,), generator=g)
+    W = [torch.randn(4, 3, generator=g, dtype=torch.float64).requires_grad_() for _ in range(2)]
+    alpha = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
+
+    def loss(x, t, ws, a):
+        p = F.softmax(a, dim=0)
+        return F.cross_entropy(p[0] * x @ ws[0] + p[1] * torch.tanh(x @ ws[1]), t)
+
+    return X, y, Xv, yv, W, alpha, loss
+
+
+def test_second_order_hypergradient_matches_finite_differences():
+    X, y, Xv, yv, W, alpha, loss = _toy()
+    xi = 0.5
+
+    def unrolled_val(a: torch.Tensor) -> torch.Tensor:  # L_val(w - xi grad_w L_train(w, a), a), exactly
+        g = torch.autograd.grad(loss(X, y, W, a), W)
+        return loss(Xv, yv, [w - xi * gi for w, gi in zip(W, g)], a)
+
+    h = 1e-5
+    numeric = torch.zeros(2, dtype=torch.float64)
+    for i in range(2):
+        e = torch.zeros(2, dtype=torch.float64)
+        e[i] = h
+        numeric[i] = (unrolled_val(alpha.detach() + e) - unrolled_val(alpha.detach() - e)) / (2 * h)
+    before = [w.detach().clone() for w in W]
+    grads, lv = unrolled_arch_grads(lambda: loss(X, y, W, alpha), lambda: loss(Xv, yv, W, alpha), W, [alpha], xi)
+    assert all(torch.equal(w, b) for w, b in zip(W, before))  # weights restored exactly
+    assert torch.allclose(grads[0], numeric, rtol=1e-4, atol=1e-8)
+    assert float(lv) == pytest.approx(float(unrolled_val(alpha.detach()).detach()), rel=1e-12)
+    # the second-order term matters here: the first-order gradient at w' is measurably different
+    w_prime = [w - xi * g for w, g in zip(W, torch.autograd.grad(loss(X, y, W, alpha), W))]
+    first = torch.autograd.grad(loss(Xv, yv, [w.detach() for w in w_prime], alpha), alpha)[0]
+    assert (first - numeric).abs().max() > 100 * (grads[0] - numeric).abs().max()
+
+
+def test_power_iteration_finds_the_dominant_eigenvalue_of_a_quadratic():
+    q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64))
+    for eigs, want in (([4.0, -1.0, 0.5, 2.0, 0.1], 4.0), ([-5.0, 1.0, 2.0, 0.3, -0.2], -5.0)):
+        A = q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
+        x1 = torch.randn(2, dtype=torch.float64, requires_grad=True)
+        x2 = torch.randn(3, dtype=torch.float64, requires_grad=True)
+
+        def quad(A=A, x1=x1, x2=x2):
+            x = torch.cat([x1, x2])
+            return 0.5 * x @ A @ x + x.sum()  # the linear term does not change the Hessian
+
+        lam = hessian_eigenvalue(quad, [x1, x2], iters=200, tol=1e-10, generator=torch.Generator().manual_seed(0))
+        assert lam == pytest.approx(want, rel=1e-6)
+        hvp = A.__matmul__
+        assert power_iteration(hvp, 5, iters=200, tol=1e-10, dtype=torch.float64) == pytest.approx(want, rel=1e-6)
+    lin = torch.zeros(3, requires_grad=True)
+    assert hessian_eigenvalue(lambda: (2 * lin).sum(), [lin]) == 0.0
+
+
+def test_entropy_and_margin_of_edge_weights():
+    w = np.array([[0.2] * 5, [1.0, 0, 0, 0, 0], [0.5, 0.3, 0.2, 0, 0]])
+    assert edge_entropy(w) == pytest.approx([np.log(5), 0.0, -(0.5 * np.log(0.5) + 0.3 * np.log(0.3) + 0.2 * np.log(0.2))])
+    assert edge_margin(w) == pytest.approx([0.0, 1.0, 0.2])
+
+
+# ----------------------------------------------------------------------------- mixing weights
+def test_softmax_and_sigmoid_weights(digits):
+    soft = tiny("darts", digits)
+    w, idx = soft._mix()
+    assert idx is None and w["cell"].shape == (6, 5)
+    assert torch.allclose(w["cell"].sum(-1), torch.ones(6))
+    fair = tiny("fairdarts", digits)
+    with torch.no_grad():
+        fair.alphas["cell"].copy_(torch.linspace(-3, 3, 30).reshape(6, 5))
+    s = fair._mix()[0]["cell"]
+    assert s.shape == (6, 5) and ((s > 0) & (s < 1)).all()
+    assert torch.allclose(s, torch.sigmoid(fair.alphas["cell"]))
+    assert not torch.allclose(s.sum(-1), torch.ones(6))  # independent per op: no competition
+
+
+def test_gumbel_hard_samples_are_one_hot_with_softmax_frequencies_and_straight_through_gradients(digits):
+    job = tiny("gdas", digits)
+    target = torch.tensor([0.0, 0.0, 1.5, 0.5, -1.0])
+    with torch.no_grad():
+        job.alphas["cell"].copy_(target.expand(6, 5))
+    w, idx = job._mix()
+    hard = w["cell"]
+    assert hard.shape == (6, 5)
+    assert torch.allclose(hard.sum(-1), torch.ones(6))
+    assert set(hard.detach().unique().tolist()) <= {0.0, 1.0}
+    assert idx["cell"] == hard.detach().argmax(-1).tolist()
+    (hard * torch.arange(5.0)).sum().backward()
+    assert (job.alphas["cell"].grad != 0).all()  # straight-through: every logit gets a gradient
+    # Gumbel-max: the sampled op is distributed as softmax(alpha), whatever the temperature
+    job.set_temperature(0.5)
+    counts = np.zeros(5)
+    with torch.no_grad():
+        for _ in range(300):
+            for k in job._mix(detach=True)[1]["cell"]:
+                counts[k] += 1
+    freq = counts / counts.sum()
+    assert np.abs(freq - F.softmax(target, 0).numpy()).max() < 0.03
+
+
+# ----------------------------------------------------------------------------- derivation
+def test_darts_derivation_keeps_the_two_strongest_inputs_and_never_none():
+    relax = relaxations.get("darts")
+    rng = np.random.default_rng(0)
+    w = {g: rng.uniform(0.0, 0.1, size=(14, 8)) for g in ("normal", "reduce")}
+    for g in w:
+        w[g][:, 0] = 1.0  # "none" is the largest weight everywhere: it must still never be picked
+    # node 5 (edges from 0..4 are 9..13): inputs 3 and 1 strongest, via sep_conv_5x5 and skip_connect
+    w["normal"][9 + 3, 5] = 0.9
+    w["normal"][9 + 1, 3] = 0.8
+    w["normal"][9 + 4, 4] = 0.7
+    arch, details = relax.derive(w)
+    genes = arch.genes
+    for c in range(2):
+        for i in range(4):
+            a, oa, b, ob = genes[16 * c + 4 * i:16 * c + 4 * i + 4]
+            assert a < b <= i + 1 and oa != 0 and ob != 0
+    assert genes[12:16] == (1, 3, 3, 5)  # ('skip_connect', 1), ('sep_conv_5x5', 3)
+    assert details["skip_count"] == relax.space.skip_count(arch)
+    # PC-DARTS edge weights re-rank the inputs: halve edge 3->5 and input 4 takes its place
+    ew = {g: np.ones(14) for g in w}
+    ew["normal"][9 + 3] = 0.5
+    assert relax.derive(w, ew)[0].genes[12:16] == (1, 3, 4, 4)
+
+
+def test_nb201_derivation_is_argmax_over_all_ops_including_none():
+    relax = relaxations.get("nb201")
+    w = np.full((6, 5), 0.1)
+    w[np.arange(6), [0, 1, 3, 1, 2, 4]] = 0.6
+    arch, details = relax.derive({"cell": w})
+    assert str(arch) == "|none~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    assert details["skip_count"] == 2 and relax.skip_threshold == 3
+
+
+def test_pooling_derivation_projects_per_layer_argmax_onto_the_most_likely_valid_layout():
+    relax = relaxations.get("pooling")
+    levels = [0, 0, 0, 1, 1, 1, 2, 2, 2]  # blocks 1..9 of [4,3,3]
+    w = np.full((9, 3), 0.1)
+    w[np.arange(9), levels] = 0.8
+    assert str(relax.derive({"layers": w})[0]) == "[4,3,3]"
+    w[1] = [0.1, 0.1, 0.8]  # block2 wants 8x8 (non-monotone, outside the space)
+    arch, details = relax.derive({"layers": w})
+    assert details["levels"][:4] == [0, 0, 2, 0]
+    assert str(arch) == "[4,3,3]"  # one unlikely layer does not move the poolings
+
+
+# ----------------------------------------------------------------------------- relaxed networks
+def test_relaxed_networks_with_one_hot_weights_equal_their_single_path(digits):
+    torch.manual_seed(0)
+    x = digits.train_x[:4]
+    nb = relaxations.get("nb201").build(10, 4, 1, 1, False)
+    arch = spaces.get("nb201").parse("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
+    onehot = F.one_hot(torch.tensor(arch.genes), 5).float()
+    assert torch.allclose(nb(x, weights={"cell": onehot}), nb(x, arch), atol=1e-5)
+    # pooling: downsample-compute-upsample per layer = the plain network with the poolings placed
+    pool = relaxations.get("pooling").build(10, None, None, 1, False)
+    layout = spaces.get("pooling").parse("[3,4,3]")
+    lv = spaces.get("pooling").levels(layout)[1:]
+    relaxed = pool(x[:2], weights={"layers": F.one_hot(torch.tensor(lv), 3).float()})
+    assert torch.allclose(relaxed, pool(x[:2], layout), atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- the trainer
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_runs_a_few_steps_on_nb201(method, digits):
+    job = tiny(method, digits, steps=3, arch_lr=0.05 if method != "gaea" else 0.5)
+    a0 = job.alphas["cell"].detach().clone()
+    rows = [job.step() for _ in range(3)]
+    assert job.step_count == 3 and not torch.equal(a0, job.alphas["cell"])
+    for r in rows:
+        assert np.isfinite(r["loss"]) and np.isfinite(r["val_loss"]) and 0 <= r["reward"] <= 1
+        spaces.get("nb201").parse(r["arch"])
+        assert 0 <= r["skip_count"] <= 6 and 0 < r["table_acc"] < 100
+    if method == "gdas":
+        assert rows[0]["temperature"] == pytest.approx(10.0) and rows[-1]["temperature"] == pytest.approx(0.1)
+    if method == "darts-minus":
+        assert [r["aux_skip"] for r in rows] == pytest.approx([1.0, 2 / 3, 1 / 3])
+    if method == "pcdarts":
+        ew = job.edge_weights()["cell"]
+        assert ew[0] == pytest.approx(1.0) and ew[1:3].sum() == pytest.approx(1.0) and ew[3:].sum() == pytest.approx(1.0)
+    if method == "gaea":  # exponentiated gradient: p_new is proportional to p_old * exp(-eta * grad_p)
+        assert job.arch_optimizer.__class__.__name__ == "SGD"
+    summary = job.finish()
+    assert summary["arch"] == rows[-1]["arch"] and summary["steps"] == 3
+    json.dumps(job.snapshot())  # plain data for the store
+
+
+@pytest.mark.parametrize("space, method", [("darts", "pcdarts"), ("pooling", "darts")])
+def test_darts_cells_and_pooling_relaxation_train(space, method, digits):
+    job = DifferentiableTrainer(data=digits, space=space, method=method, steps=1, channels=4, cells=3,
+                                batch_size=2, hessian_every=0, device="cpu", arch_lr=0.05)
+    before = {g: a.detach().clone() for g, a in job.alphas.items()}
+    row = job.step()
+    assert all(not torch.equal(before[g], job.alphas[g]) for g in before)
+    arch = spaces.get(space).parse(row["arch"])
+    if space == "darts":
+        assert set(job.groups) == {"normal", "reduce"} and job.alphas["normal"].shape == (14, 8)
+        assert row["skip_count"] == spaces.get("darts").skip_count(arch)
+    else:
+        assert job.alphas["layers"].shape == (9, 3) and "skip_count" not in row
+        assert row["table_acc"] == pytest.approx(job.benchmark.query(arch))
+
+
+def test_build_validates_its_arguments():
+    with pytest.raises(ValueError, match="valid: darts, darts2"):
+        build("enas")
+    with pytest.raises(ValueError, match="pcdarts"):
+        build("pcdarts", space="pooling", steps=1)
+    with pytest.raises(ValueError, match="unknown option"):
+        build("darts", steps=1, arch_learning_rate=1.0)
+    with pytest.raises(ValueError, match="no differentiable relaxation"):
+        build("darts", space="nbmacro", steps=1)
+    with pytest.raises(ValueError, match="steps"):
+        build("darts", steps=0)
+
+
+def test_method_options_and_the_lead_s_build_job(digits):
+    from nasbench_lab import methods
+
+    job = methods.build_job("gdas", space="nb201", steps=2, seed=1, channels=4, cells=1, batch_size=8,
+                            device="cpu", method_options={"arch_lr": 0.01, "tau_max": 5.0})
+    assert isinstance(job, DifferentiableTrainer)
+    assert job.cfg.arch_lr == 0.01 and job.temperature == 5.0 and job.method == "gdas"
+    assert job.config()["method_options"] == {}
+
+
+def _run_steps(run: Run, n: int) -> None:
+    run.step(n, timeout=300)
+    assert run.error is None, run.traceback
+
+
+def test_checkpoint_resume_continues_alphas_and_their_optimizer_identically(digits, tmp_path):
+    cfg = {**TINY, "method": "gdas", "steps": 4, "arch_lr": 0.05, "seed": 3}
+    straight = DifferentiableTrainer(**cfg)  # data from the config, as a resumed run loads it
+    for _ in range(4):
+        straight.step()
+    job = DifferentiableTrainer(**cfg)
+    run = Run(job, store=False, checkpoint_every=2, checkpoint_dir=tmp_path)
+    _run_steps(run, 2)
+    run.stop()
+    resumed = Run.resume(run.checkpoint_path, store=False)
+    assert resumed.job.step_count == 2
+    _run_steps(resumed, 2)
+    resumed.stop()
+    assert torch.equal(resumed.job.alphas["cell"], straight.alphas["cell"])
+    st_a, st_b = resumed.job.arch_optimizer.state_dict()["state"][0], straight.arch_optimizer.state_dict()["state"][0]
+    assert torch.equal(st_a["exp_avg"], st_b["exp_avg"]) and torch.equal(st_a["exp_avg_sq"], st_b["exp_avg_sq"])
+    assert resumed.job.hist["step"] == [1, 2, 3, 4]
+    assert resumed.job.snapshot()["arch"] == straight.snapshot()["arch"]
+
+
+def test_arch_lr_and_temperature_changed_while_paused_take_effect_and_are_checkpointed(digits, tmp_path):
+    job = tiny("gdas", digits, steps=6)
+    run = Run(job, store=False, checkpoint_dir=tmp_path)
+    _run_steps(run, 2)
+    a2 = job.alphas["cell"].detach().clone()
+    assert run.status == "paused"
+    job.set_arch_lr(0.05)
+    job.set_temperature(0.5)
+    _run_steps(run, 1)
+    step3 = [e.data for e in run.events.since(0, kinds=["step"])][-1]
+    assert step3["arch_lr"] == 0.05 and step3["temperature"] == 0.5
+    assert (job.alphas["cell"] - a2).abs().max() > 0.01  # Adam moves ~lr per step: 0.05, not 3e-4
+    path = run.checkpoint()
+    run.stop()
+    back = Run.resume(path, store=False)
+    assert back.job.arch_optimizer.param_groups[0]["lr"] == 0.05 and back.job.temperature == 0.5
+    back.job.set_temperature(None)  # back on the schedule: 10 -> 0.1 over 6 steps, at step 4
+    assert back.job.temperature == pytest.approx(10 - 9.9 * 3 / 5)
+    with pytest.raises(ValueError, match="GDAS"):
+        tiny("darts", digits).set_temperature(1.0)
+    with pytest.raises(ValueError, match="set_arch_lr"):
+        job.set_arch_lr(-1)
+
+
+def test_collapse_onto_skip_raises_the_alarm_and_stops_the_run(digits):
+    job = tiny("darts", digits, steps=20, stop_on_alarm=True, alarm_after=0)
+    with torch.no_grad():
+        job.alphas["cell"][:, 1] = 3.0  # skip_connect dominates every edge
+    run = Run(job)
+    run.start()
+    assert run.wait(timeout=300) == "finished", run.traceback
+    alarms = run.events.since(0, kinds=["alarm"])
+    assert len(alarms) == 1 and alarms[0].step == 1
+    assert alarms[0].data["rule"] == "skip" and alarms[0].data["value"] == 6 and alarms[0].data["threshold"] == 3
+    assert run.summary["stopped_on_alarm"] == "skip" and run.summary["steps"] == 1
+    assert run.summary["arch"] == ALL_SKIP and run.summary["table_acc"] == pytest.approx(54.30, abs=0.01)
+    metrics = run.store.metrics(run.run_id)
+    assert metrics["skip_count"].tolist() == [6] and metrics["table_acc"].iloc[0] == pytest.approx(54.30, abs=0.01)
+    snap = run.store.snapshots(run.run_id)[-1]["data"]
+    assert snap["panel"] == "nasbench_lab.viz.alphas:alpha_panel" and snap["alarms"][0]["rule"] == "skip"
+
+
+def test_eigenvalue_alarm_fires_when_the_eigenvalue_grows_over_its_early_value(digits, monkeypatch):
+    job = tiny("darts", digits, steps=5, hessian_every=1, alarm_after=0, skip_threshold=7)
+    values = iter([1.0, 1.1, 1.2, 1.4, 1.0])  # baseline = mean of the first two = 1.05
+    monkeypatch.setattr(job, "eigenvalue", lambda: next(values))
+    fired = []
+    job.bind(lambda kind, step=None, **data: fired.append((kind, step, data)))
+    rows = [job.step() for _ in range(5)]
+    assert [r["eigenvalue"] for r in rows] == [1.0, 1.1, 1.2, 1.4, 1.0]
+    assert [(k, s, d["rule"]) for k, s, d in fired] == [("alarm", 4, "eigenvalue")]
+    assert fired[0][2]["threshold"] == pytest.approx(1.3 * 1.05)
+
+
+def test_monitor_eigenvalue_matches_the_exact_hessian_of_the_validation_loss(digits):
+    from nasbench_lab.differentiable.trainer import frozen_bn
+
+    job = tiny("darts", digits, hessian_iters=100, hessian_batch=4)
+    for _ in range(2):
+        job.step()
+    xv, yv = job.data.val_x[:4], job.data.val_y[:4]
+
+    def val_loss(a: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(job._forward(xv, {"cell": F.softmax(a, -1)}), yv)
+
+    job.net.train()
+    with frozen_bn(job.net):
+        H = torch.autograd.functional.hessian(val_loss, job.alphas["cell"].detach().clone(), vectorize=True)
+    ev = np.linalg.eigvalsh(H.reshape(30, 30).double().numpy())
+    dominant = ev[np.argmax(np.abs(ev))]
+    assert job.eigenvalue() == pytest.approx(dominant, rel=0.02)
+
+
+# ----------------------------------------------------------------------------- views
+def test_alpha_panel_draws_trajectories_thresholds_and_the_alarm(digits):
+    from nasbench_lab.viz.alphas import alpha_panel, alpha_trajectories, monitor_figure
+
+    job = tiny("darts", digits, steps=3, alarm_after=0, arch_lr=0.05)
+    with torch.no_grad():
+        job.alphas["cell"][:, 1] = 3.0
+    for _ in range(3):
+        job.step()
+    snap = json.loads(json.dumps(job.snapshot()))  # what the store hands back
+    fig = alpha_panel(snap, None)
+    alpha = [t for t in fig.data if (t.meta or {}).get("role") == "alpha"]
+    assert len(alpha) == 6 * 5
+    skip_line = next(t for t in alpha if t.meta["edge"] == 0 and t.meta["op"] == "skip_connect")
+    assert list(skip_line.x) == [1, 2, 3] and min(skip_line.y) > 0.8  # softmax(3 vs 0) ~ 0.83
+    thresholds = {t.meta["rule"]: t.meta["value"] for t in fig.data if (t.meta or {}).get("role") == "threshold"}
+    assert thresholds == {"skip": 3, "all-skip": 54.30}
+    assert [t.y for t in fig.data if (t.meta or {}).get("role") == "table_acc"][0] == pytest.approx([54.30] * 3, abs=0.01)
+    assert any("collapse alarm at step 1" in (a.text or "") for a in fig.layout.annotations)
+    assert any((t.meta or {}).get("role") == "edge" and t.meta.get("op") == "skip_connect" for t in fig.data)  # DAG
+    assert len(alpha_trajectories(snap).data) == 30
+    assert {(t.meta or {}).get("monitor") for t in monitor_figure(snap).data} >= {"eigenvalue"}  # not measured
+    with pytest.raises(ValueError, match="snapshot"):
+        alpha_panel({"step": 1}, None)
+
+
+# ----------------------------------------------------------------------------- comparison, CLI, controls
+def test_compare_runs_every_method_and_seed_and_the_cli_prints_the_table(tmp_path, capsys):
+    import argparse
+
+    from nasbench_lab.differentiable.compare import add_arguments, compare, main, summarize
+
+    res = compare(["darts", "gdas"], seeds=[0, 1], steps=2, store=False, progress=False, **TINY)
+    assert list(zip(res["method"], res["seed"])) == [("darts", 0), ("darts", 1), ("gdas", 0), ("gdas", 1)]
+    assert (res["steps"] == 2).all() and res["table_acc"].between(0, 100).all()
+    assert set(res.attrs["snapshots"]) == {("darts", 0), ("darts", 1), ("gdas", 0), ("gdas", 1)}
+    assert list(summarize(res).index) == ["darts", "gdas"]
+    with pytest.raises(ValueError, match="methods"):
+        compare(["nope"])
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    csv = tmp_path / "out.csv"
+    args = parser.parse_args(["--methods", "darts", "--seeds", "0", "--steps", "1", "--channels", "4", "--cells", "1",
+                              "--batch-size", "8", "--hessian-every", "0", "--device", "cpu", "--csv", str(csv)])
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "table_acc" in out and "|" in out  # the derived NB-201 cell is printed
+    assert len(csv.read_text().strip().splitlines()) == 2
+
+
+def test_darts_controls_drive_the_job_and_list_alarms(digits):
+    from nasbench_lab.widgets.darts import DartsControls
+
+    job = tiny("gdas", digits, steps=4, alarm_after=0)
+    with torch.no_grad():
+        job.alphas["cell"][:, 1] = 3.0
+    run = Run(job, store=False)
+    controls = DartsControls(run)
+    controls.arch_lr.value = 0.01
+    assert job.arch_optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+    controls.anneal.value = False
+    controls.temperature.value = 0.3
+    assert job.temperature == pytest.approx(0.3)
+    _run_steps(run, 1)
+    assert controls.refresh() == 1 and "skip" in controls.alarms.value
+    controls.anneal.value = True
+    assert job.temperature == pytest.approx(10 - 9.9 / 3)  # back on the schedule at step 2 of 4
+    run.stop()
+    with pytest.raises(ValueError, match="differentiable"):
+        DartsControls(Run(_NotDifferentiable(), store=False))
+
+
+class _NotDifferentiable(Job):
+    total_steps = 1
