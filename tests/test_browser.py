@@ -200,7 +200,16 @@ def test_tour_notebook_dashboard_runs_live_in_jupyterlab(lab):
             assert page.evaluate(JS_POINTS) == STEPS
             _shot(page, dash, lab["tmp"], "dashboard_finished.png")
             explorer = page.locator(".nbl-card").filter(has_text="Architecture explorer").first
+            assert explorer.locator(".js-plotly-plot").count() == 2  # its DAG and accuracy histogram
             _shot(page, explorer, lab["tmp"], "explorer.png")
+            runs = page.locator(".nbl-card").filter(has_text="Run browser").first
+            runs.wait_for(timeout=60_000)
+            assert runs.locator("select option").count() >= 1
+            # the newest run opens by itself: its stored curves replay in full
+            replayed = runs.locator(".js-plotly-plot").first
+            _wait_until(lambda: replayed.evaluate("gd => gd.data && gd.data[0] && gd.data[0].x ? gd.data[0].x.length : 0")
+                        == STEPS, 60, "the run browser to replay the stored curves")
+            _shot(page, runs, lab["tmp"], "run_browser.png")
         except Exception:
             _shot(page, None, lab["tmp"], "failure.png")
             raise

@@ -12,6 +12,15 @@ from nasbench_lab.spaces.darts import DARTS_V1, DARTS_V2, EDGES, PRIMITIVES, Dar
 if "darts" not in spaces.names():  # until the lead adds it to the registry
     spaces.register("darts", "nasbench_lab.spaces.darts", "DartsSpace")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny tensors on a shared CPU: one intra-op thread is faster and does not oversubscribe the cores
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 SPACE = spaces.get("darts")
 
 # DARTS_V2 with node 3's edges in ascending-input order (the canonical text)
@@ -89,10 +98,14 @@ def test_neighbours_differ_in_one_gene_and_stay_valid():
     assert SPACE.mutate(v2, 0) in nbrs
 
 
-def test_onehot_is_an_edge_op_indicator():
+def test_encodings_onehot_per_decision_and_edge_op_adjacency():
     v2 = SPACE.parse(DARTS_V2)
-    x = SPACE.encode(v2).reshape(2, len(EDGES), 7)
-    assert x.shape[0] * x.shape[1] * x.shape[2] == SPACE.encoding_length["onehot"] == 196
+    onehot = SPACE.encode(v2)
+    # inputs: node i offers i+1 first inputs and i+1 second inputs; ops: 7 choices; 2 cells
+    assert onehot.shape == (SPACE.encoding_length["onehot"],) == (2 * sum(2 * (i + 1) + 14 for i in range(4)),)
+    assert onehot.sum() == SPACE.num_levels == 32
+    x = SPACE.encode(v2, "adjacency").reshape(2, len(EDGES), 7)
+    assert x.size == SPACE.encoding_length["adjacency"] == 196
     assert x.sum() == 16 and (x.sum(axis=2) <= 1).all()
     assert x[0, edge_index(2, 5), PRIMITIVES.index("dil_conv_3x3") - 1] == 1
     assert (SPACE.encode(v2, "categorical") == np.array(v2.genes)).all()

@@ -213,8 +213,12 @@ def test_accuracy_distribution_marks_the_architecture_with_its_rank():
     assert line.x0 == line.x1 == pytest.approx(bm.query(arch))
     note = fig.layout.annotations[0].text
     assert f"rank {bm.rank(arch)}/15625" in note and f"{bm.query(arch):.2f}%" in note
-    better = 100 * np.mean(bm.table["acc"].to_numpy() < bm.query(arch))
-    assert f"better than {better:.0f}%" in fig.layout.title.text
+    top = 100 * np.mean(bm.table["acc"].to_numpy() >= bm.query(arch))
+    assert f"top {top:.2g}%" in fig.layout.title.text
+    best = accuracy_distribution(bm, bm.optimum[0])
+    ties = int(np.sum(bm.table["acc"].to_numpy() >= bm.optimum[1]))  # isomorphic cells share the best value
+    assert "rank 1/15625" in best.layout.annotations[0].text
+    assert f"top {100 * ties / 15625:.2g}%" in best.layout.title.text
     plain = accuracy_distribution([90.0, 91.0, 92.5])
     assert len(_role(plain, "hist")[0].x) == 3
     with pytest.raises(ValueError, match="benchmark: expected a Benchmark"):

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from nasbench_lab.widgets import ArchitectureExplorer, Launcher, RunBrowser, RunDashboard, launch
 from scipy import stats
 
 import nasbench_lab as nl
 from nasbench_lab import benchmarks, spaces
 from nasbench_lab.runs import Job, Run, RunStore
 from nasbench_lab.viz.curves import smooth
+from nasbench_lab.widgets import ArchitectureExplorer, Launcher, RunBrowser, RunDashboard, launch
 
 POOLING = [str(a) for a in spaces.get("pooling").enumerate()]
 
@@ -237,7 +237,7 @@ def test_real_trainer_run_feeds_the_dashboard(tmp_path):
     # the browser replays the same run from the store
     browser = RunBrowser(store)
     assert browser.runs["id"].tolist() == [run.run_id]
-    assert browser.open(run.run_id)
+    assert browser.current == run.run_id  # the newest run opens by itself
     curves = {(t.meta["role"], t.meta["metric"]): t for t in browser.curves.data}
     np.testing.assert_allclose(curves[("raw", "loss")].y, [e.data["loss"] for e in steps])
     assert "finished" in browser.header.value and "uniform" in browser.header.value
@@ -338,6 +338,47 @@ def test_launcher_form_reports_a_bad_budget_inline():
     assert dash is not None and form.message.value == ""
     assert form.output.children == (dash.widget,) and dash.run.job.total_steps == 3
     dash.run.stop()
+
+
+def test_a_resumed_run_shows_its_earlier_steps_from_the_store(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    first = Run(ToyJob(steps=20), store=store)
+    first.step(6)
+    first.stop()
+    # what Run.resume builds: the same run id, the job restored at step 6, a fresh event log
+    job = ToyJob(steps=20)
+    job.step_count = 6
+    again = Run(job, store=store, run_id=first.run_id)
+    dash = RunDashboard(again, auto_refresh=False)
+    assert list(_traces(dash)[("raw", "loss")].x) == [1, 2, 3, 4, 5, 6]
+    again.step(2)
+    dash.refresh()
+    tr = _traces(dash)[("raw", "loss")]
+    assert list(tr.x) == [1, 2, 3, 4, 5, 6, 7, 8]
+    np.testing.assert_allclose(tr.y, [1 / s for s in range(1, 9)])
+    again.stop()
+
+
+class SearchLikeJob(ToyJob):
+    """Reports what a black-box search reports: no loss, a regret that falls."""
+
+    def step(self) -> dict[str, Any]:
+        self.step_count += 1
+        return {"query": self.step_count, "acc": 80 + self.step_count, "regret": 10.0 / self.step_count,
+                "arch": POOLING[self.step_count]}
+
+
+def test_curves_follow_what_the_job_reports():
+    run = Run(SearchLikeJob(steps=6), store=False)
+    dash = RunDashboard(run, auto_refresh=False)
+    fw = dash.curves
+    run.step(6)
+    dash.refresh()
+    assert dash.metrics == ("regret", "acc") and dash.curves is fw
+    tr = _traces(dash)
+    np.testing.assert_allclose(tr[("raw", "regret")].y, [10.0 / s for s in range(1, 7)])
+    assert list(tr[("raw", "acc")].y) == [81, 82, 83, 84, 85, 86]
+    assert [a.text for a in fw.layout.annotations][:2] == ["regret", "acc"]
 
 
 def test_dashboard_rejects_what_is_not_a_run():

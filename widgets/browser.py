@@ -53,10 +53,13 @@ class RunBrowser:
         self.current: str | None = None
         self.select = W.Select(options=[], rows=8, layout=W.Layout(width="100%"))
         self.select.add_class("nbl-mono")
-        self.select.observe(lambda ch: self.open(ch["new"]) if ch["new"] else None, names="value")
+        self._syncing = False
+        self.select.observe(lambda ch: self.open(ch["new"]) if ch["new"] and not self._syncing else None,
+                            names="value")
         self.reload_button = W.Button(description="⟳ Reload", tooltip="re-read the store", layout=W.Layout(width="96px"))
         self.reload_button.on_click(lambda _b: self.reload())
-        self.message = W.HTML("")
+        self.message = W.HTML("")  # inline errors
+        self.count = W.HTML("")
         self.header = W.HTML("")
         self.curves = figure_widget(empty_figure("select a run", "Training curves", 280))
         self.panel = figure_widget(empty_figure("the method's last snapshot appears here", "Method view", 300))
@@ -66,12 +69,14 @@ class RunBrowser:
                        f"<span style='font-weight:400;color:#777;font-size:12px;margin-left:10px'>"
                        f"{html.escape(str(store.path))}</span></div>")
         self.widget = card(
-            [title, row([self.reload_button, self.message]),
+            [title, row([self.reload_button, self.count, self.message]),
              self.select, self.header, self.error, box(self.curves),
              W.HBox([box(self.panel, "55%"), W.VBox([section_title("Record"), self.record],
                                                     layout=W.Layout(width="45%", padding="0 0 0 12px"))],
                     layout=W.Layout(width="100%"))])
         self.reload()
+        if self.select.options:  # open the newest run right away
+            self.select.value = self.select.options[0][1]
         schedule_fit([self.curves, self.panel])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -90,8 +95,8 @@ class RunBrowser:
         self.select.options = options
         if current in self.runs["id"].tolist():
             self.select.value = current
-        self.message.value = (f"<span style='color:#555;font-size:12px'>{len(options)} run(s)</span>" if options
-                              else "<span style='color:#555;font-size:12px'>no runs yet: launch one</span>")
+        self.count.value = (f"<span style='color:#555;font-size:12px'>{len(options)} run(s)</span>" if options
+                            else "<span style='color:#555;font-size:12px'>no runs yet: launch one</span>")
         return self.runs
 
     def open(self, run_id: str) -> bool:
@@ -102,6 +107,12 @@ class RunBrowser:
             self.message.value = inline_error(exc.args[0] if exc.args else str(exc))
             return False
         self.current = run_id
+        if self.select.value != run_id and run_id in self.runs["id"].tolist():
+            self._syncing = True  # highlight the opened run without opening it twice
+            try:
+                self.select.value = run_id
+            finally:
+                self._syncing = False
         cfg = rec.get("config") or {}
         space_name = cfg.get("space")
         parts = [p for p in (space_name, cfg.get("method"), cfg.get("dataset")) if p]

@@ -47,6 +47,9 @@ from ._common import (
 )
 
 TERMINAL = ("finished", "failed", "stopped")
+#: metrics drawn as curves when the job reports them, in this order of preference
+CURVE_PRIORITY = ("loss", "reward", "regret", "best_so_far", "val_loss", "acc", "accuracy")
+_BOOKKEEPING = {"step", "seed", "query", "lr", "arch_lr", "time", "sim_time"}
 
 
 def resolve_benchmark(space: str | None, dataset: str | None, benchmark: Any = "auto") -> Any:
@@ -73,6 +76,8 @@ class RunDashboard:
 
     ``benchmark``: ``"auto"`` (ground truth of the run's space and dataset when one exists), a
     dataset name (that table of the run's space, e.g. ``"cifar10"``), a Benchmark, or None.
+    ``metrics``: the two step metrics drawn as curves; None picks them from the first step
+    (loss and reward for trainers, regret for black-box searches, see ``CURVE_PRIORITY``).
     Display it as the last expression of a cell (or ``display(dash)``); ``close()`` stops the
     refresher and removes the widgets but leaves the run alone.
     """
@@ -81,7 +86,7 @@ class RunDashboard:
     interval_s = 1 / 3
     slow_interval_s = 1.0
 
-    def __init__(self, run: Run, benchmark: Any = "auto", metrics: Sequence[str] = ("loss", "reward"),
+    def __init__(self, run: Run, benchmark: Any = "auto", metrics: Sequence[str] | None = None,
                  smoothing: float = 0.9, auto_refresh: bool = True, title: str | None = None) -> None:
         if not isinstance(run, Run):
             raise ValueError(f"run: expected a nasbench_lab.runs.Run, got {type(run).__name__} "
@@ -92,7 +97,9 @@ class RunDashboard:
         self.method = str(cfg.get("method", getattr(run.job, "kind", "")))
         self.dataset = cfg.get("dataset")
         self.benchmark = resolve_benchmark(self.space.name if self.space else None, self.dataset, benchmark)
-        self.metrics = tuple(metrics)
+        # None: chosen from the first step event (loss/reward for trainers, regret for searches)
+        self._auto_metrics = metrics is None
+        self.metrics = tuple(metrics) if metrics is not None else ("loss", "reward")
         self.smoothing = float(smoothing)
         self._seq = 0
         self._closed = False
@@ -111,6 +118,7 @@ class RunDashboard:
         self._shown_status: str | None = None
         self._error_shown = False
         self._build(title)
+        self._prefill_from_store()
         self.refresh()
         if auto_refresh:
             self.start_auto_refresh()
@@ -277,6 +285,10 @@ class RunDashboard:
         events = self.run.events.since(self._seq)
         if events:
             self._seq = events[-1].seq
+        if self._auto_metrics:
+            first = next((e for e in events if e.kind == "step"), None)
+            if first is not None:
+                self._choose_metrics(first.data)
         new: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in self.metrics}
         for ev in events:
             if ev.kind == "step":
@@ -300,6 +312,34 @@ class RunDashboard:
             self._last_slow = now
             self._update_slow()
         return len(events)
+
+    def _prefill_from_store(self) -> None:
+        """A resumed run starts a fresh event log: draw its earlier steps from the run store."""
+        run = self.run
+        if run.store is None or run.job.step_count == 0 or run.events.since(0, kinds="step"):
+            return
+        df = run.store.metrics(run.run_id)
+        df = df[df.index <= run.job.step_count]
+        if self._auto_metrics and len(df.columns):
+            self._choose_metrics({c: 0.0 for c in df.columns})
+        new = {m: (df.index[df[m].notna()].astype(float).tolist(), df[m].dropna().astype(float).tolist())
+               if m in df.columns else ([], []) for m in self.metrics}
+        self._extend_curves(new)
+
+    def _choose_metrics(self, data: dict[str, Any]) -> None:
+        """Pick the two curves from what the job reports (once, at its first step)."""
+        self._auto_metrics = False
+        numeric = [k for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        chosen = [k for k in CURVE_PRIORITY if k in numeric][:2]
+        chosen += [k for k in numeric if k not in chosen and k not in _BOOKKEEPING][: 2 - len(chosen)]
+        if not chosen or tuple(chosen) == self.metrics:
+            return
+        self.metrics = tuple(chosen)
+        self._x = {m: [] for m in self.metrics}
+        self._raw = {m: [] for m in self.metrics}
+        self._smooth = {m: [] for m in self.metrics}
+        copy_figure(self.curves, training_curves(None, self.metrics, self.smoothing, title="Training curves",
+                                                 height=280))
 
     def _extend_curves(self, new: dict[str, tuple[list[float], list[float]]]) -> None:
         if not any(xs for xs, _ in new.values()):

@@ -140,6 +140,8 @@ def _user_files() -> dict[tuple[str, str], Path]:
     folder = _user_dir()
     out = {}
     for p in sorted(folder.glob("*__*.csv")) if folder.is_dir() else []:
+        if "." in p.stem:  # e.g. the ground-truth builder's work file <space>__<dataset>.partial.csv
+            continue
         space, _, dataset = p.stem.partition("__")
         out[(space, dataset)] = p
     return out
@@ -156,10 +158,19 @@ def _load_user(path: str, stamp: tuple[int, int]) -> Benchmark:  # stamp: reload
 
 
 # --------------------------------------------------------------------------- lookup
+def _built_files() -> dict[tuple[str, str], Path]:
+    """Tables built with ``nasbench-lab groundtruth`` and shipped in the package (digits)."""
+    out = {}
+    for p in sorted(DATA_DIR.glob("*__*.csv")):
+        space, _, dataset = p.stem.partition("__")
+        out[(space, dataset)] = p
+    return out
+
+
 def available() -> list[tuple[str, str]]:
-    """Every ``(space, dataset)`` with a benchmark: shipped first, then the workspace's files."""
+    """Every ``(space, dataset)`` with a benchmark: published tables, then built ones."""
     out = list(_SHIPPED)
-    out += [k for k in _user_files() if k not in _SHIPPED]
+    out += [k for k in {**_built_files(), **_user_files()} if k not in _SHIPPED]
     return out
 
 
@@ -185,7 +196,8 @@ def get(space: str | SearchSpace, dataset: str | None = None) -> Benchmark:
     dataset = str(dataset).lower()
     if (name, dataset) in _SHIPPED:
         return _shipped(name, dataset)
-    path = _user_files().get((name, dataset))
+    # a table the user built wins over the packaged build of the same (space, dataset)
+    path = _user_files().get((name, dataset)) or _built_files().get((name, dataset))
     if path is None:
         spaces_with = sorted({s for s, _ in have})
         if name not in spaces_with:

@@ -15,6 +15,7 @@ _REGISTRY: dict[str, tuple[str, str, dict]] = {
     "pooling-resnet50": ("nasbench_lab.spaces.pooling", "PoolingSpace", {"variant": "resnet50"}),
     "nbmacro": ("nasbench_lab.spaces.nbmacro", "NBMacroSpace", {}),
     "nb201": ("nasbench_lab.spaces.nb201", "NB201Space", {}),
+    "darts": ("nasbench_lab.spaces.darts", "DartsSpace", {}),
 }
 
 

@@ -523,11 +523,12 @@ class DartsSpace(SearchSpace):
     # ----------------------------------------------------------------- encodings
     @property
     def encoding_length(self) -> dict[str, int]:
-        return {"categorical": self.num_levels, "onehot": 2 * len(EDGES) * (len(PRIMITIVES) - 1)}
+        return {**super().encoding_length, "adjacency": 2 * len(EDGES) * (len(PRIMITIVES) - 1)}
 
     def encode(self, arch: Arch, kind: str = "onehot") -> np.ndarray:
-        """``onehot``: per cell a 14-edge x 7-op indicator (order invariant); ``categorical``: genes."""
-        if kind != "onehot":
+        """``onehot`` / ``categorical`` as every space; ``adjacency``: per cell a 14-edge x 7-op
+        indicator (independent of the order of a node's two edges, the usual predictor input)."""
+        if kind != "adjacency":
             return super().encode(arch, kind)
         arch = self.parse(arch)
         out = np.zeros((2, len(EDGES), len(PRIMITIVES) - 1), dtype=np.float32)

@@ -94,8 +94,8 @@ def density_projection(archs: Sequence[str], density: Sequence[float], coords: A
         raise ValueError("coords/representations: give 2-D coords (n x 2) or representations (n x d) to project")
     cnt = None if counts is None else _vector("counts", counts, n)
     fig = go.Figure(_projection_traces(archs, xy, dens, cnt, truth or {}))
-    fig.update_layout(**base_layout(title or f"Density of the representation space ({method.upper() if coords is None else '2-D'})",
-                                    height))
+    how = "2-D" if coords is not None else {"pca": "PCA", "tsne": "t-SNE"}.get(method, method)
+    fig.update_layout(**base_layout(title or f"Density of the representation space ({how})", height))
     fig.update_xaxes(title_text="component 1", zeroline=False)
     fig.update_yaxes(title_text="component 2", zeroline=False)
     return fig

@@ -187,7 +187,7 @@ def accuracy_distribution(benchmark: Any, arch: Arch | str | None = None, bins: 
     if arch is not None:
         value = float(benchmark.query(arch))
         rank = int(benchmark.rank(arch)) if hasattr(benchmark, "rank") else int((acc > value).sum() + 1)
-        better = 100.0 * (acc < value).mean()
+        top = 100.0 * (acc >= value).mean()  # share of the space at least as good
         fig.add_shape(type="line", xref="x", x0=value, x1=value, yref="paper", y0=0, y1=1,
                       line=dict(color=HIGHLIGHT, width=3))
         left = value < float(np.median(acc))  # put the label on the side with room
@@ -195,7 +195,7 @@ def accuracy_distribution(benchmark: Any, arch: Arch | str | None = None, bins: 
                            xshift=6 if left else -6, showarrow=False, align="left" if left else "right",
                            text=f"<b>{arch}</b><br>{value:.2f}% · rank {rank}/{acc.size}",
                            font=dict(color=HIGHLIGHT, size=11), bgcolor="rgba(255,255,255,0.85)")
-        subtitle = f" · better than {better:.0f}%"
+        subtitle = f" · top {top:.2g}%"
     fig.update_layout(**base_layout(title or f"Accuracy distribution {name} (n={acc.size}){subtitle}", height,
                                     showlegend=False, bargap=0.02))
     fig.update_xaxes(title_text=getattr(benchmark, "metric", "accuracy (%)"))
