@@ -225,6 +225,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
 # Feature modules that bring their own sub-command: name -> (module, help).
 _PLUGINS = {
     "search": ("nasbench_lab.search.cli", "black-box search strategies on a benchmark (regret table)"),
+    "darts": ("nasbench_lab.differentiable.compare", "compare differentiable methods over seeds (derived cells, skips, eigenvalues)"),
 }
 
 

@@ -2,13 +2,17 @@
 
 ``launch(...)`` builds a run and its :class:`RunDashboard`; :class:`ArchitectureExplorer` walks a
 search space; :class:`RunBrowser` replays stored runs; :class:`Launcher` is the form version of
-``launch``. Everything here only reads runs (``run.events``, the RunStore) and draws with
+``launch``; :class:`StrategyArena` races black-box strategies; :class:`DartsControls` changes a
+differentiable run's arch learning rate or temperature while it is paused. Everything here only reads runs (``run.events``, the RunStore) and draws with
 ``nasbench_lab.viz``.
 """
 
+from .arena import StrategyArena
 from .browser import RunBrowser
+from .darts import DartsControls
 from .dashboard import RunDashboard
 from .explorer import ArchitectureExplorer
 from .launch import Launcher, launch
 
-__all__ = ["ArchitectureExplorer", "Launcher", "RunBrowser", "RunDashboard", "launch"]
+__all__ = ["ArchitectureExplorer", "DartsControls", "Launcher", "RunBrowser", "RunDashboard", "StrategyArena",
+           "launch"]
