@@ -234,3 +234,16 @@ def test_shipped_table_wins_over_user_file(_workspace):
     Benchmark.from_frame("pooling", "cifar10", _digits_frame(), epochs=1).save()
     assert len(benchmarks.get("pooling", "cifar10")) == 36
     assert benchmarks.available().count(("pooling", "cifar10")) == 1
+
+
+def test_packaged_digits_ground_truth_is_found_and_user_build_takes_precedence(tmp_path):
+    from nasbench_lab import benchmarks as bm
+
+    shipped = bm.get("pooling", dataset="digits")
+    assert len(shipped) == 36 and ("pooling", "digits") in bm.available()
+    assert shipped.table["n_seeds"].eq(2).all() and shipped.epochs == 3
+    assert 95 < shipped.optimum[1] <= 100
+    own = shipped.frame().head(3)[["arch", "acc"]].assign(acc=50.0)
+    bm.Benchmark.from_frame("pooling", "digits", own, epochs=1).save()
+    mine = bm.get("pooling", dataset="digits")
+    assert len(mine) == 3 and mine.query(own["arch"].iloc[0]) == 50.0

@@ -16,9 +16,12 @@ convergence) but not the number of epochs; 200 is the usual CIFAR ResNet20 budge
 scales the simulated cost. NAS-Bench-Macro trained each network for 50 epochs (``train.py``
 default of the public repository) and recorded the best test accuracy over epochs.
 
-User-built benchmarks (e.g. ground truth trained on digits) are CSV files
+Built benchmarks: ``pooling__digits.csv`` in ``benchmarks/data`` was made by
+``nasbench-lab groundtruth --space pooling --dataset digits`` (provenance in the README) and ships
+so the one-shot story works without a download. User-built benchmarks are CSV files
 ``<workspace>/benchmarks/<space>__<dataset>.csv`` written by :meth:`Benchmark.save`; :func:`get`
-and :func:`available` find them. A shipped table wins over a user file of the same name.
+and :func:`available` find them. A published table wins over a user file of the same name; a user
+file wins over a packaged build of the same name.
 """
 
 from __future__ import annotations
