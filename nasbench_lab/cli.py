@@ -225,6 +225,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 # Feature modules that bring their own sub-command: name -> (module, help).
 _PLUGINS = {
     "search": ("nasbench_lab.search.cli", "black-box search strategies on a benchmark (regret table)"),
+    "compare-samplers": ("nasbench_lab.training.samplers.compare",
+                         "one-shot samplers at equal budgets over seeds (Kendall tau, selected rank)"),
     "darts": ("nasbench_lab.differentiable.compare", "compare differentiable methods over seeds (derived cells, skips, eigenvalues)"),
 }
 
