@@ -105,7 +105,7 @@ def _plain_loop(fresh: Any, archs: list[str], mem: dict[str, float]) -> float:
         vpos += vbs
         with torch.no_grad():
             acc = (net(data.val_x[vidx], arch).argmax(1) == data.val_y[vidx]).float().mean()
-        _ = (float(loss), float(acc))  # the same host syncs the Trainer makes
+        _ = (float(loss.detach()), float(acc))  # the same host syncs the Trainer makes
     if dev.type == "cuda":
         torch.cuda.synchronize()
         mem["plain_peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20

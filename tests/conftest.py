@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One intra-op thread: the tests use tiny tensors, and notebooks, JupyterLab and Chromium run beside
+# pytest on CI's 2 cores; a second torch thread mostly adds contention.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

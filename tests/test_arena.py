@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from nasbench_lab import benchmarks, spaces
 from nasbench_lab.runs import Run, RunStore
@@ -19,14 +18,6 @@ from nasbench_lab.viz.panels import PanelContext, panel_figure
 
 POOL = spaces.get("pooling")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the proxy arena runs real (tiny) models: a second torch thread thrashes on a shared CPU
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -9,18 +9,6 @@ import torch
 from nasbench_lab import spaces
 from nasbench_lab.spaces.darts import DARTS_V1, DARTS_V2, EDGES, PRIMITIVES, DartsSpace, edge_index
 
-if "darts" not in spaces.names():  # until the lead adds it to the registry
-    spaces.register("darts", "nasbench_lab.spaces.darts", "DartsSpace")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors on a shared CPU: one intra-op thread is faster and does not oversubscribe the cores
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 SPACE = spaces.get("darts")
 
 # DARTS_V2 with node 3's edges in ascending-input order (the canonical text)

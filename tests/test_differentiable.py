@@ -26,18 +26,6 @@ from nasbench_lab.differentiable.monitors import (
 )
 from nasbench_lab.runs import Job, Run
 
-if "darts" not in spaces.names():  # until the lead adds it to the registry
-    spaces.register("darts", "nasbench_lab.spaces.darts", "DartsSpace")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors on a shared CPU: one intra-op thread is faster and does not oversubscribe the cores
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 TINY = dict(space="nb201", channels=4, cells=1, batch_size=8, hessian_every=0, device="cpu")
 ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
 

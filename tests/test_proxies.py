@@ -18,14 +18,6 @@ POOL = spaces.get("pooling")
 NB201 = spaces.get("nb201")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny real models: on a shared, busy CPU a second torch thread makes them 10-100x slower
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
-
 
 @pytest.fixture(scope="module")
 def batch():

@@ -17,7 +17,7 @@ from nasbench_lab.training.samplers.mixture import MixtureSupernet
 
 # Two busy cores are shared by several test runs: one intra-op thread avoids OpenMP
 # oversubscription, which makes small convolutions tens of times slower.
-torch.set_num_threads(1)
+
 
 STEPS = 8
 

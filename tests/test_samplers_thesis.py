@@ -27,7 +27,7 @@ from nasbench_lab.training.samplers.tree import SearchTree, uct
 
 # Two busy cores are shared by several test runs: one intra-op thread avoids OpenMP
 # oversubscription, which makes small convolutions tens of times slower.
-torch.set_num_threads(1)
+
 
 POOL = spaces.get("pooling")
 ARCHS = POOL.enumerate()

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from nasbench_lab import benchmarks, spaces
 from nasbench_lab.search import EvalResult, evaluators, search
@@ -17,14 +16,6 @@ from nasbench_lab.search.evaluators import BenchmarkEvaluator, SupernetEvaluator
 
 POOL = spaces.get("pooling")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # real (tiny) training below: a second torch thread thrashes on a shared, busy CPU
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
 
 # ----------------------------------------------------------------------------- benchmark evaluator

@@ -139,3 +139,33 @@ def fmt_number(v: Any) -> str:
 
 def section_title(text: str) -> W.HTML:
     return W.HTML(f"<div style='font-weight:600;font-size:13px;color:#333;margin:6px 0 2px'>{html.escape(text)}</div>")
+
+
+class AutoRefresh:
+    """Pulls a run's events from the kernel's event loop: ``_refresher()`` is the subclass's loop.
+
+    The training thread never touches the widgets; an asyncio task in the kernel does, at a
+    bounded rate, and a synchronous ``refresh()`` serves tests and scripts.
+    """
+
+    _closed: bool = False
+    _task: asyncio.Task | None = None
+
+    async def _refresher(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def start_auto_refresh(self) -> bool:
+        """Refresh from the running event loop (the kernel's); False where none is running."""
+        if self._closed or (self._task is not None and not self._task.done()):
+            return self._task is not None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        self._task = loop.create_task(self._refresher())
+        return True
+
+    def _stop_auto_refresh(self) -> None:
+        self._closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()

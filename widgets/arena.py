@@ -23,7 +23,7 @@ from nasbench_lab.search import strategies as st_mod
 from nasbench_lab.search.arena import Arena, final_regret, regret_curves, time_grid
 from nasbench_lab.viz.search import regret_figure, regret_traces
 
-from ._common import box, error_box, figure_widget, inline_error, status_badge
+from ._common import AutoRefresh, box, error_box, figure_widget, inline_error, status_badge
 
 TERMINAL = ("finished", "failed", "stopped")
 
@@ -34,7 +34,7 @@ def _benchmarks() -> list[tuple[str, str]]:
     return [tuple(x) for x in benchmarks.available()]
 
 
-class StrategyArena:
+class StrategyArena(AutoRefresh):
     """Controls for space, dataset column, strategies, seeds and budget; live regret curves
     (against queries or simulated time) with the exact random-search expectation; a table of the
     final regret per strategy. Display it as the last expression of a cell.
@@ -146,17 +146,6 @@ class StrategyArena:
             self.run.stop(wait=True)
         self.refresh()
 
-    def start_auto_refresh(self) -> bool:
-        """Refresh from the running event loop (the kernel's); False where none is running."""
-        if self._closed or (self._task is not None and not self._task.done()):
-            return self._task is not None
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        self._task = loop.create_task(self._refresher())
-        return True
-
     async def _refresher(self) -> None:
         while not self._closed and self.run is not None:
             try:
@@ -248,9 +237,7 @@ class StrategyArena:
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Stop refreshing and remove the widgets (a running arena goes on)."""
-        self._closed = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._stop_auto_refresh()
         self.figure.close()
         self.widget.close()
 

@@ -32,6 +32,7 @@ from nasbench_lab.viz.sampling import sampling_frequency
 from nasbench_lab.viz.style import empty_figure
 
 from ._common import (
+    AutoRefresh,
     box,
     card,
     copy_figure,
@@ -71,7 +72,7 @@ def resolve_benchmark(space: str | None, dataset: str | None, benchmark: Any = "
     return benchmark
 
 
-class RunDashboard:
+class RunDashboard(AutoRefresh):
     """Start / pause / resume / step / stop a run and watch it live.
 
     ``benchmark``: ``"auto"`` (ground truth of the run's space and dataset when one exists), a
@@ -234,17 +235,6 @@ class RunDashboard:
         self.step_n.disabled = "step" not in enabled
 
     # ------------------------------------------------------------------ refreshing
-    def start_auto_refresh(self) -> bool:
-        """Refresh from the running event loop (the kernel's); False where none is running."""
-        if self._closed or (self._task is not None and not self._task.done()):
-            return self._task is not None
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        self._task = loop.create_task(self._refresher())
-        return True
-
     async def _refresher(self) -> None:
         tick = 0
         while not self._closed:
@@ -461,9 +451,7 @@ class RunDashboard:
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
         """Stop refreshing and remove the widgets; the run itself goes on."""
-        self._closed = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._stop_auto_refresh()
         for w in self.figures:
             w.close()
         self.widget.close()
