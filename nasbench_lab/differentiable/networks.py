@@ -31,11 +31,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from nasbench_lab.nn.ops import ResNetBasicBlock, make_op
+from nasbench_lab.nn.ops import make_op
 from nasbench_lab.spaces import Arch
 from nasbench_lab.spaces.darts import MixedOp
 from nasbench_lab.spaces.nb201 import EDGES as NB201_EDGES
 from nasbench_lab.spaces.nb201 import OPS as NB201_OPS
+from nasbench_lab.spaces.nb201 import macro_skeleton
 from nasbench_lab.spaces.pooling import VARIANTS, PoolingResNet
 
 __all__ = ["RelaxedNB201", "MultiResPooling"]
@@ -87,16 +88,8 @@ class RelaxedNB201(nn.Module):
         super().__init__()
         if C < 1 or N < 1:
             raise ValueError(f"RelaxedNB201: C and N must be positive, got C={C}, N={N} (e.g. C=16, N=5)")
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, width in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(ResNetBasicBlock(c_prev, width, 2))
-            layers += [RelaxedCell(width, partial, aux_skip) for _ in range(N)]
-            c_prev = width
-        self.layers = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
+        self.stem, self.layers, self.lastact, c_prev = macro_skeleton(
+            C, N, lambda width: RelaxedCell(width, partial, aux_skip))
         self.classifier = nn.Linear(c_prev, num_classes)
 
     def num_edges(self, group: str) -> int:

@@ -18,7 +18,7 @@ supernet), so a standalone model's ``state_dict`` keys are a subset of the super
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import networkx as nx
 import torch
@@ -114,6 +114,22 @@ class NB201Cell(nn.Module):
         return nodes[-1]
 
 
+def macro_skeleton(C: int, N: int, make_cell: Callable[[int], nn.Module]
+                   ) -> tuple[nn.Module, nn.ModuleList, nn.Module, int]:
+    """NB-201's macro network around any cell: stem, 3 stages of ``N`` cells (C, 2C, 4C) with a
+    stride-2 ResNet block between stages, and the final BN-ReLU. Returns (stem, layers, lastact,
+    output width); the standalone/single-path and the relaxed supernets share it."""
+    stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+    layers: list[nn.Module] = []
+    c_prev = C
+    for stage, width in enumerate((C, 2 * C, 4 * C)):
+        if stage > 0:
+            layers.append(ResNetBasicBlock(c_prev, width, 2))
+        layers += [make_cell(width) for _ in range(N)]
+        c_prev = width
+    return stem, nn.ModuleList(layers), nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True)), c_prev
+
+
 class NB201Network(nn.Module):
     """The NB-201 macro skeleton (stem, 3x5 cells, 2 reduction blocks, head).
 
@@ -128,16 +144,8 @@ class NB201Network(nn.Module):
         super().__init__()
         self.genes: tuple[int, ...] | None = None if genes is None else _as_genes(genes)
         self.num_classes = int(num_classes)
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c_prev = C
-        for stage, width in enumerate((C, 2 * C, 4 * C)):
-            if stage > 0:
-                layers.append(ResNetBasicBlock(c_prev, width, 2))
-            layers += [NB201Cell(width, self.genes, affine, track_running_stats) for _ in range(N)]
-            c_prev = width
-        self.layers = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
+        self.stem, self.layers, self.lastact, c_prev = macro_skeleton(
+            C, N, lambda width: NB201Cell(width, self.genes, affine, track_running_stats))
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, self.num_classes)
 
