@@ -137,6 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             kwargs["data_root"] = args.data_root
         if args.rank_images:
             kwargs["rank_images"] = args.rank_images
+        if args.rank_every:
+            kwargs["rank_every"] = args.rank_every
         job = methods.build_job(args.method, **kwargs)
         run = Run(job, store=store, name=f"{args.space}/{args.method}/seed{seed}")
         t0 = time.perf_counter()
@@ -150,6 +152,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 130
         dt = time.perf_counter() - t0
         print(f"run {run.run_id} {run.status} in {dt:.1f} s; checkpoint {run.checkpoint_path}")
+        periodic = getattr(job, "rankings", None)
+        if periodic:
+            print("\nKendall tau vs step (--rank-every):")
+            cols = [c for c in ("step", "kendall_tau", "kendall_tau_top10", "selected_true_rank")
+                    if c in periodic[0]]
+            _print_table(pd.DataFrame(periodic)[cols], "{:+.3f}")
         ranking = getattr(job, "ranking", None)
         if ranking is not None and len(ranking):
             cols = [c for c in ("arch", "estimate", "est_rank", "truth", "truth_rank") if c in ranking]
@@ -265,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--store", help="SQLite run store (default: <workspace>/runs.sqlite)")
     s.add_argument("--top", type=int, default=15, help="rows of the ranking table to print")
     s.add_argument("--rank-images", type=int, help="validation images per architecture in the final ranking")
+    s.add_argument("--rank-every", type=int, help="also rank the supernet every k steps (Kendall tau vs step)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("groundtruth", help="train every architecture standalone and save a benchmark")

@@ -79,3 +79,25 @@ def test_bench_json_smoke(capsys):
     result = json.loads(out.strip().splitlines()[-1])
     for key in ("pooling_trainer_ratio", "nb201_trainer_ratio"):
         assert result[key] > 0
+
+
+@pytest.mark.parametrize("method,options", [
+    ("mcts-learned", {"warmup": 0.3, "uct_warmup": 0.2}),
+    ("density", {"representation": "gradient", "temperature": 2.0}),
+    ("mixture", {"models": 2}),
+])
+def test_run_thesis_samplers_with_options_and_tau_vs_step(capsys, method, options):
+    code, out, err = run_cli(capsys, "run", "--method", method, "--steps", "10", "--batch-size", "8",
+                             "--rank-images", "16", "--rank-every", "5", "--options", json.dumps(options))
+    assert code == 0, err
+    # two periodic rankings (steps 5 and 10 minus the last, which is the final ranking) then the final table
+    table = out.split("Kendall tau vs step (--rank-every):")[1].split("ranking of 36")[0]
+    assert re.search(r"^\s*5\s+[+-]\d\.\d{3}", table, re.M), table
+    assert "ranking of 36 architectures" in out and "kendall_tau=" in out
+    code, out, _ = run_cli(capsys, "runs")
+    assert f"pooling/{method}/seed0" in out
+
+
+def test_run_rejects_options_a_method_does_not_take(capsys):
+    code, _, err = run_cli(capsys, "run", "--method", "mixture", "--steps", "2", "--options", '{"bogus": 1}')
+    assert code == 2 and "bogus" in err

@@ -335,6 +335,13 @@ def test_collapse_onto_skip_raises_the_alarm_and_stops_the_run(digits):
     assert metrics["skip_count"].tolist() == [6] and metrics["table_acc"].iloc[0] == pytest.approx(54.30, abs=0.01)
     snap = run.store.snapshots(run.run_id)[-1]["data"]
     assert snap["panel"] == "nasbench_lab.viz.alphas:alpha_panel" and snap["alarms"][0]["rule"] == "skip"
+    # the dashboard raises the banner from the alarm event
+    from nasbench_lab.widgets import RunDashboard
+
+    dash = RunDashboard(run, auto_refresh=False)
+    assert dash.alarm.layout.display == "block"
+    assert "Collapse alarm" in dash.alarm.value and "<b>skip</b> at step 1" in dash.alarm.value
+    assert "6 skip connections in the cell (&gt;= 3)" in dash.alarm.value
 
 
 def test_eigenvalue_alarm_fires_when_the_eigenvalue_grows_over_its_early_value(digits, monkeypatch):

@@ -214,6 +214,43 @@ def test_final_ranking_event_gives_the_scatter_and_tau_against_the_dashboard_ben
     assert roles == ["all", "topk", "selected"]
 
 
+class RankingToyJob(ToyJob):
+    """Emits a periodic ranking every 4 steps (tau rising by 0.1, top-10 tau undefined at step 8)
+    and an alarm at step 6, as the trainers do."""
+
+    def step(self) -> dict[str, Any]:
+        out = super().step()
+        k = self.step_count
+        if k % 4 == 0:
+            top10 = None if k == 8 else -k / 40
+            self.emit("ranking", summary={"kendall_tau": k / 40, "kendall_tau_top10": top10}, periodic=True)
+        if k == 6:
+            self.emit("alarm", rule="skip", message="4 skip connections <in the cell>", value=4.0, threshold=3.0)
+        return out
+
+
+def test_periodic_rankings_draw_tau_vs_step_and_alarms_raise_the_banner():
+    run = Run(RankingToyJob(steps=12), store=False)
+    dash = RunDashboard(run, benchmark=None, auto_refresh=False)
+    assert dash.tau_box.layout.display == "none" and dash.alarm.layout.display == "none"
+    run.step(5)
+    dash.refresh()
+    assert dash.tau_box.layout.display == "flex" and dash.alarm.layout.display == "none"
+    run.step(7)
+    dash.refresh()
+    tau = {t.meta["role"]: t for t in dash.tau_fig.data}
+    assert list(tau["tau"].x) == [4.0, 8.0, 12.0]
+    np.testing.assert_allclose(tau["tau"].y, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(tau["tau_top10"].y, [-0.1, np.nan, -0.3])  # a gap where it is undefined
+    assert "now +0.300, n=3" in dash.tau_fig.layout.title.text
+    assert "<b>0.300</b>" in dash.summary.value
+    # the banner: rule, step, and the message escaped
+    assert dash.alarm.layout.display == "block"
+    assert "<b>skip</b> at step 6: 4 skip connections &lt;in the cell&gt;" in dash.alarm.value
+    # periodic rankings carry no table: the ranking scatter keeps its note
+    assert dash.ranking is None
+
+
 def test_real_trainer_run_feeds_the_dashboard(tmp_path):
     from nasbench_lab.training import Trainer
 

@@ -42,6 +42,7 @@ from ._common import (
     fmt_number,
     inline_error,
     row,
+    schedule_fit,
     section_title,
     status_badge,
     table_html,
@@ -113,7 +114,8 @@ class RunDashboard(AutoRefresh):
         self._snapshot: dict[str, Any] | None = None
         self._snapshot_dirty = False
         self._last_slow = -math.inf
-        self._tau: tuple[list[float], list[float]] = ([], [])
+        self._tau: dict[str, list[float]] = {"step": [], "all": [], "top10": []}
+        self._alarms: dict[str, dict[str, Any]] = {}  # the latest alarm per rule
         self.ranking: pd.DataFrame | None = None
         self._step_times: list[tuple[float, int]] = []
         self._shown_status: str | None = None
@@ -155,6 +157,8 @@ class RunDashboard(AutoRefresh):
                                 style={"description_width": "16px"})
         self.message = W.HTML("")  # inline input errors
         self.error = W.HTML("", layout=W.Layout(display="none"))
+        # "alarm" events (e.g. DARTS' collapse rules) raise a banner that stays until the run ends
+        self.alarm = W.HTML("", layout=W.Layout(display="none"))
         self.curves = figure_widget(training_curves(None, self.metrics, self.smoothing,
                                                     title="Training curves", height=280))
         self.curves.layout.uirevision = "curves"  # keep a user's zoom across updates
@@ -166,6 +170,9 @@ class RunDashboard(AutoRefresh):
                 if self.benchmark is not None else
                 "no ground truth for this space/dataset: the final ranking shows estimates only")
         self.ranking_fig = figure_widget(empty_figure(note, "Ranking", 300))
+        # Kendall tau vs step, shown once the job ranks periodically (rank_every)
+        self.tau_fig = figure_widget(tau_curve([], [], height=230, top10=[]))
+        self.tau_box = box(self.tau_fig, display="none")
         self.summary = W.HTML(self._summary_html())
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
@@ -174,10 +181,10 @@ class RunDashboard(AutoRefresh):
         controls = row([*self.buttons.values(), self.step_n, self.message], "nbl-tight", flex_flow="row wrap")
         row2 = W.HBox([box(self.dag, "50%"), box(self.panel, "50%")], layout=W.Layout(width="100%"))
         row3 = W.HBox([box(self.ranking_fig, "62%"),
-                       W.VBox([section_title("Run"), self.summary],
+                       W.VBox([self.tau_box, section_title("Run"), self.summary],
                               layout=W.Layout(width="38%", padding="8px 12px"))],
                       layout=W.Layout(width="100%"))
-        self.widget = card([header, controls, self.error, box(self.curves), row2, row3])
+        self.widget = card([header, controls, self.alarm, self.error, box(self.curves), row2, row3])
         self._update_buttons(run.status)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -262,7 +269,7 @@ class RunDashboard(AutoRefresh):
     @property
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
-        return [self.curves, self.dag, self.panel, self.ranking_fig]
+        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig]
 
     @property
     def refreshing(self) -> bool:
@@ -295,6 +302,8 @@ class RunDashboard(AutoRefresh):
                 self._snapshot_dirty = True
             elif ev.kind == "ranking":
                 self._on_ranking(ev.step, ev.data)
+            elif ev.kind == "alarm":
+                self._on_alarm(ev.step, ev.data)
         self._extend_curves(new)
         self._update_status()
         now = time.monotonic()
@@ -422,23 +431,47 @@ class RunDashboard(AutoRefresh):
                 df = df.drop(columns=["truth"], errors="ignore")
         tau = summary.get("kendall_tau")
         if isinstance(tau, int | float) and math.isfinite(tau):
-            self._tau[0].append(float(step or 0))
-            self._tau[1].append(float(tau))
+            top10 = summary.get("kendall_tau_top10")
+            self._tau["step"].append(float(step or 0))
+            self._tau["all"].append(float(tau))
+            self._tau["top10"].append(float(top10) if isinstance(top10, int | float) else math.nan)
+            if data.get("periodic") or len(self._tau["step"]) > 1:
+                self._draw_tau()
         if df is not None and len(df):
             df.attrs["summary"] = summary
             self.ranking = df
             copy_figure(self.ranking_fig, ranking_scatter(df, height=300))
-        elif self._tau[0]:
-            copy_figure(self.ranking_fig, tau_curve(*self._tau))
         self.summary.value = self._summary_html(summary)
+
+    def _draw_tau(self) -> None:
+        t = self._tau
+        with self.tau_fig.batch_update():
+            for trace in self.tau_fig.data:
+                trace.x = t["step"]
+                trace.y = t["top10"] if trace.meta["role"] == "tau_top10" else t["all"]
+            last = t["all"][-1]
+            self.tau_fig.layout.title.text = f"Kendall τ vs step (now {last:+.3f}, n={len(t['step'])})"
+        if self.tau_box.layout.display == "none":
+            self.tau_box.layout.display = "flex"
+            schedule_fit([self.tau_fig])  # it was drawn hidden, at zero width
+
+    def _on_alarm(self, step: int | None, data: dict[str, Any]) -> None:
+        rule = str(data.get("rule", "alarm"))
+        self._alarms[rule] = {"step": step, **data}
+        items = "".join(f"<div><b>{html.escape(r)}</b> at step {a['step']}: {html.escape(str(a.get('message', '')))}"
+                        "</div>" for r, a in self._alarms.items())
+        self.alarm.value = ("<div class='nbl-alarm' style='border:1px solid #e57373;background:#fdecea;color:#b71c1c;"
+                            "border-radius:6px;padding:6px 12px;font-size:13px;line-height:1.45'>"
+                            f"<div style='font-weight:700'>⚠ Collapse alarm</div>{items}</div>")
+        self.alarm.layout.display = "block"
 
     def _summary_html(self, ranking: dict[str, Any] | None = None) -> str:
         run = self.run
         rows: list[tuple[str, Any]] = [("status", run.status), ("steps", f"{run.progress[0]:,} / {run.progress[1]:,}")]
         if self.benchmark is not None:
             rows.append(("ground truth", f"{self.benchmark.space}/{self.benchmark.dataset}"))
-        if self._tau[1]:
-            rows.append(("Kendall τ", f"<b>{self._tau[1][-1]:.3f}</b>"))
+        if self._tau["all"]:
+            rows.append(("Kendall τ", f"<b>{self._tau['all'][-1]:.3f}</b>"))
         for k, v in (ranking or {}).items():
             if k in ("kendall_tau", "benchmark") or v is None:
                 continue

@@ -72,13 +72,21 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
     return fig
 
 
-def tau_curve(steps: Sequence[float], taus: Sequence[float], height: int = 300) -> go.Figure:
-    """Kendall tau of the supernet ranking against training step (from "ranking" events)."""
-    if len(steps) != len(taus):
-        raise ValueError(f"steps/taus: expected lists of the same length, got {len(steps)} and {len(taus)}")
-    fig = go.Figure(go.Scatter(x=list(steps), y=list(taus), mode="lines+markers", name="Kendall τ",
+def tau_curve(steps: Sequence[float], taus: Sequence[float], height: int = 300,
+              top10: Sequence[float] | None = None, title: str = "Kendall τ vs ground truth") -> go.Figure:
+    """Kendall tau of the supernet ranking against training step (from "ranking" events);
+    ``top10``: the tau over the true top-10, drawn dashed beside it."""
+    if len(steps) != len(taus) or (top10 is not None and len(top10) != len(steps)):
+        raise ValueError(f"steps/taus/top10: expected lists of the same length, got {len(steps)}, {len(taus)}"
+                         + (f" and {len(top10)}" if top10 is not None else ""))
+    fig = go.Figure(go.Scatter(x=list(steps), y=list(taus), mode="lines+markers", name="τ (all)",
                                line=dict(color=REWARD_COLOR, width=2.5), meta={"role": "tau"}))
-    fig.update_layout(**base_layout("Kendall τ vs ground truth", height))
+    if top10 is not None:
+        # nan where the top-10 tau is undefined (ties): plotly leaves a gap
+        fig.add_trace(go.Scatter(x=list(steps), y=[float("nan") if v is None else v for v in top10],
+                                 mode="lines+markers", name="τ (true top-10)", meta={"role": "tau_top10"},
+                                 line=dict(color=HIGHLIGHT, width=1.8, dash="dash")))
+    fig.update_layout(**base_layout(title, height, legend=dict(orientation="h", x=0, y=-0.25)))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="Kendall τ", range=[-1.05, 1.05], zeroline=True)
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 from typing import Any
 
 from nasbench_lab.spaces import SearchSpace
@@ -43,7 +44,29 @@ def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler
     if name not in names():
         raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(names())}")
     module, _, cls = _REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), cls)(space, seed=seed, **options)
+    klass = getattr(importlib.import_module(module), cls)
+    valid = options_of(klass)
+    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    if unknown:
+        example = next(iter(valid), "seed")
+        raise ValueError(f"method_options: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(valid) or '(none)'} (e.g. {{{example!r}: ...}})")
+    return klass(space, seed=seed, **options)
 
 
-__all__ = ["Sampler", "get", "names", "register"]
+def options_of(klass: type) -> list[str] | None:
+    """The keyword options a sampler class takes (following ``**kwargs`` up the MRO);
+    None when some constructor takes arbitrary keywords."""
+    names_: list[str] = []
+    for k in klass.__mro__:
+        if "__init__" not in vars(k):
+            continue
+        params = list(inspect.signature(k.__init__).parameters.values())[2:]  # self, space
+        names_ += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                   and p.name not in names_ and p.name != "seed"]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names_
+    return None
+
+
+__all__ = ["Sampler", "get", "names", "options_of", "register"]
