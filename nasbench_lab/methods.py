@@ -33,3 +33,18 @@ def build_job(method: str, **kwargs: Any) -> Job:
     if method in differentiable_names():
         return importlib.import_module("nasbench_lab.differentiable").build(method, **kwargs)
     raise ValueError(f"unknown method {method!r}; valid: {', '.join(names())}")
+
+
+def option_names(method: str) -> list[str]:
+    """The ``method_options`` that ``method`` accepts (for forms and error messages)."""
+    if method in samplers.names():
+        valid = samplers.options_of(samplers.sampler_class(method))
+        return [n for n in (valid or []) if n != "total_steps"]  # the trainer sets it from the budget
+    if method in differentiable_names():
+        import dataclasses
+
+        from nasbench_lab.differentiable.trainer import DifferentiableConfig
+
+        main = {"space", "dataset", "data_root", "method", "steps", "seed", "device", "method_options"}
+        return [f.name for f in dataclasses.fields(DifferentiableConfig) if f.name not in main]
+    raise ValueError(f"unknown method {method!r}; valid: {', '.join(names())}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import threading
 from collections import Counter
 from typing import Any
@@ -200,6 +201,8 @@ def test_step_input_is_validated_inline_instead_of_raising():
 def test_final_ranking_event_gives_the_scatter_and_tau_against_the_dashboard_benchmark():
     run = Run(ToyJob(steps=5, rank=True), store=False)
     dash = RunDashboard(run, benchmark="cifar10", auto_refresh=False)
+    # its config promises no ranking: no empty ranking box until one arrives
+    assert dash._ranking_box not in dash._row2.children and dash._summary_box in dash._row2.children
     run.start()
     run.wait(10)
     dash.refresh(force_slow=True)
@@ -212,6 +215,7 @@ def test_final_ranking_event_gives_the_scatter_and_tau_against_the_dashboard_ben
     assert f"{tau:.3f}" in dash.summary.value
     roles = [t.meta["role"] for t in dash.ranking_fig.data]
     assert roles == ["all", "topk", "selected"]
+    assert dash._row2.children == (dash._dag_box, dash._ranking_box)
 
 
 class RankingToyJob(ToyJob):
@@ -374,6 +378,36 @@ def test_launcher_form_reports_a_bad_budget_inline():
     dash = form.create()
     assert dash is not None and form.message.value == ""
     assert form.output.children == (dash.widget,) and dash.run.job.total_steps == 3
+    dash.run.stop()
+
+
+def test_launcher_offers_chosen_methods_with_their_default_options():
+    with pytest.raises(ValueError, match="methods: unknown 'bogus'"):
+        Launcher(methods=["uniform", "bogus"])
+    with pytest.raises(ValueError, match="is not among methods"):
+        Launcher(method="darts", methods=["uniform", "mixture"])
+    form = Launcher(method="mixture", methods=["uniform", "mixture", "density"], steps=4, start=False,
+                    options={"mixture": {"models": 2}, "density": {"representation": "gradient"}},
+                    batch_size=8, val_batch_size=16, rank_at_end=False, device="cpu")
+    assert form.method.options == ("uniform", "mixture", "density")
+    assert json.loads(form.options.value) == {"models": 2} and "mixture takes: models, beta" in form.hint.value
+    form.method.value = "density"
+    assert json.loads(form.options.value) == {"representation": "gradient"} and "representation" in form.hint.value
+    form.method.value = "uniform"
+    assert form.options.value == "{}" and "uniform takes no options" in form.hint.value
+    # bad JSON, a non-object and an unknown option are reported inline
+    form.method.value = "mixture"
+    for text, expected in (("{models: 2}", "options: not valid JSON"), ("[2]", "expected a JSON object"),
+                           ('{"modles": 2}', "takes no option 'modles'; valid: models")):
+        form.options.value = text
+        assert form.create() is None and expected in html.unescape(form.message.value)
+    form.options.value = '{"models": 3}'
+    dash = form.create()
+    assert dash is not None and form.message.value == ""
+    assert dash.run.job.sampler.models == 3 and dash.method == "mixture"
+    dash.run.step(2)
+    dash.refresh(force_slow=True)
+    assert "mixture of 3 supernets" in dash.panel.layout.title.text
     dash.run.stop()
 
 

@@ -117,6 +117,7 @@ class RunDashboard(AutoRefresh):
         self._tau: dict[str, list[float]] = {"step": [], "all": [], "top10": []}
         self._alarms: dict[str, dict[str, Any]] = {}  # the latest alarm per rule
         self.ranking: pd.DataFrame | None = None
+        self._ranking_summary: dict[str, Any] | None = None
         self._step_times: list[tuple[float, int]] = []
         self._shown_status: str | None = None
         self._error_shown = False
@@ -172,20 +173,35 @@ class RunDashboard(AutoRefresh):
         self.ranking_fig = figure_widget(empty_figure(note, "Ranking", 300))
         # Kendall tau vs step, shown once the job ranks periodically (rank_every)
         self.tau_fig = figure_widget(tau_curve([], [], height=230, top10=[]))
-        self.tau_box = box(self.tau_fig, display="none")
+        self.tau_box = box(self.tau_fig, "50%", display="none")
         self.summary = W.HTML(self._summary_html())
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
                                         flex_flow="row wrap"))
         controls = row([*self.buttons.values(), self.step_n, self.message], "nbl-tight", flex_flow="row wrap")
-        row2 = W.HBox([box(self.dag, "50%"), box(self.panel, "50%")], layout=W.Layout(width="100%"))
-        row3 = W.HBox([box(self.ranking_fig, "62%"),
-                       W.VBox([self.tau_box, section_title("Run"), self.summary],
-                              layout=W.Layout(width="38%", padding="8px 12px"))],
-                      layout=W.Layout(width="100%"))
-        self.widget = card([header, controls, self.alarm, self.error, box(self.curves), row2, row3])
+        # the method's own view gets the full width: it is what the method is doing
+        self._dag_box, self._ranking_box = box(self.dag, "42%"), box(self.ranking_fig, "58%")
+        self._summary_box = W.VBox([section_title("Run"), self.summary], layout=W.Layout(width="50%", padding="8px 12px"))
+        self._row2 = W.HBox(layout=W.Layout(width="100%"))
+        self._row3 = W.HBox(layout=W.Layout(width="100%"))
+        # jobs that never rank (DARTS, searches) get no empty ranking box: the summary takes its place
+        cfg = _job_config(run)
+        self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
+        self.widget = card([header, controls, self.alarm, self.error, box(self.curves), box(self.panel),
+                            self._row2, self._row3])
         self._update_buttons(run.status)
+
+    def _arrange(self, ranking: bool) -> None:
+        self._ranking_shown = ranking
+        if ranking:
+            self._dag_box.layout.width = "42%"
+            self._row2.children = [self._dag_box, self._ranking_box]
+            self._row3.children = [self.tau_box, self._summary_box]
+        else:
+            self._dag_box.layout.width = "50%"
+            self._row2.children = [self._dag_box, self._summary_box]
+            self._row3.children = [self.tau_box]
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -372,7 +388,7 @@ class RunDashboard(AutoRefresh):
             self._shown_status = status
             self.status.value = status_badge(status)
             self._update_buttons(status)
-            self.summary.value = self._summary_html()
+            self.summary.value = self._summary_html(self._ranking_summary)
         if status == "failed" and not self._error_shown:
             self._error_shown = True
             err = run.error
@@ -391,8 +407,10 @@ class RunDashboard(AutoRefresh):
     def _update_slow(self) -> None:
         if self._arch is not None and self._arch != self._shown_arch and self.space is not None:
             try:
-                fig = dag_figure(self.space, self._arch, height=260,
+                fig = dag_figure(self.space, self._arch, height=285,
                                  title=f"Current architecture <span style='font-size:12px;color:#555'>{self._arch}</span>")
+                # in a half-width box the op legend would cover the title: give it its own line
+                fig.update_layout(margin_t=78, title_y=0.97, title_yanchor="top")
             except ValueError:
                 fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
             copy_figure(self.dag, fig)
@@ -400,6 +418,7 @@ class RunDashboard(AutoRefresh):
         if self._snapshot_dirty:
             self._snapshot_dirty = False
             copy_figure(self.panel, self.panel_figure(self._snapshot))
+        self.summary.value = self._summary_html(self._ranking_summary)
 
     def panel_figure(self, snapshot: dict[str, Any] | None):
         """The method's own panel, else the sampling frequency from ``counts``, else a note."""
@@ -410,7 +429,8 @@ class RunDashboard(AutoRefresh):
             except Exception as exc:  # a broken panel must not break the dashboard
                 return empty_figure(f"panel failed: {type(exc).__name__}: {exc}", "Method view", 300)
             if fig is not None:
-                fig.update_layout(height=300)
+                # panels choose their height (a mixture's heatmap needs more than a histogram)
+                fig.update_layout(height=int(min(max(fig.layout.height or 300, 300), 700)))
                 return fig
             if snapshot and isinstance(snapshot.get("counts"), dict):
                 return sampling_frequency(snapshot["counts"], self.space, benchmark=self.benchmark, height=300)
@@ -438,9 +458,13 @@ class RunDashboard(AutoRefresh):
             if data.get("periodic") or len(self._tau["step"]) > 1:
                 self._draw_tau()
         if df is not None and len(df):
+            if not self._ranking_shown:
+                self._arrange(True)
+                schedule_fit([self.ranking_fig, self.dag])
             df.attrs["summary"] = summary
             self.ranking = df
             copy_figure(self.ranking_fig, ranking_scatter(df, height=300))
+        self._ranking_summary = summary
         self.summary.value = self._summary_html(summary)
 
     def _draw_tau(self) -> None:

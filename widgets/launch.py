@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as W
 
-from nasbench_lab import data, methods, spaces
+from nasbench_lab import data, spaces
+from nasbench_lab import methods as method_registry
 from nasbench_lab.runs import Run, RunStore
 
 from ._common import inline_error, row
@@ -35,7 +39,7 @@ def launch(space: str = "pooling", method: str = "uniform", dataset: str = "digi
     such as ``"cifar10"``, a Benchmark or None).
     """
     steps = _check_steps(steps)
-    job = methods.build_job(method, space=space, dataset=dataset, steps=steps, **kwargs)
+    job = method_registry.build_job(method, space=space, dataset=dataset, steps=steps, **kwargs)
     run = Run(job, store=store, name=name)
     dash = RunDashboard(run, benchmark=benchmark)
     if start:
@@ -44,19 +48,34 @@ def launch(space: str = "pooling", method: str = "uniform", dataset: str = "digi
 
 
 class Launcher:
-    """A form: space, method, dataset and budget (steps); "Create run" shows a dashboard below.
+    """A form: space, method, dataset, budget (steps) and method options; "Create run" shows a
+    dashboard below.
 
-    Typed input is checked here and errors show inline in red instead of raising into the cell.
+    ``methods``: the methods offered (default: all, see :func:`nasbench_lab.methods.names`);
+    ``options``: per-method default options, e.g. ``{"mixture": {"models": 4}}``, shown as JSON in
+    the options field when that method is picked (the names each method takes are listed under
+    the form). Other keyword arguments go to :func:`launch` (``batch_size``, ``rank_every``,
+    ``benchmark``...). Typed input is checked here and errors show inline in red instead of
+    raising into the cell.
     """
 
     def __init__(self, space: str = "pooling", method: str = "uniform", dataset: str = "digits",
-                 steps: int | str = 300, start: bool = True, **job_kwargs: Any) -> None:
+                 steps: int | str = 300, start: bool = True, methods: Sequence[str] | None = None,
+                 options: Mapping[str, Mapping[str, Any]] | None = None, **job_kwargs: Any) -> None:
+        offered = list(methods) if methods is not None else method_registry.names()
+        unknown = [m for m in offered if m not in method_registry.names()]
+        if unknown or not offered:
+            raise ValueError(f"methods: unknown {', '.join(map(repr, unknown)) or '(empty list)'}; valid: "
+                             f"{', '.join(method_registry.names())} (e.g. methods=['uniform', 'mcts'])")
+        if method not in offered:
+            raise ValueError(f"method: {method!r} is not among methods={offered} (e.g. method={offered[0]!r})")
+        self.defaults = {m: dict(o) for m, o in (options or {}).items()}
         self.job_kwargs = job_kwargs
         self.dashboard: RunDashboard | None = None
         style = {"description_width": "70px"}
         self.space = W.Dropdown(options=spaces.names(), value=space, description="space", style=style,
                                 layout=W.Layout(width="230px"))
-        self.method = W.Dropdown(options=methods.names(), value=method, description="method", style=style,
+        self.method = W.Dropdown(options=offered, value=method, description="method", style=style,
                                  layout=W.Layout(width="230px"))
         self.dataset = W.Dropdown(options=data.names(), value=dataset, description="dataset", style=style,
                                   layout=W.Layout(width="200px"))
@@ -65,21 +84,52 @@ class Launcher:
         self.start = W.Checkbox(value=start, description="start", indent=False, layout=W.Layout(width="70px"))
         self.button = W.Button(description="Create run", button_style="primary", layout=W.Layout(width="110px"))
         self.button.on_click(lambda _b: self.create())
+        self.options = W.Text(description="options", style=style, layout=W.Layout(width="480px"),
+                              placeholder='JSON, e.g. {"temperature": 0.1}')
+        self.hint = W.HTML("")
+        self.method.observe(lambda _c: self._show_method_options(), names="value")
+        self._show_method_options()
         self.message = W.HTML("")
         self.output = W.VBox([])
         self.widget = W.VBox([row([self.space, self.method, self.dataset, self.steps, self.start, self.button],
-                                  "nbl-tight", flex_flow="row wrap"), self.message, self.output])
+                                  "nbl-tight", flex_flow="row wrap"),
+                              row([self.options, self.hint], "nbl-tight", flex_flow="row wrap"),
+                              self.message, self.output])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _show_method_options(self) -> None:
+        m = self.method.value
+        self.options.value = json.dumps(self.defaults.get(m, {}))
+        names = method_registry.option_names(m)
+        self.hint.value = (f"<span style='font-size:12px;color:#666' title='{html.escape(', '.join(names))}'>"
+                           f"{html.escape(m)} takes: {html.escape(', '.join(names[:8]))}"
+                           f"{' …' if len(names) > 8 else ''}</span>" if names else
+                           f"<span style='font-size:12px;color:#666'>{html.escape(m)} takes no options</span>")
+
+    def _parse_options(self) -> dict[str, Any]:
+        text = self.options.value.strip() or "{}"
+        try:
+            opts = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"options: not valid JSON ({exc.msg} at column {exc.colno}): {text!r} "
+                             '(e.g. {"temperature": 0.1})') from None
+        if not isinstance(opts, dict):
+            raise ValueError(f'options: expected a JSON object of option names, got {text!r} (e.g. {{"models": 4}})')
+        return opts
 
     def create(self) -> RunDashboard | None:
         """Validate the form and create the run; errors show inline (returns None)."""
         self.message.value = ""
         try:
             steps = _check_steps(self.steps.value)
+            opts = self._parse_options()
+            kwargs = dict(self.job_kwargs)
+            if opts:
+                kwargs["method_options"] = {**kwargs.get("method_options", {}), **opts}
             dash = launch(self.space.value, self.method.value, self.dataset.value, steps,
-                          start=self.start.value, **self.job_kwargs)
+                          start=self.start.value, **kwargs)
         except (ValueError, TypeError, FileNotFoundError) as exc:
             self.message.value = inline_error(str(exc))
             return None

@@ -149,15 +149,16 @@ def _placeholder(snapshot: dict[str, Any], name: str) -> go.Scatter:
                       showlegend=False, hoverinfo="skip", meta={"role": "placeholder", "monitor": name})
 
 
-_MONITOR_TITLES = {"skip": "skip connections in the derived cell", "eigenvalue": "dominant Hessian eigenvalue",
-                   "accuracy": "benchmark accuracy of the derived cell (%)"}
+# short: three of these sit side by side under the trajectories
+_MONITOR_TITLES = {"skip": "skip edges (derived cell)", "eigenvalue": "dominant Hessian eigenvalue",
+                   "accuracy": "table accuracy of derived cell (%)"}
 
 
 def _monitor_title(snapshot: dict[str, Any], name: str) -> str:
     if name == "accuracy" and not any(a is not None for a in snapshot["history"].get("table_acc", [])):
         return "edge margin / relaxed val acc"
     if name == "skip" and snapshot.get("space") == "darts":
-        return "skips in the derived normal cell"
+        return "skip edges (normal cell)"
     return _MONITOR_TITLES[name]
 
 
@@ -207,7 +208,8 @@ def derived_cell_figure(snapshot: dict[str, Any], context: Any = None, height: i
 
 def _cell_title(snapshot: dict[str, Any]) -> str:
     acc = snapshot.get("table_acc")
-    txt = "derived normal cell" if snapshot.get("space") == "darts" else f"derived: {snapshot.get('arch')}"
+    # the cell itself is drawn below its title (and its string is the dashboard's current architecture)
+    txt = "derived normal cell" if snapshot.get("space") == "darts" else "derived cell"
     if acc is not None:
         txt += f" — {acc:.2f} % ({snapshot.get('table_dataset')})"
     return txt

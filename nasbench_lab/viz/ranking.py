@@ -60,7 +60,10 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
                              marker=dict(size=11, color=HIGHLIGHT, line=dict(color="white", width=1)),
                              hovertext=[hover[i] for i in tk], hoverinfo="text", meta={"role": "topk"}))
     fig.add_trace(go.Scatter(x=[x[best]], y=[est[best]], mode="markers+text", name="selected (best estimate)",
-                             text=[str(df["arch"].iloc[best])], textposition="middle right",
+                             text=[str(df["arch"].iloc[best])],
+                             # the label points inwards, so a pick at the right edge is not clipped
+                             textposition="middle left" if x[best] > (np.nanmin(x) + np.nanmax(x)) / 2
+                             else "middle right",
                              marker=dict(symbol="star", size=18, color="#ffb000", line=dict(color="#333", width=1)),
                              hovertext=[hover[best]], hoverinfo="text", meta={"role": "selected"}))
     # legend inside, bottom right: a top legend collides with the long title

@@ -41,10 +41,7 @@ def register(name: str, target: str) -> None:
 
 
 def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler:
-    if name not in names():
-        raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(names())}")
-    module, _, cls = _REGISTRY[name].partition(":")
-    klass = getattr(importlib.import_module(module), cls)
+    klass = sampler_class(name)
     valid = options_of(klass)
     unknown = sorted(set(options) - set(valid)) if valid is not None else []
     if unknown:
@@ -52,6 +49,14 @@ def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler
         raise ValueError(f"method_options: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(valid) or '(none)'} (e.g. {{{example!r}: ...}})")
     return klass(space, seed=seed, **options)
+
+
+def sampler_class(name: str) -> type[Sampler]:
+    """The class registered under ``name`` (imported now)."""
+    if name not in names():
+        raise ValueError(f"unknown sampler {name!r}; valid names: {', '.join(names())}")
+    module, _, cls = _REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def options_of(klass: type) -> list[str] | None:
@@ -69,4 +74,4 @@ def options_of(klass: type) -> list[str] | None:
     return None
 
 
-__all__ = ["Sampler", "get", "names", "options_of", "register"]
+__all__ = ["Sampler", "get", "names", "options_of", "register", "sampler_class"]
