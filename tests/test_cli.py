@@ -83,7 +83,7 @@ def test_bench_json_smoke(capsys):
 
 @pytest.mark.parametrize("method,options", [
     ("mcts-learned", {"warmup": 0.3, "uct_warmup": 0.2}),
-    ("density", {"representation": "gradient", "temperature": 2.0}),
+    ("density", {"representation": "encoding", "temperature": 2.0}),
     ("mixture", {"models": 2}),
 ])
 def test_run_thesis_samplers_with_options_and_tau_vs_step(capsys, method, options):
