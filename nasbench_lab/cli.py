@@ -20,6 +20,18 @@ def _print_table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> None:
         print(df.to_string(index=False, float_format=lambda v: floatfmt.format(v)))
 
 
+def flat_list(values: Any, kind: type = str, flag: str = "--methods") -> list[Any]:
+    """``--seeds 0 1 2`` and ``--seeds 0,1,2`` alike (every list flag of every sub-command)."""
+    items = [v.strip() for value in ([values] if isinstance(values, str | int) else values)
+             for v in str(value).split(",") if v.strip()]
+    try:
+        return [kind(v) for v in items]
+    except ValueError:
+        raise ValueError(f"{flag}: expected {kind.__name__} values separated by spaces or commas, got "
+                         f"{' '.join(map(str, values)) if not isinstance(values, str) else values!r} "
+                         f"(e.g. {flag} 0 1 2)") from None
+
+
 # ---------------------------------------------------------------------------- spaces / show
 def cmd_spaces(args: argparse.Namespace) -> int:
     from nasbench_lab import benchmarks, spaces
@@ -124,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ValueError(f"--options: expected a JSON object, got {args.options!r} (e.g. '{{\"warmup\": 100}}')")
     summaries = []
     store = RunStore(args.store) if args.store else RunStore()
-    for seed in args.seed:
+    for seed in flat_list(args.seed, int, "--seed"):
         kwargs: dict[str, Any] = {"space": args.space, "dataset": args.dataset, "steps": args.steps, "seed": seed,
                                   "device": args.device}
         if args.batch_size:
@@ -265,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="digits")
     s.add_argument("--data-root", help="folder with CIFAR python batches")
     s.add_argument("--steps", type=int, default=1000)
-    s.add_argument("--seed", type=int, nargs="+", default=[0], help="one or more seeds (one run each)")
+    s.add_argument("--seed", "--seeds", dest="seed", nargs="+", default=["0"],
+                   help="one or more seeds, by spaces or commas (one run each)")
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
     s.add_argument("--device", default="auto")
@@ -281,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", default="digits")
     s.add_argument("--data-root")
     s.add_argument("--epochs", type=float, default=3.0)
-    s.add_argument("--seeds", type=int, default=2)
+    s.add_argument("--seeds", type=int, default=2, help="how many seeds to train each network with (0..N-1)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--limit", type=int, help="only the first N architectures (for a quick look)")
     s.add_argument("--device", default="auto")

@@ -101,3 +101,12 @@ def test_run_thesis_samplers_with_options_and_tau_vs_step(capsys, method, option
 def test_run_rejects_options_a_method_does_not_take(capsys):
     code, _, err = run_cli(capsys, "run", "--method", "mixture", "--steps", "2", "--options", '{"bogus": 1}')
     assert code == 2 and "bogus" in err
+
+
+def test_list_flags_take_spaces_or_commas(capsys):
+    code, out, err = run_cli(capsys, "compare-samplers", "--methods", "uniform,fair", "--seeds", "0", "--steps", "3",
+                             "--batch-size", "8", "--val-batch-size", "16", "--rank-images", "8")
+    assert code == 0, err
+    assert re.search(r"^uniform\s", out, re.M) and re.search(r"^fair\s", out, re.M)
+    code, _, err = run_cli(capsys, "run", "--method", "uniform", "--steps", "2", "--seeds", "0,x")
+    assert code == 2 and "--seed: expected int values separated by spaces or commas" in err

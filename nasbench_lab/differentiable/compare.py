@@ -62,18 +62,18 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``nasbench-lab darts``: run differentiable methods over seeds and print the comparison."""
     parser.add_argument("--methods", nargs="+", default=["darts", "darts2", "gdas", "darts-minus"],
-                        choices=list(METHODS), help="methods to compare")
+                        help=f"methods, by spaces or commas ({', '.join(METHODS)})")
     parser.add_argument("--space", default="nb201", help="nb201, darts or a pooling space")
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--steps", type=int, default=300, help="alternating (alpha, w) steps per run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--channels", type=int, default=None, help="initial channels (default 16)")
     parser.add_argument("--cells", type=int, default=None, help="nb201: cells per stage (5); darts: cells (8)")
     parser.add_argument("--arch-lr", type=float, default=None, help="alpha learning rate (default 3e-4)")
     parser.add_argument("--hessian-every", type=int, default=None, help="steps between eigenvalues (0: never)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--csv", default=None, help="also write the per-run table to this CSV file")
+    parser.add_argument("--csv", "--out", dest="csv", default=None, help="also write the per-run table to this CSV file")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -81,8 +81,10 @@ def main(args: argparse.Namespace) -> int:
                                      batch_size=args.batch_size, channels=args.channels, cells=args.cells,
                                      arch_lr=args.arch_lr, hessian_every=args.hessian_every,
                                      device=args.device).items() if v is not None}
+    from nasbench_lab.cli import flat_list
+
     try:
-        results = compare(args.methods, args.seeds, **options)
+        results = compare(flat_list(args.methods, str, "--methods"), flat_list(args.seeds, int, "--seeds"), **options)
     except ValueError as exc:
         print(f"error: {exc}")
         return 2

@@ -96,9 +96,9 @@ def summarize(df: pd.DataFrame | Comparison) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="pooling", help="search space (default: pooling)")
     parser.add_argument("--dataset", default="digits", help="training data (default: digits)")
-    parser.add_argument("--methods", default=",".join(THESIS_METHODS),
-                        help="comma-separated samplers (default: the thesis' set)")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: 0,1,2)")
+    parser.add_argument("--methods", nargs="+", default=list(THESIS_METHODS),
+                        help="samplers, by spaces or commas (default: the thesis' set)")
+    parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
     parser.add_argument("--steps", type=int, default=300, help="training steps per run (equal budgets)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--val-batch-size", type=int, default=128)
@@ -106,12 +106,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth-dataset", default=None,
                         help="ground truth from another dataset's benchmark (e.g. cifar10) when none exists for --dataset")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", default=None, help="write the per-run table to this CSV file")
+    parser.add_argument("--csv", "--out", dest="csv", default=None, help="also write the per-run table to this CSV file")
 
 
 def main(args: argparse.Namespace) -> int:
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    from nasbench_lab.cli import flat_list
+
+    methods = flat_list(args.methods, str, "--methods")
+    seeds = flat_list(args.seeds, int, "--seeds")
     bench = None
     if args.truth_dataset:
         bench = benchmarks.get(args.space, dataset=args.truth_dataset)
@@ -121,8 +123,8 @@ def main(args: argparse.Namespace) -> int:
     res = compare(methods, seeds, space=args.space, dataset=args.dataset, steps=args.steps, benchmark=bench,
                  rank_images=args.rank_images, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
                  device=args.device)
-    if args.out:
-        res.table.to_csv(args.out, index=False)
+    if args.csv:
+        res.table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(res).to_string())
     return 0
