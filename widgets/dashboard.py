@@ -167,7 +167,9 @@ class RunDashboard(AutoRefresh):
                                               "Current architecture", 260))
         self.panel = figure_widget(empty_figure("the method's view appears with its first snapshot",
                                                 "Method view", 300))
-        note = ("Kendall τ appears when the job ranks the supernet (at the end of training)"
+        every = _job_config(run).get("rank_every")
+        note = ("the supernet's ranking against the truth appears at the end of training"
+                + (f"; Kendall τ every {every} steps is plotted below" if every else "")
                 if self.benchmark is not None else
                 "no ground truth for this space/dataset: the final ranking shows estimates only")
         self.ranking_fig = figure_widget(empty_figure(note, "Ranking", 300))
