@@ -5,6 +5,13 @@ events on and the SQLite store on) against a hand-written loop that replays the 
 architectures on the *same* batches (same augmentation, same validation-minibatch reward). Both
 do identical arithmetic, so the ratio is the framework's overhead alone. Each side runs in
 alternation, several rounds, and the best round counts (the usual way to time on a noisy box).
+
+On a CPU with few cores the Trainer ratio sits below 1 for a reason outside this package: once
+the main thread has run an OpenMP parallel region (any torch op, as in every notebook), a second
+thread's regions get a second OpenMP team, and with more OpenMP threads alive than cores libgomp
+cuts its spin-wait to a few spins, so each region in the Run thread waits for a futex wake-up.
+Measured on 2 cores (pooling, digits): 129-143 ms/step in the main thread or in a thread when the
+main thread never used OpenMP, 177-200 ms/step in a thread after it did.
 """
 
 from __future__ import annotations

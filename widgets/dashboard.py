@@ -167,7 +167,8 @@ class RunDashboard(AutoRefresh):
                                               "Current architecture", 260))
         self.panel = figure_widget(empty_figure("the method's view appears with its first snapshot",
                                                 "Method view", 300))
-        every = _job_config(run).get("rank_every")
+        cfg = _job_config(run)
+        every = cfg.get("rank_every")
         note = ("the supernet's ranking against the truth appears at the end of training"
                 + (f"; Kendall τ every {every} steps is plotted below" if every else "")
                 if self.benchmark is not None else
@@ -188,7 +189,6 @@ class RunDashboard(AutoRefresh):
         self._row2 = W.HBox(layout=W.Layout(width="100%"))
         self._row3 = W.HBox(layout=W.Layout(width="100%"))
         # jobs that never rank (DARTS, searches) get no empty ranking box: the summary takes its place
-        cfg = _job_config(run)
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
         self.widget = card([header, controls, self.alarm, self.error, box(self.curves), box(self.panel),
                             self._row2, self._row3])

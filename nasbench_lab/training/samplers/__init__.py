@@ -47,7 +47,7 @@ def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler
     if unknown:
         example = next(iter(valid), "seed")
         raise ValueError(f"method_options: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
-                         f"valid: {', '.join(valid) or '(none)'} (e.g. {{{example!r}: ...}})")
+                         f"valid: {', '.join(valid) or '(none)'} (e.g. {{\"{example}\": ...}})")
     return klass(space, seed=seed, **options)
 
 
