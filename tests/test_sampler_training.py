@@ -114,7 +114,7 @@ def test_representations_of_a_trained_supernet(digits):
 
 
 def test_periodic_ranking_feeds_the_kendall_panel(digits):
-    from nasbench_lab.viz.density import kendall_panel
+    from nasbench_lab.viz.ranking import kendall_panel
 
     tr = Trainer(space="pooling", dataset="digits", data=digits, steps=5, batch_size=16, val_batch_size=16,
                  rank_at_end=False, augment=False, method="mcts", rank_every=2, rank_images=16,

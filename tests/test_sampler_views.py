@@ -15,11 +15,11 @@ from nasbench_lab.viz.density import (
     density_projection,
     density_vs_accuracy,
     distribution_figure,
-    kendall_panel,
 )
 from nasbench_lab.viz.mcts import dendrogram, mcts_panel, top_k_frequency, tree_figure, tree_links, truth_map
 from nasbench_lab.viz.mixture import marginal_history, mixture_heatmap, model_accuracy
 from nasbench_lab.viz.panels import PanelContext, panel_figure
+from nasbench_lab.viz.ranking import kendall_panel
 
 POOL = spaces.get("pooling")
 ARCHS = POOL.enumerate()

@@ -265,19 +265,3 @@ def density_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure
     fig.update_yaxes(title_text="p(a)", row=1, col=2)
     fig.update_layout(**base_layout(f"{status} · estimations {snapshot.get('estimations', 0)}", 400))
     return fig
-
-
-def kendall_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure:
-    """Kendall tau (all and top-10) against the step, from the Trainer's periodic rankings
-    (a snapshot's ``"rankings"``: rows with step, kendall_tau, kendall_tau_top10)."""
-    rows = snapshot.get("rankings") or []
-    if not rows:
-        return empty_figure("no ranking yet (Trainer option rank_every)", "Kendall τ vs step")
-    fig = go.Figure()
-    for key, name, color in (("kendall_tau", "all", REWARD_COLOR), ("kendall_tau_top10", "top-10", HIGHLIGHT)):
-        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r.get(key) for r in rows], mode="lines+markers",
-                                 name=f"Kendall τ ({name})", line=dict(color=color, width=2), meta={"role": key}))
-    fig.update_layout(**base_layout("Kendall τ vs ground truth during training", 300))
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="Kendall τ", range=[-1.05, 1.05])
-    return fig

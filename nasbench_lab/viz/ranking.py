@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,3 +94,14 @@ def tau_curve(steps: Sequence[float], taus: Sequence[float], height: int = 300,
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="Kendall τ", range=[-1.05, 1.05], zeroline=True)
     return fig
+
+
+def kendall_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure:
+    """:func:`tau_curve` from a Trainer snapshot's periodic ``"rankings"`` (rows with step,
+    kendall_tau, kendall_tau_top10; Trainer option ``rank_every``)."""
+    rows = snapshot.get("rankings") or []
+    if not rows:
+        return empty_figure("no ranking yet (Trainer option rank_every)", "Kendall τ vs step")
+    return tau_curve([r["step"] for r in rows], [r.get("kendall_tau") for r in rows],
+                     top10=[r.get("kendall_tau_top10") for r in rows],
+                     title="Kendall τ vs ground truth during training")
