@@ -370,34 +370,42 @@ def _plot_name(n: int) -> str:
 #: longest genotype text accepted (the published ones are ~450 characters)
 MAX_GENOTYPE_CHARS = 4000
 _GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
-_TOKEN = re.compile(r"""\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]{0,31})|(?P<int>[+-]?\d{1,6})(?![\d.eE])
+_TOKEN = re.compile(r"""\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]{0,31})|(?P<int>[+-]?\d{1,20})(?![\d.eE])
                       |'(?P<sq>[^'\\\n]{0,40})'|"(?P<dq>[^"\\\n]{0,40})"|(?P<punct>[()\[\],=]))""", re.X)
 
 
 class _Tokens:
-    """Tokens of genotype text: names, small integers, quoted op names and ``()[],=``."""
+    """Tokens of genotype text, read one at a time as the parser asks (so an error says what the
+    parser expected at that character): names, small integers, quoted op names and ``()[],=``."""
 
     def __init__(self, text: str) -> None:
-        self.items: list[tuple[str, Any, int]] = []
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            m = _TOKEN.match(text, pos)
-            if m is None:
-                raise ValueError(f"unexpected {text[pos:].lstrip()[:12]!r} at character {pos + len(text[pos:]) - len(text[pos:].lstrip())}")
-            kind = m.lastgroup
-            value: Any = m.group(kind)
-            if kind == "int":
-                value = int(value)
-            elif kind in ("sq", "dq"):
-                kind = "str"
-            self.items.append((kind, value, m.start(kind if kind != "str" else m.lastgroup)))
-            pos = m.end()
-        self.i = 0
+        self.text, self.pos = text, 0
+        self._next: tuple[str, Any, int] | None = None
 
     def peek(self) -> tuple[str, Any, int]:
-        return self.items[self.i] if self.i < len(self.items) else ("end", None, -1)
+        if self._next is None:
+            rest = self.text[self.pos:]
+            at = self.pos + len(rest) - len(rest.lstrip())
+            m = _TOKEN.match(self.text, self.pos) if rest.strip() else None
+            if not rest.strip():
+                self._next = ("end", None, -1)
+            elif m is None:
+                self._next = ("bad", self.text[at:at + 12], at)
+            else:
+                kind = m.lastgroup or ""
+                value: Any = m.group(kind)
+                start = m.start(kind)
+                if kind == "int":
+                    value = int(value)
+                elif kind in ("sq", "dq"):
+                    kind, start = "str", start - 1
+                self._next = (kind, value, start)
+                self._end = m.end()
+        return self._next
+
+    def _advance(self) -> None:
+        self.pos = self._end
+        self._next = None
 
     def take(self, kind: str, value: Any = None, what: str = "") -> Any:
         k, v, at = self.peek()
@@ -405,13 +413,13 @@ class _Tokens:
             got = "the end of the text" if k == "end" else repr(v)
             raise ValueError(f"expected {what or repr(value) or kind} at character {at}, got {got}" if at >= 0
                              else f"expected {what or repr(value) or kind}, got {got}")
-        self.i += 1
+        self._advance()
         return v
 
     def punct(self, ch: str) -> bool:
         k, v, _ = self.peek()
         if k == "punct" and v == ch:
-            self.i += 1
+            self._advance()
             return True
         return False
 
@@ -473,7 +481,7 @@ def parse_genotype(text: str) -> dict[str, list]:
         pair     := "(" quoted-op "," integer [","] ")"
         concat   := "[" integer ("," integer)* [","] "]" | "range" "(" integer ["," integer] ")"
 
-    Integers have at most 6 digits and quoted names at most 40 characters; the whole text at most
+    Integers have at most 20 digits and quoted names at most 40 characters; the whole text at most
     :data:`MAX_GENOTYPE_CHARS`. Anything else is a ValueError saying where it went wrong.
     """
     if len(text) > MAX_GENOTYPE_CHARS:
