@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -214,9 +215,14 @@ class RunStore:
     def beat(self, run_ids: Iterable[str]) -> None:
         """Heartbeat of the runs this process is working on."""
         now = time.time()
-        with self._conn() as con:
-            con.executemany("UPDATE runs SET heartbeat=? WHERE id=? AND pid=?",
-                            [(now, r, os.getpid()) for r in run_ids])
+        # a short-lived connection: the heartbeat thread keeps no store file open between beats
+        con = sqlite3.connect(self.path, timeout=5)
+        try:
+            with con:
+                con.executemany("UPDATE runs SET heartbeat=? WHERE id=? AND pid=?",
+                                [(now, r, os.getpid()) for r in run_ids])
+        finally:
+            con.close()
 
     @_sqlite_errors
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -325,14 +331,17 @@ class RunStore:
         return f"RunStore({str(self.path)!r})"
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
 def _ints(col: pd.Series) -> list[Any]:
-    return [int(v) if isinstance(v, int | float | np.number) and v == v and not isinstance(v, bool) else None
-            for v in col]
+    # a damaged row can hold anything: what is not a finite number counts as unknown
+    return [int(v) if _finite(v) and abs(float(v)) < 2**63 else None for v in col]
 
 
 def _floats(col: pd.Series) -> list[Any]:
-    return [float(v) if isinstance(v, int | float | np.number) and v == v and not isinstance(v, bool) else None
-            for v in col]
+    return [float(v) if _finite(v) else None for v in col]
 
 
 def _resumable(path: Any) -> str | None:
