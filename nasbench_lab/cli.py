@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from nasbench_lab import validation as V
+from nasbench_lab.validation import cli as T  # argparse ``type=`` checks: the flag is named in the error
 
 
 def _print_table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> None:
@@ -21,15 +27,26 @@ def _print_table(df: pd.DataFrame, floatfmt: str = "{:.2f}") -> None:
 
 
 def flat_list(values: Any, kind: type = str, flag: str = "--methods") -> list[Any]:
-    """``--seeds 0 1 2`` and ``--seeds 0,1,2`` alike (every list flag of every sub-command)."""
+    """``--seeds 0 1 2`` and ``--seeds 0,1,2`` alike (every list flag of every sub-command).
+
+    An empty list (``--seeds ''``) is an error naming the flag; for ``--seed``/``--seeds`` each
+    value must be a seed (an integer >= 0).
+    """
     items = [v.strip() for value in ([values] if isinstance(values, str | int) else values)
              for v in str(value).split(",") if v.strip()]
+    shown = ' '.join(map(str, values)) if not isinstance(values, str) else values
+    example = f"{flag} 0 1 2" if kind is int else f"{flag} uniform fair"
+    if not items:
+        raise ValueError(f"{flag}: expected at least one value, got {shown!r} (e.g. {example})")
     try:
-        return [kind(v) for v in items]
+        out = [kind(v) for v in items]
     except ValueError:
         raise ValueError(f"{flag}: expected {kind.__name__} values separated by spaces or commas, got "
-                         f"{' '.join(map(str, values)) if not isinstance(values, str) else values!r} "
-                         f"(e.g. {flag} 0 1 2)") from None
+                         f"{shown!r} (e.g. {example})") from None
+    if kind is int and flag in ("--seed", "--seeds"):
+        for v in out:
+            V.seed(flag, v)
+    return out
 
 
 # ---------------------------------------------------------------------------- spaces / show
@@ -131,33 +148,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     from nasbench_lab import methods
     from nasbench_lab.runs import Run, RunStore
 
-    opts = json.loads(args.options) if args.options else {}
-    if not isinstance(opts, dict):
-        raise ValueError(f"--options: expected a JSON object, got {args.options!r} (e.g. '{{\"warmup\": 100}}')")
+    opts = V.json_object("--options", args.options, '{"warmup": 0.2}') if args.options is not None else {}
+    seeds = flat_list(args.seed, int, "--seed")
     summaries = []
     store = RunStore(args.store) if args.store else RunStore()
-    for seed in flat_list(args.seed, int, "--seed"):
+    for seed in seeds:
         kwargs: dict[str, Any] = {"space": args.space, "dataset": args.dataset, "steps": args.steps, "seed": seed,
                                   "device": args.device}
-        if args.batch_size:
-            kwargs["batch_size"] = args.batch_size
-        if args.lr:
-            kwargs["lr"] = args.lr
+        # a flag the user gave is passed on as given (0 included: the config says what is wrong)
+        for flag in ("batch_size", "lr", "data_root", "rank_images", "rank_every"):
+            if getattr(args, flag) is not None:
+                kwargs[flag] = getattr(args, flag)
         if opts:
             kwargs["method_options"] = opts
-        if args.data_root:
-            kwargs["data_root"] = args.data_root
-        if args.rank_images:
-            kwargs["rank_images"] = args.rank_images
-        if args.rank_every:
-            kwargs["rank_every"] = args.rank_every
         job = methods.build_job(args.method, **kwargs)
         run = Run(job, store=store, name=f"{args.space}/{args.method}/seed{seed}")
         t0 = time.perf_counter()
         try:
-            run.start()
-            _follow(run, job.total_steps, f"{args.method} seed {seed}")
-            summary = run.result()
+            with _sigterm_as_interrupt():
+                run.start()
+                _follow(run, job.total_steps, f"{args.method} seed {seed}")
+                summary = run.result()
         except KeyboardInterrupt:
             run.stop()
             print(f"\nstopped at step {job.step_count}; resume with Run.resume({str(run.checkpoint_path)!r})")
@@ -189,18 +200,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: stop after the current step, write a checkpoint, say how to resume."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_groundtruth(args: argparse.Namespace) -> int:
     from nasbench_lab.training.groundtruth import build_groundtruth
 
     t0 = time.perf_counter()
     bench = build_groundtruth(args.space, args.dataset, epochs=args.epochs, seeds=list(range(args.seeds)),
                               batch_size=args.batch_size, device=args.device, data_root=args.data_root,
-                              limit=args.limit)
+                              limit=args.limit, overwrite=args.overwrite)
     df = bench.frame().sort_values("acc", ascending=False)
     _print_table(df.head(args.top))
     best, acc = bench.optimum
-    print(f"\n{len(df)} architectures x {args.seeds} seed(s) x {args.epochs} epoch(s) in "
-          f"{time.perf_counter() - t0:.0f} s; best {best} {acc:.2f} %; saved to {bench.path}")
+    print(f"\n{len(df)} architectures x {args.seeds} seed(s) x {args.epochs:g} epoch(s) in "
+          f"{time.perf_counter() - t0:.0f} s; best {best} {acc:.2f} %")
+    if bench.attrs.get("saved"):
+        print(f"saved to {bench.path}")
+    else:
+        print(f"not saved as the {args.space}/{args.dataset} benchmark: {bench.attrs['not_saved']}")
     return 0
 
 
@@ -213,7 +248,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs yet in {store.path}")
         return 0
     df["progress"] = df["step"].astype(str) + "/" + df["total_steps"].astype(str)
-    _print_table(df[["id", "name", "kind", "status", "progress", "created"]].head(args.limit))
+    ended = df["status"].isin(["interrupted", "stopped", "failed"])
+    df["resume from"] = [(r if isinstance(r, str) else "none (no checkpoint)") if e else ""
+                         for r, e in zip(df["resume_from"], ended)]
+    _print_table(df[["id", "name", "kind", "status", "progress", "created", "resume from"]].head(args.limit))
+    if (df["status"] == "interrupted").any():
+        print("\ninterrupted: the process died without recording an end (killed, or its machine went down); "
+              "continue one with Run.resume('<id>')")
     return 0
 
 
@@ -251,6 +292,13 @@ _PLUGINS = {
 }
 
 
+def _port(text: str) -> int:
+    try:
+        return V.integer("--port", int(text), min=1, max=65535, example=8888)  # type: ignore[return-value]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a TCP port in 1..65535, got {text!r} (e.g. 8888)") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nasbench-lab", description="Interactive NAS workbench (headless commands).")
     sub = p.add_subparsers(dest="command", required=True)
@@ -262,12 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("space")
     s.add_argument("arch", help="canonical string, e.g. '[4,3,3]' for pooling")
     s.add_argument("--dataset", help="benchmark column (nb201: cifar10, cifar100, imagenet16-120)")
-    s.add_argument("--neighbours", type=int, default=10, help="how many neighbours to list")
+    s.add_argument("--neighbours", type=T.nonnegative_int("10"), default=10, help="how many neighbours to list")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("demo", help="train a few pooling architectures on the embedded digits")
     s.add_argument("--archs", nargs="+", default=["[4,3,3]", "[7,1,2]", "[1,1,8]", "[2,4,4]"])
-    s.add_argument("--epochs", type=float, default=1.0)
+    s.add_argument("--epochs", type=T.positive_number("1"), default=1.0)
     s.add_argument("--device", default="auto")
     s.set_defaults(func=cmd_demo)
 
@@ -276,34 +324,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", default="uniform")
     s.add_argument("--dataset", default="digits")
     s.add_argument("--data-root", help="folder with CIFAR python batches")
-    s.add_argument("--steps", type=int, default=1000)
+    s.add_argument("--steps", type=T.positive_int("1000"), default=1000)
     s.add_argument("--seed", "--seeds", dest="seed", nargs="+", default=["0"],
                    help="one or more seeds, by spaces or commas (one run each)")
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--lr", type=float)
+    s.add_argument("--batch-size", type=T.positive_int("64"))
+    s.add_argument("--lr", type=T.positive_number("0.05"))
     s.add_argument("--device", default="auto")
     s.add_argument("--options", help="method options as JSON, e.g. '{\"temperature\": 0.1}'")
     s.add_argument("--store", help="SQLite run store (default: <workspace>/runs.sqlite)")
-    s.add_argument("--top", type=int, default=15, help="rows of the ranking table to print")
-    s.add_argument("--rank-images", type=int, help="validation images per architecture in the final ranking")
-    s.add_argument("--rank-every", type=int, help="also rank the supernet every k steps (Kendall tau vs step)")
+    s.add_argument("--top", type=T.nonnegative_int("15"), default=15, help="rows of the ranking table to print")
+    s.add_argument("--rank-images", type=T.positive_int("256"),
+                   help="validation images per architecture in the final ranking")
+    s.add_argument("--rank-every", type=T.nonnegative_int("250"),
+                   help="also rank the supernet every k steps (Kendall tau vs step; 0: never)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("groundtruth", help="train every architecture standalone and save a benchmark")
     s.add_argument("--space", default="pooling")
     s.add_argument("--dataset", default="digits")
     s.add_argument("--data-root")
-    s.add_argument("--epochs", type=float, default=3.0)
-    s.add_argument("--seeds", type=int, default=2, help="how many seeds to train each network with (0..N-1)")
-    s.add_argument("--batch-size", type=int, default=64)
-    s.add_argument("--limit", type=int, help="only the first N architectures (for a quick look)")
+    s.add_argument("--epochs", type=T.positive_number("3"), default=3.0)
+    s.add_argument("--seeds", type=T.positive_int("2"), default=2, help="how many seeds to train each network with (0..N-1)")
+    s.add_argument("--batch-size", type=T.positive_int("64"), default=64)
+    s.add_argument("--limit", type=T.positive_int("3"),
+                   help="only the first N architectures (a quick look: printed, not saved as the benchmark)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an existing table even when this build is smaller (fewer architectures, epochs or seeds)")
     s.add_argument("--device", default="auto")
-    s.add_argument("--top", type=int, default=10)
+    s.add_argument("--top", type=T.nonnegative_int("10"), default=10)
     s.set_defaults(func=cmd_groundtruth)
 
     s = sub.add_parser("runs", help="list the runs in the run store")
     s.add_argument("--store")
-    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--limit", type=T.positive_int("30"), default=30)
     s.set_defaults(func=cmd_runs)
 
     s = sub.add_parser("bench", help="speed and memory against a plain PyTorch loop")
@@ -314,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("lab", help="open JupyterLab on the start notebook (127.0.0.1)")
-    s.add_argument("--port", type=int, default=8888)
+    s.add_argument("--port", type=_port, default=8888)
     s.add_argument("--root", help="notebook folder (default: the repo's notebooks/)")
     s.add_argument("--no-browser", action="store_true")
     s.set_defaults(func=cmd_lab)

@@ -19,15 +19,39 @@ def workspace(path: str | os.PathLike | None = None) -> Path:
     return root
 
 
+def _mps() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def device(name: str | torch.device | None = None) -> torch.device:
-    """``auto``/None picks cuda, then mps, then cpu; anything else is passed to torch.device."""
+    """``auto``/None picks cuda, then mps, then cpu; else ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+
+    A device this machine does not have is a ValueError now (not a traceback at the first tensor
+    moved there), and it is never silently replaced by another one.
+    """
     if name is None or str(name) == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if _mps():
             return torch.device("mps")
         return torch.device("cpu")
+    if not isinstance(name, str | torch.device):
+        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda', 'cuda:0' or 'mps', got {name!r}")
     try:
-        return torch.device(name)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device: {name!r} is not a device; expected 'auto', 'cpu', 'cuda' or 'cuda:0'") from exc
+        dev = torch.device(name)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device: {name!r} is not a device; expected 'auto', 'cpu', 'cuda', 'cuda:0' or 'mps'") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {name!r} was asked for, but CUDA is not available on this machine "
+                             "(torch.cuda.is_available() is False); use device='auto' or 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {name!r} does not exist; this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    elif dev.type == "mps":
+        if not _mps():
+            raise ValueError(f"device: {name!r} was asked for, but MPS is not available on this machine; use "
+                             "device='auto' or 'cpu'")
+    elif dev.type != "cpu":
+        raise ValueError(f"device: {name!r} is not supported; expected 'auto', 'cpu', 'cuda', 'cuda:0' or 'mps'")
+    return dev

@@ -47,7 +47,7 @@ def test_registered_and_parse_str_round_trip():
      "must differ"),
     (DARTS_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[4, 5]"), "concat"),
     (DARTS_V2.replace(", ('skip_connect', 0), ('dil_conv_3x3', 2)]", "]"), "8 (op, input) pairs"),
-    (DARTS_V2.replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=__import__('os')"), "literal"),
+    (DARTS_V2.replace("reduce_concat=[2, 3, 4, 5]", "reduce_concat=__import__('os')"), "to open reduce_concat"),
 ])
 def test_bad_genotype_text_names_the_space_and_shows_an_example(text, why):
     with pytest.raises(ValueError) as exc:

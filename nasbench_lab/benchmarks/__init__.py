@@ -135,7 +135,17 @@ def _user_dir() -> Path:
 
 
 def user_path(space: str, dataset: str) -> Path:
-    """Where :meth:`Benchmark.save` writes, and :func:`get` looks for, a user-built table."""
+    """Where :meth:`Benchmark.save` writes, and :func:`get` looks for, a user-built table.
+
+    Both names become a file name: they must be safe identifiers (no ``/``, no ``..``; "__" is
+    the separator, so neither may contain it)."""
+    from nasbench_lab import validation as V
+
+    for name, value in (("space", space), ("dataset", dataset)):
+        V.identifier(name, value, "pooling" if name == "space" else "digits")
+        if "__" in value:
+            raise ValueError(f"{name}: {value!r} contains '__', which separates space and dataset in "
+                             "<space>__<dataset>.csv (e.g. 'digits')")
     return _user_dir() / f"{space}__{dataset}.csv"
 
 

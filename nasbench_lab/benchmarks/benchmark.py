@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from nasbench_lab import spaces
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
 #: columns every saved benchmark CSV starts with
@@ -43,7 +44,7 @@ class Benchmark:
     Treat ``table`` as read-only (instances are cached and shared); ``frame()`` gives a copy.
     """
 
-    def __init__(self, space: str, dataset: str, table: pd.DataFrame, *, epochs: int,
+    def __init__(self, space: str, dataset: str, table: pd.DataFrame, *, epochs: float,
                  metric: str = "test accuracy (%)", source: str = "",
                  reference_arch: str | None = None, reference_epoch_seconds: float = 10.0,
                  path: Path | None = None) -> None:
@@ -56,16 +57,20 @@ class Benchmark:
         self.dataset = str(dataset)
         self.table = table
         self.table.index.name = "arch"
-        self.epochs = int(epochs)
+        # the training budget a row stands for; a 0.05-epoch build says 0.05, never rounded up to 1
+        e = V.number("epochs", epochs, min=0, example=200)
+        self.epochs: float = int(e) if float(e).is_integer() else e
         self.metric = metric
         self.source = source
         self.reference_arch = reference_arch
         self.reference_epoch_seconds = float(reference_epoch_seconds)
         self.path = path
+        #: how the table came about (e.g. the ground-truth builder says whether it was saved)
+        self.attrs: dict[str, Any] = {}
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_frame(cls, space: str | SearchSpace, dataset: str, frame: pd.DataFrame, *, epochs: int,
+    def from_frame(cls, space: str | SearchSpace, dataset: str, frame: pd.DataFrame, *, epochs: float,
                    **kwargs: Any) -> Benchmark:
         """From a frame with an ``arch`` column (strings or Arch) and ``acc``; other columns kept.
 
@@ -98,10 +103,10 @@ class Benchmark:
             meta = json.loads(sidecar.read_text())
         epochs = meta.pop("epochs", None)
         if epochs is None:
-            epochs = int(frame["epochs"].max()) if "epochs" in frame and frame["epochs"].notna().any() else 0
+            epochs = float(frame["epochs"].max()) if "epochs" in frame and frame["epochs"].notna().any() else 0
         frame = frame.drop(columns=[c for c in ("epochs",) if c in frame.columns])
         keep = {k: meta[k] for k in ("metric", "source", "reference_arch", "reference_epoch_seconds") if k in meta}
-        return cls.from_frame(space, dataset, frame, epochs=int(epochs), path=path, **keep)
+        return cls.from_frame(space, dataset, frame, epochs=epochs, path=path, **keep)
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write ``arch, acc, std, n_seeds, epochs`` (+ extra columns) and a ``.json`` sidecar.

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import shutil
 import tarfile
 import tempfile
@@ -25,6 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from nasbench_lab import validation as V
+from nasbench_lab.data import safe_pickle
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _missing(folder: Path, spec: CifarSpec) -> list[str]:
 def _unpickle(path: Path, spec: CifarSpec) -> dict:
     try:
         with open(path, "rb") as fh:
-            obj = pickle.load(fh, encoding="bytes")
+            obj = safe_pickle.load(fh, encoding="bytes")  # data only: no global outside numpy arrays
     except Exception as exc:  # truncated or not a pickle at all
         raise ValueError(
             f"{spec.name}: {path} is not a readable CIFAR pickle ({type(exc).__name__}: {exc}); "
@@ -92,7 +94,7 @@ def _read_batch(path: Path, spec: CifarSpec) -> tuple[np.ndarray, np.ndarray]:
             f"{spec.name}: {path} lacks the keys 'data' and {spec.label_key!r} (found {sorted(d)})"
         )
     data = np.asarray(d["data"])
-    labels = np.asarray(d[spec.label_key], dtype=np.int64)
+    labels = V.integer_array(f"{spec.name}: {path}: {spec.label_key}", d[spec.label_key])
     if data.ndim != 2 or data.shape[1] != 3072 or data.dtype != np.uint8 or len(labels) != len(data):
         raise ValueError(
             f"{spec.name}: {path}: expected uint8 data of shape (N, 3072) and N labels, got "

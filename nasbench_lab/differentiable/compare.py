@@ -18,8 +18,10 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from nasbench_lab import validation as V
 from nasbench_lab.differentiable.trainer import METHODS, DifferentiableTrainer
 from nasbench_lab.runs import Run, RunStore
+from nasbench_lab.validation import cli as T
 
 __all__ = ["compare", "summarize", "add_arguments", "main"]
 
@@ -65,13 +67,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"methods, by spaces or commas ({', '.join(METHODS)})")
     parser.add_argument("--space", default="nb201", help="nb201, darts or a pooling space")
     parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--steps", type=int, default=300, help="alternating (alpha, w) steps per run")
+    parser.add_argument("--steps", type=T.positive_int("300"), default=300, help="alternating (alpha, w) steps per run")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--channels", type=int, default=None, help="initial channels (default 16)")
-    parser.add_argument("--cells", type=int, default=None, help="nb201: cells per stage (5); darts: cells (8)")
-    parser.add_argument("--arch-lr", type=float, default=None, help="alpha learning rate (default 3e-4)")
-    parser.add_argument("--hessian-every", type=int, default=None, help="steps between eigenvalues (0: never)")
+    parser.add_argument("--batch-size", type=T.positive_int("64"), default=64)
+    parser.add_argument("--channels", type=T.positive_int("16"), default=None, help="initial channels (default 16)")
+    parser.add_argument("--cells", type=T.positive_int("5"), default=None,
+                        help="nb201: cells per stage (5); darts: cells (8)")
+    parser.add_argument("--arch-lr", type=T.positive_number("3e-4"), default=None, help="alpha learning rate (default 3e-4)")
+    parser.add_argument("--hessian-every", type=T.nonnegative_int("30"), default=None,
+                        help="steps between eigenvalues (0: never)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--csv", "--out", dest="csv", default=None, help="also write the per-run table to this CSV file")
 
@@ -83,6 +87,8 @@ def main(args: argparse.Namespace) -> int:
                                      device=args.device).items() if v is not None}
     from nasbench_lab.cli import flat_list
 
+    if args.csv:
+        V.output_file("--csv", args.csv)  # before the work: a bad path must not lose the runs' results
     try:
         results = compare(flat_list(args.methods, str, "--methods"), flat_list(args.seeds, int, "--seeds"), **options)
     except ValueError as exc:
@@ -92,6 +98,4 @@ def main(args: argparse.Namespace) -> int:
         print(results.drop(columns=["run_id"]).to_string(index=False))
         print()
         print(summarize(results).round(3).to_string())
-    if args.csv:
-        results.to_csv(args.csv, index=False)
-    return 0
+    return 0 if V.write_table("--csv", results, args.csv) else 1

@@ -56,6 +56,7 @@ import torch.nn.functional as F
 
 from nasbench_lab import config as cfg_mod
 from nasbench_lab import data as data_mod
+from nasbench_lab import validation as V
 from nasbench_lab.differentiable import relaxations
 from nasbench_lab.differentiable.monitors import (
     edge_entropy,
@@ -116,6 +117,17 @@ class DifferentiableConfig:
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> DifferentiableConfig:
+        V.check_fields(self, {"arch_lr": 3e-4, "xi": 0.025, "channels": 16, "cells": 5, "hessian_every": 20,
+                              "skip_threshold": 2, "alarm_after": 20, "data_root": "~/data"})  # types, naming the field
+        for name in ("channels", "cells", "skip_threshold"):  # None means the space's default, 0 is no default
+            V.positive_int(name, getattr(self, name), example=16 if name == "channels" else 5, none=True)
+        for name in ("lr_min", "weight_decay", "arch_weight_decay", "zero_one_weight", "aux_skip", "grad_clip"):
+            V.number(name, getattr(self, name), min=0, example=V.default_of(DifferentiableConfig, name))
+        V.number("momentum", self.momentum, min=0, max=1, max_open=True, example=0.9)
+        V.positive_number("xi", self.xi, example=0.025, none=True)
+        V.seed("seed", self.seed)
+        for b in self.arch_betas:
+            V.number("arch_betas", b, min=0, max=1, max_open=True, example=(0.5, 0.999))
         if self.method not in METHODS:
             raise ValueError(f"method: unknown {self.method!r}; valid: {', '.join(METHODS)} (e.g. method='darts')")
         relax = relaxations.get(self.space)  # raises for spaces without a relaxation
@@ -203,7 +215,7 @@ class DifferentiableTrainer(Job):
     def __init__(self, config: DifferentiableConfig | dict[str, Any] | None = None,
                  data: data_mod.DataBundle | None = None, **overrides: Any) -> None:
         if isinstance(config, dict):
-            config = DifferentiableConfig(**config)
+            config = V.make_config(DifferentiableConfig, config, None, "DifferentiableTrainer")
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(DifferentiableConfig)})
         if unknown:
             raise ValueError(f"DifferentiableTrainer: unknown option(s) {', '.join(unknown)}; "
@@ -598,7 +610,7 @@ class DifferentiableTrainer(Job):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> DifferentiableTrainer:
-        return cls(DifferentiableConfig(**config))
+        return cls(config)  # a dict: unknown keys are a ValueError naming them
 
     def meta(self) -> dict[str, Any]:
         return {"space": self.cfg.space, "method": self.cfg.method, "dataset": self.cfg.dataset}

@@ -67,14 +67,57 @@ class Job:
         return self.step_count >= self.total_steps
 
 
-def job_class_path(job: Job) -> str:
-    cls = type(job)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A class whose code this process already runs may be rebuilt from a checkpoint: the
+        # allow-list of load_job_class (nothing is imported for it).
+        super().__init_subclass__(**kwargs)
+        _DEFINED[job_class_path(cls)] = cls
+
+
+#: the package's jobs, imported on demand when a checkpoint names them (and only these are imported)
+BUILTIN_JOBS: tuple[str, ...] = (
+    "nasbench_lab.training.trainer:Trainer",
+    "nasbench_lab.differentiable.trainer:DifferentiableTrainer",
+    "nasbench_lab.search.arena:Arena",
+)
+_DEFINED: dict[str, type[Job]] = {}
+
+
+def job_class_path(job: Job | type[Job]) -> str:
+    cls = job if isinstance(job, type) else type(job)
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def register_job_class(cls: type[Job]) -> type[Job]:
+    """Allow checkpoints to name ``cls`` (subclasses of Job are registered when defined; this is
+    for a class made some other way). Usable as a decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, Job)):
+        raise ValueError(f"register_job_class: expected a Job subclass, got {cls!r}")
+    _DEFINED[job_class_path(cls)] = cls
+    return cls
+
+
+def known_job_classes() -> list[str]:
+    return list(dict.fromkeys([*BUILTIN_JOBS, *_DEFINED]))
+
+
 def load_job_class(path: str) -> type[Job]:
-    module, _, name = path.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
+    """The Job class a checkpoint names, from the allow-list only.
+
+    A checkpoint is data from outside: its ``job_class`` string never makes us import a module.
+    Allowed are the package's jobs (:data:`BUILTIN_JOBS`) and Job subclasses already defined in
+    this process; anything else is a ValueError listing the known ones.
+    """
+    if not isinstance(path, str):
+        raise ValueError(f"job_class: expected 'module:Class' text, got {type(path).__name__} {path!r}")
+    if path in _DEFINED:
+        return _DEFINED[path]
+    if path in BUILTIN_JOBS:
+        module, _, name = path.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+        return obj
+    raise ValueError(f"job_class: {path[:200]!r} is not a known job class, so it is not loaded (a checkpoint "
+                     f"names its job class as data and nothing else is imported); known: "
+                     f"{', '.join(known_job_classes())}")

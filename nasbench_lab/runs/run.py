@@ -7,16 +7,55 @@ import os
 import threading
 import time
 import traceback as tb
+import weakref
 from pathlib import Path
 from typing import Any
 
 from nasbench_lab import config
+from nasbench_lab import validation as V
 from nasbench_lab.runs import checkpoint as ckpt
+from nasbench_lab.runs import store as store_mod
 from nasbench_lab.runs.events import EventLog
 from nasbench_lab.runs.job import Job, job_class_path, load_job_class
 from nasbench_lab.runs.store import RunStore
 
+#: recorded statuses; readers also report "interrupted" for a live-marked run whose process died
 STATUSES = ("created", "running", "paused", "finished", "failed", "stopped")
+
+
+class _Heartbeat:
+    """One daemon thread per process that beats for every live (running or paused) run, so readers
+    of the store can tell a run whose process was killed from one that is working (store.liveness)."""
+
+    def __init__(self) -> None:
+        self._runs: weakref.WeakSet[Run] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, run: Run) -> None:
+        with self._lock:
+            self._runs.add(run)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="nasbench-heartbeat", daemon=True)
+                self._thread.start()
+
+    def discard(self, run: Run) -> None:
+        with self._lock:
+            self._runs.discard(run)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(store_mod.HEARTBEAT_S)
+            with self._lock:
+                runs = list(self._runs)
+            for run in runs:
+                try:
+                    run.store.beat([run.run_id])
+                except Exception:  # noqa: BLE001 - a missed beat is not worth killing the thread
+                    pass
+
+
+_HEARTBEAT = _Heartbeat()
 
 
 class _hybridmethod:
@@ -72,22 +111,29 @@ class Run:
         self._last_flush = time.monotonic()
         self._ckpt_requested = False
 
+        if run_id is not None:
+            V.run_id(run_id)  # it names <checkpoints>/<run_id>/: never a path out of that folder
+        for name_, every in (("checkpoint_every", checkpoint_every), ("snapshot_every", snapshot_every)):
+            V.nonnegative_int(name_, every, example=50, none=True)
+        V.number("flush_every_s", flush_every_s, min=0, example=0.5)
         cfg = {"job_class": job_class_path(job), **job.config()}
         if self.store is not None:
-            exists = False
+            rec = None
             if run_id is not None:
                 try:
-                    self.store.run(run_id)
-                    exists = True
+                    rec = self.store.run(run_id)
                 except KeyError:
                     pass
-            self.run_id = run_id if exists else self.store.create_run(
+            if rec is not None:
+                _check_same_job(rec, cfg, job, f"run {run_id!r} in {self.store.path}")
+            self.run_id = run_id if rec is not None else self.store.create_run(
                 cfg, kind=job.kind, name=name, total_steps=job.total_steps, run_id=run_id)
         else:
             self.run_id = run_id or time.strftime("%Y%m%d-%H%M%S-") + f"{id(self):x}"[-6:]
         self.name = name or self.run_id
         root = Path(checkpoint_dir) if checkpoint_dir is not None else config.workspace() / "checkpoints"
         self.checkpoint_path = root / self.run_id / "last.pt"
+        self._claimed = False
         job.bind(self._emit)
 
     # ------------------------------------------------------------------ controls
@@ -182,18 +228,64 @@ class Run:
     # ------------------------------------------------------------------ restore
     @classmethod
     def _restore(cls, path_or_id: str | os.PathLike, store: RunStore | None | bool = None, **kwargs: Any) -> Run:
-        """Rebuild a run from its checkpoint (a path, or a run id in the store) and continue it."""
-        path = Path(path_or_id)
+        """Rebuild a run from its checkpoint (a path, or a run id in the store) and continue it.
+
+        The checkpoint must belong to the run asked for: resuming run B from a file that run A
+        wrote (e.g. A's ``last.pt`` copied over B's) is refused, as is a checkpoint whose job class,
+        space, method or dataset differ from the store's record of that run.
+        """
+        if not isinstance(path_or_id, str | os.PathLike) or not str(path_or_id):
+            raise ValueError(f"Run.resume: expected a checkpoint path or a run id, got {path_or_id!r}")
         st = RunStore() if store is None or store is True else (store or None)
-        if not path.exists() and st is not None:
+        path = Path(path_or_id)
+        wanted: str | None = None  # the run id asked for, when resuming by id
+        if not path.is_file():
+            rec = None
+            if st is not None and isinstance(path_or_id, str) and V._ID.fullmatch(path_or_id):
+                try:
+                    rec = st.run(path_or_id)
+                except KeyError:
+                    rec = None
+            if rec is None:
+                where = f"a run id in {st.path}" if st is not None else "a run id (no store given)"
+                raise FileNotFoundError(f"Run.resume: {str(path_or_id)!r} is neither a checkpoint file nor {where}; "
+                                        "pass Run.checkpoint_path or an id listed by `nasbench-lab runs`")
+            wanted = rec["id"]
+            if not rec.get("checkpoint"):
+                raise FileNotFoundError(f"Run.resume: run {wanted!r} ({rec['status']}) has no checkpoint yet; it "
+                                        "cannot be resumed (start it again instead)")
+            path = Path(rec["checkpoint"])
+        data = ckpt.load(path)
+        run_id = data.get("run_id")
+        try:
+            V.run_id(run_id, name=f"checkpoint {path}: run_id")
+        except ValueError as exc:
+            raise ValueError(f"{exc}; the file is refused") from None
+        if wanted is not None and run_id != wanted:
+            raise ValueError(f"Run.resume: checkpoint {path} belongs to run {run_id!r}, not to run {wanted!r}; "
+                             "refusing to resume the wrong run")
+        folder = path.parent.name
+        if path.name == "last.pt" and folder != run_id and V._ID.fullmatch(folder) and st is not None:
             try:
-                rec = st.run(str(path_or_id))
+                st.run(folder)
+                raise ValueError(f"Run.resume: {path} sits in the folder of run {folder!r} but was written by run "
+                                 f"{run_id!r}; refusing to resume the wrong run (copy it elsewhere to resume {run_id!r})")
+            except KeyError:
+                pass
+        for key in ("job_class", "config", "job", "rng"):
+            if key not in data:
+                raise ValueError(f"checkpoint {path} lacks {key!r}; it is not a run checkpoint")
+        job_cls = load_job_class(data["job_class"])
+        if not isinstance(data["config"], dict):
+            raise ValueError(f"checkpoint {path}: config is a {type(data['config']).__name__}, expected a dict")
+        if st is not None:
+            try:
+                rec = st.run(run_id)
             except KeyError:
                 rec = None
-            if rec and rec.get("checkpoint"):
-                path = Path(rec["checkpoint"])
-        data = ckpt.load(path)
-        job_cls = load_job_class(data["job_class"])
+            if rec is not None:
+                _check_same_job(rec, {"job_class": data["job_class"], **data["config"]}, None,
+                                f"checkpoint {path} vs the record of run {run_id!r} in {st.path}")
         job = job_cls.from_config(data["config"])
         expect = job.meta()
         for key, want in expect.items():
@@ -201,7 +293,7 @@ class Run:
                 raise ValueError(f"checkpoint {path}: {key}={data.get('meta', {}).get(key)!r} does not match the job ({want!r})")
         job.load_state_dict(data["job"])
         ckpt.set_rng_state(data["rng"])
-        run = cls(job, store=st if st is not None else False, run_id=data.get("run_id"),
+        run = cls(job, store=st if st is not None else False, run_id=run_id,
                   checkpoint_dir=path.parent.parent, **kwargs)
         run.checkpoint_path = path
         run._set_status("paused")
@@ -218,7 +310,14 @@ class Run:
     def _set_status(self, status: str, **extra: Any) -> None:
         # Record first, then wake waiters: whoever waits on the status finds the store up to date.
         if self.store is not None:
+            if status in store_mod.LIVE_STATUSES and not self._claimed:
+                self.store.claim(self.run_id)  # this process owns the run now (pid, host, heartbeat)
+                self._claimed = True
             self.store.update_run(self.run_id, status=status, step=self.job.step_count, **extra)
+            if status in store_mod.LIVE_STATUSES:
+                _HEARTBEAT.add(self)
+            else:
+                _HEARTBEAT.discard(self)
         self.events.append("status", self.job.step_count, status=status, **{k: v for k, v in extra.items() if k != "summary"})
         with self._cond:
             self.status = status
@@ -280,6 +379,9 @@ class Run:
             self._flush(force=True)
             if job.done and not self._stop:
                 self._snapshot()
+                # The trained state is saved before finish() (the final ranking can fail or be
+                # killed): a failed finish leaves a checkpoint at the last step to resume from.
+                self._write_checkpoint()
                 self.summary = job.finish()
                 self._write_checkpoint()
                 self._set_status("finished", summary=self.summary)
@@ -303,3 +405,19 @@ class Run:
     def __repr__(self) -> str:
         step, total = self.progress
         return f"<Run {self.run_id} {type(self.job).__name__} {self.status} {step}/{total}>"
+
+
+#: the parts of a run's config that say which run it is (a job of another kind, space, method or
+#: dataset is another run)
+IDENTITY_KEYS = ("job_class", "space", "space_name", "method", "dataset")
+
+
+def _check_same_job(rec: dict[str, Any], cfg: dict[str, Any], job: Job | None, what: str) -> None:
+    have = rec.get("config") or {}
+    diff = [f"{k}: {have.get(k)!r} vs {cfg.get(k)!r}" for k in IDENTITY_KEYS
+            if k in have and k in cfg and have.get(k) != cfg.get(k)]
+    if job is not None and rec.get("kind") and rec["kind"] != job.kind:
+        diff.append(f"kind: {rec['kind']!r} vs {job.kind!r}")
+    if diff:
+        raise ValueError(f"{what}: the recorded job and this one differ ({'; '.join(diff)}); refusing to mix "
+                         "two runs (use another run id)")

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from nasbench_lab import spaces
+from nasbench_lab import validation as V
 from nasbench_lab.runs.job import Job
 from nasbench_lab.search import evaluators as ev_mod
 from nasbench_lab.search import strategies as st_mod
@@ -111,7 +112,9 @@ def _parse_seeds(seeds: int | list[int] | tuple[int, ...] | range) -> list[int]:
         if seeds < 1:
             raise ValueError(f"seeds: expected a positive number of seeds, got {seeds!r} (e.g. seeds=10)")
         return list(range(int(seeds)))
-    out = [int(s) for s in seeds]
+    if isinstance(seeds, str | bytes) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds: expected a number of seeds or a list of seeds, got {seeds!r} (e.g. 10 or [0, 1, 2])")
+    out = [V.seed("seeds", s) for s in seeds]  # 2.5 or -1 is an error, never truncated
     if not out:
         raise ValueError("seeds: the seed list is empty; pass a number of seeds or a list such as [0, 1, 2]")
     if len(set(out)) != len(out):

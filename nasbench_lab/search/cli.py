@@ -12,15 +12,18 @@ import json
 import sys
 from typing import Any
 
+from nasbench_lab import validation as V
+from nasbench_lab.validation import cli as T
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201", help="search space (default nb201)")
     parser.add_argument("--dataset", default="cifar10", help="benchmark column (nb201: cifar10, cifar100, imagenet16-120)")
-    parser.add_argument("--strategy", action="append", default=None,
-                        help="strategy, repeatable or a comma list (random, rea, ls, reinforce, bo, boltzmann, mcts, "
-                             "hyperband); default: random,rea,ls")
-    parser.add_argument("--budget", type=int, default=300, help="queries per search (default 300)")
-    parser.add_argument("--seeds", type=int, default=10, help="number of seeds 0..N-1 (default 10)")
+    parser.add_argument("--strategy", "--strategies", dest="strategy", action="extend", nargs="+", default=None,
+                        help="strategies by spaces or commas, repeatable (random, rea, ls, reinforce, bo, boltzmann, "
+                             "mcts, hyperband); default: random,rea,ls")
+    parser.add_argument("--budget", type=T.positive_int("300"), default=300, help="queries per search (default 300)")
+    parser.add_argument("--seeds", type=T.positive_int("10"), default=10, help="number of seeds 0..N-1 (default 10)")
     parser.add_argument("--evaluator", default="benchmark", help="benchmark (default), proxy, training")
     parser.add_argument("--fidelities", help="comma list of simulated fidelities for the benchmark evaluator "
                                              "(e.g. 22,66,200; needed by hyperband on a table)")
@@ -36,16 +39,14 @@ def build_arena(args: argparse.Namespace) -> Any:
     ev_opts: dict[str, Any] = {}
     if args.fidelities:
         try:
-            ev_opts["fidelities"] = [float(f) for f in args.fidelities.split(",") if f.strip()]
+            ev_opts["fidelities"] = [V.positive_number("--fidelities", float(f))
+                                     for f in args.fidelities.split(",") if f.strip()]
         except ValueError:
             raise ValueError(f"--fidelities: expected a comma list of numbers such as 22,66,200, got {args.fidelities!r}") from None
     opts = None
-    if args.options:
-        try:
-            opts = json.loads(args.options)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--options: not valid JSON ({exc}); e.g. '{{\"rea\": {{\"population_size\": 50}}}}'") from None
-        if not isinstance(opts, dict) or not all(isinstance(v, dict) for v in opts.values()):
+    if args.options is not None:
+        opts = V.json_object("--options", args.options, '{"rea": {"population_size": 50}}')
+        if not all(isinstance(v, dict) for v in opts.values()):
             raise ValueError("--options: expected a JSON object of strategy -> options, e.g. '{\"bo\": {\"n_init\": 20}}'")
     return Arena(args.space, args.dataset, strategies, seeds=args.seeds, budget=args.budget,
                  evaluator=args.evaluator, evaluator_options=ev_opts, strategy_options=opts)

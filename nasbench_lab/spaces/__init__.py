@@ -27,18 +27,23 @@ def names() -> list[str]:
 def register(name: str, module: str, factory: str, **kwargs) -> None:
     """Register a space class (by module path) under ``name``."""
     _REGISTRY[name] = (module, factory, kwargs)
-    get.cache_clear()
+    _build.cache_clear()
 
 
-@cache
 def get(name: str) -> SearchSpace:
     """The search space registered under ``name`` (one shared instance per name)."""
     if isinstance(name, SearchSpace):  # tolerate an already-built space
         return name
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown search space {name!r}; valid names: {', '.join(_REGISTRY)}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"unknown search space {name!r}; valid names: {', '.join(_REGISTRY)} (e.g. 'pooling')")
+    return _build(name)
+
+
+@cache
+def _build(name: str) -> SearchSpace:
     module, factory, kwargs = _REGISTRY[name]
     return getattr(importlib.import_module(module), factory)(**kwargs)
+
 
 
 def of(arch: Arch) -> SearchSpace:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import torch.nn as nn
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    """``repr`` of an input for an error message, abbreviated (the reason must stay visible)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters)"
 
 
 @dataclass(frozen=True, order=True)
@@ -86,7 +93,17 @@ class SearchSpace(ABC):
 
     # ----------------------------------------------------------------- architectures
     def arch(self, genes: Sequence[int]) -> Arch:
-        """Build a validated architecture from genes."""
+        """Build a validated architecture from genes (integers; ``4.7`` or ``True`` is an error,
+        never truncated)."""
+        if isinstance(genes, str | bytes) or not isinstance(genes, Sequence | np.ndarray):
+            raise self.error(f"expected a sequence of {self.num_levels} integer genes, got {_short(genes)}")
+        if len(genes) > 4 * self.num_levels + 16:
+            raise self.error(f"expected {self.num_levels} decisions, got {len(genes)}")
+        bad = [(i, g) for i, g in enumerate(genes)
+               if not isinstance(g, numbers.Integral) or isinstance(g, bool | np.bool_)]
+        if bad:
+            i, g = bad[0]
+            raise self.error(f"gene {i} is {g!r}; genes are integers")
         genes = tuple(int(g) for g in genes)
         self.validate_genes(genes)
         return Arch(self.name, genes, self.format(genes))
@@ -112,13 +129,13 @@ class SearchSpace(ABC):
                 raise self.error(f"architecture {text} belongs to space {text.space!r}")
             return text
         if not isinstance(text, str):
-            return self.arch(text)
+            return self.arch(text)  # a gene sequence; anything else is an error there
         try:
             genes = self._parse_genes(text.strip())
         except ValueError as exc:
             if str(exc).startswith(f"{self.name}:"):
                 raise
-            raise self.error(f"cannot parse {text!r} ({exc})") from None
+            raise self.error(f"cannot parse {_short(text)} ({exc})") from None
         return self.arch(genes)
 
     def default(self) -> Arch:

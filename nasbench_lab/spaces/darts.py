@@ -36,10 +36,11 @@ The ops come from :mod:`nasbench_lab.nn.ops` (the same parameter counts as DARTS
 
 from __future__ import annotations
 
-import ast
 import math
+import re
 from collections.abc import Sequence
 from functools import cached_property
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -366,34 +367,154 @@ def _plot_name(n: int) -> str:
     return _NODE_NAMES.get(n, str(n - 2))
 
 
-def _literal(node: ast.AST, what: str):
-    """A list of (op, input) pairs or a concat list/range from the parsed genotype text."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
-        args = [ast.literal_eval(a) for a in node.args]
-        return list(range(*args))
-    try:
-        return ast.literal_eval(node)
-    except (ValueError, SyntaxError, TypeError):
-        raise ValueError(f"{what} must be a literal list") from None
+#: longest genotype text accepted (the published ones are ~450 characters)
+MAX_GENOTYPE_CHARS = 4000
+_GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+_TOKEN = re.compile(r"""\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]{0,31})|(?P<int>[+-]?\d{1,20})(?![\d.eE])
+                      |'(?P<sq>[^'\\\n]{0,40})'|"(?P<dq>[^"\\\n]{0,40})"|(?P<punct>[()\[\],=]))""", re.X)
+
+
+class _Tokens:
+    """Tokens of genotype text, read one at a time as the parser asks (so an error says what the
+    parser expected at that character): names, small integers, quoted op names and ``()[],=``."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos = text, 0
+        self._next: tuple[str, Any, int] | None = None
+
+    def peek(self) -> tuple[str, Any, int]:
+        if self._next is None:
+            rest = self.text[self.pos:]
+            at = self.pos + len(rest) - len(rest.lstrip())
+            m = _TOKEN.match(self.text, self.pos) if rest.strip() else None
+            if not rest.strip():
+                self._next = ("end", None, -1)
+            elif m is None:
+                self._next = ("bad", self.text[at:at + 12], at)
+            else:
+                kind = m.lastgroup or ""
+                value: Any = m.group(kind)
+                start = m.start(kind)
+                if kind == "int":
+                    value = int(value)
+                elif kind in ("sq", "dq"):
+                    kind, start = "str", start - 1
+                self._next = (kind, value, start)
+                self._end = m.end()
+        return self._next
+
+    def _advance(self) -> None:
+        self.pos = self._end
+        self._next = None
+
+    def take(self, kind: str, value: Any = None, what: str = "") -> Any:
+        k, v, at = self.peek()
+        if k != kind or (value is not None and v != value):
+            got = "the end of the text" if k == "end" else repr(v)
+            raise ValueError(f"expected {what or repr(value) or kind} at character {at}, got {got}" if at >= 0
+                             else f"expected {what or repr(value) or kind}, got {got}")
+        self._advance()
+        return v
+
+    def punct(self, ch: str) -> bool:
+        k, v, _ = self.peek()
+        if k == "punct" and v == ch:
+            self._advance()
+            return True
+        return False
+
+
+def _seq(tok: _Tokens, item, what: str) -> list:
+    """``[a, b, ...]`` or ``(a, b, ...)`` (a trailing comma allowed) of ``item(tok)``."""
+    close = "]" if tok.punct("[") else ")" if tok.punct("(") else None
+    if close is None:
+        tok.take("punct", "[", f"'[' to open {what}")
+    out: list = []
+    while not tok.punct(close):
+        if len(out) >= 16:
+            raise ValueError(f"{what}: too many entries (a genotype cell has 8 pairs)")
+        out.append(item(tok))
+        if not tok.punct(","):
+            tok.take("punct", close, f"',' or {close!r} in {what}")
+            break
+    return out
+
+
+def _pair(tok: _Tokens) -> tuple[str, int]:
+    close = "]" if tok.punct("[") else ")" if tok.punct("(") else None
+    if close is None:
+        tok.take("punct", "(", "an (op, input) pair such as ('sep_conv_3x3', 0)")
+    op = tok.take("str", what="a quoted op name such as 'sep_conv_3x3'")
+    tok.take("punct", ",", "',' between op and input")
+    src = tok.take("int", what="an input node number such as 0")
+    tok.punct(",")
+    tok.take("punct", close, f"{close!r} to close the pair")
+    return op, src
+
+
+def _concat(tok: _Tokens, what: str) -> list[int]:
+    """``[2, 3, 4, 5]`` or ``range(a[, b])``: a range is read as its two bounds, never expanded
+    beyond the few nodes a cell has."""
+    if tok.peek()[:2] == ("name", "range"):
+        tok.take("name", "range")
+        tok.take("punct", "(", "'(' after range")
+        bounds = [tok.take("int", what="an integer bound of range(...)")]
+        if tok.punct(","):
+            bounds.append(tok.take("int", what="an integer bound of range(...)"))
+        tok.punct(",")
+        tok.take("punct", ")", "')' to close range(...)")
+        r = range(*bounds)
+        if len(r) > 16:
+            raise ValueError(f"{what}: range({', '.join(map(str, bounds))}) is not a cell's node list (2..5)")
+        return list(r)
+    return _seq(tok, lambda t: t.take("int", what="a node number"), what)
 
 
 def parse_genotype(text: str) -> dict[str, list]:
-    """``{"normal": [(op, input), ...], "normal_concat": [...], "reduce": ..., "reduce_concat": ...}``."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
-        raise ValueError("not a Genotype(...) expression") from None
-    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "Genotype"):
-        raise ValueError("expected Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])")
-    fields = ("normal", "normal_concat", "reduce", "reduce_concat")
+    """``{"normal": [(op, input), ...], "normal_concat": [...], "reduce": ..., "reduce_concat": ...}``.
+
+    A grammar, not an evaluator (DESIGN.md, "Trust boundaries")::
+
+        genotype := "Genotype" "(" field ("," field)* [","] ")"
+        field    := [name "="] (cells | concat)        positional fields in the order above
+        cells    := "[" pair ("," pair)* [","] "]"       ( "(" ... ")" also accepted )
+        pair     := "(" quoted-op "," integer [","] ")"
+        concat   := "[" integer ("," integer)* [","] "]" | "range" "(" integer ["," integer] ")"
+
+    Integers have at most 20 digits and quoted names at most 40 characters; the whole text at most
+    :data:`MAX_GENOTYPE_CHARS`. Anything else is a ValueError saying where it went wrong.
+    """
+    if len(text) > MAX_GENOTYPE_CHARS:
+        raise ValueError(f"genotype text of {len(text)} characters; a genotype has at most {MAX_GENOTYPE_CHARS}")
+    tok = _Tokens(text)
+    tok.take("name", "Genotype", "'Genotype('")
+    tok.take("punct", "(", "'(' after Genotype")
     values: dict[str, list] = {}
-    for name, node in zip(fields, tree.args):
-        values[name] = _literal(node, name)
-    for kw in tree.keywords:
-        if kw.arg not in fields:
-            raise ValueError(f"unknown field {kw.arg!r} (fields: {', '.join(fields)})")
-        values[kw.arg] = _literal(kw.value, kw.arg)
-    missing = [f for f in fields if f not in values]
+    position = 0
+    while not tok.punct(")"):
+        k, v, _ = tok.peek()
+        name = None
+        if k == "name" and v != "range":
+            name = tok.take("name")
+            if name not in _GENOTYPE_FIELDS:
+                raise ValueError(f"unknown field {name!r} (fields: {', '.join(_GENOTYPE_FIELDS)})")
+            tok.take("punct", "=", f"'=' after {name}")
+        else:
+            if name is None and values and any(f in values for f in _GENOTYPE_FIELDS[position:]):
+                raise ValueError("a positional field after keyword fields")
+            if position >= len(_GENOTYPE_FIELDS):
+                raise ValueError(f"too many fields (fields: {', '.join(_GENOTYPE_FIELDS)})")
+            name = _GENOTYPE_FIELDS[position]
+        if name in values:
+            raise ValueError(f"field {name!r} given twice")
+        position += 1
+        values[name] = _concat(tok, name) if name.endswith("_concat") else _seq(tok, _pair, name)
+        if not tok.punct(","):
+            tok.take("punct", ")", "',' or ')' after a field")
+            break
+    if tok.peek()[0] != "end":
+        raise ValueError(f"unexpected {tok.peek()[1]!r} after the closing ')'")
+    missing = [f for f in _GENOTYPE_FIELDS if f not in values]
     if missing:
         raise ValueError(f"missing field(s) {', '.join(missing)}")
     return values

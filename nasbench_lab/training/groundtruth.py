@@ -4,6 +4,12 @@ and save a Benchmark that the rest of the package uses like the shipped tables.
 This is what makes the one-shot story (supernet ranking vs truth) work on a laptop with no
 dataset download. Each finished (architecture, seed) is appended to a ``.partial.csv`` next to the
 benchmark file at once, so an interrupted build loses nothing and a re-run skips what is done.
+
+A quick look never replaces a fuller table: a build of only some architectures (``limit``), or
+with fewer epochs or seeds than the table :func:`nasbench_lab.benchmarks.get` serves now (a user
+table or the packaged digits build), is returned and printed but not saved as the benchmark
+unless ``overwrite=True``; why is in ``bench.attrs["not_saved"]``. Its per-network rows stay in
+the ``.partial.csv`` file, so the full build later reuses them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from tqdm.auto import tqdm
 
 from nasbench_lab import benchmarks, spaces
 from nasbench_lab import data as data_mod
+from nasbench_lab import validation as V
 from nasbench_lab.benchmarks import Benchmark
 from nasbench_lab.training.standalone import train_standalone
 
@@ -23,23 +30,32 @@ from nasbench_lab.training.standalone import train_standalone
 def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: float = 3.0,
                       seeds: Sequence[int] = (0, 1), batch_size: int = 64, lr: float = 0.05,
                       device: str = "auto", data_root: str | None = None, limit: int | None = None,
-                      progress: bool = True, save: bool = True) -> Benchmark:
+                      progress: bool = True, save: bool = True, overwrite: bool = False) -> Benchmark:
     """Train every architecture (or the first ``limit``) for ``epochs`` per seed; return the table.
 
     Accuracy is the test-split accuracy (%) of networks trained on train+val, mean over seeds.
+    ``bench.attrs["saved"]`` says whether it was saved as the benchmark (see the module docstring).
     """
     sp = spaces.get(space)
     if not sp.numerable:
         raise ValueError(f"space: {space!r} has {sp.size:.3g} architectures; the ground-truth builder "
                          f"needs a numerable space such as 'pooling' (36)")
-    if not seeds:
-        raise ValueError("seeds: expected at least one seed, e.g. seeds=[0, 1]")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit: expected a positive number of architectures, got {limit!r}")
-    bundle = data_mod.get(dataset, root=data_root)
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence | range) or not seeds:
+        raise ValueError(f"seeds: expected a non-empty list of seeds, got {seeds!r} (e.g. seeds=[0, 1])")
+    seeds = [V.seed("seeds", s) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: duplicate seeds in {seeds} (e.g. seeds=[0, 1])")
+    epochs = V.positive_number("epochs", epochs, example=3)
+    V.positive_int("batch_size", batch_size, example=64)
+    V.positive_number("lr", lr, example=0.05)
+    V.positive_int("limit", limit, example=3, none=True)
     archs = sp.enumerate()[:limit] if limit else sp.enumerate()
     target = benchmarks.user_path(sp.name, dataset)
     partial = target.with_suffix(".partial.csv")
+    not_saved = None if (overwrite or not save) else _fuller_table(sp, dataset, len(archs), epochs, len(seeds), partial)
+    if not_saved and progress:
+        print(f"note: this build will not replace the benchmark: {not_saved}")
+    bundle = data_mod.get(dataset, root=data_root)
     done = _read_partial(partial, epochs)
     todo = [(a, s) for a in archs for s in seeds if (str(a), int(s)) not in done]
     rows = [r for r in done.values() if r["arch"] in {str(a) for a in archs} and r["seed"] in set(seeds)]
@@ -58,13 +74,34 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     table["flops"] = [sp.flops(a) for a in table.index]
     frame = table.reset_index()
     secs = float(runs["seconds"].mean() / max(epochs, 1e-9))
-    bench = Benchmark.from_frame(sp, dataset, frame, epochs=max(1, round(epochs)),
+    bench = Benchmark.from_frame(sp, dataset, frame, epochs=epochs,
                                  metric=f"test accuracy (%) after {epochs:g} epochs, mean of {len(seeds)} seed(s)",
                                  source="nasbench-lab groundtruth (trained on this machine)",
                                  reference_arch=str(sp.default()), reference_epoch_seconds=secs)
-    if save:
+    if save and not not_saved:
         bench.save(target)
+    bench.attrs.update(saved=bool(save and not not_saved), not_saved=not_saved if save else "save=False",
+                       partial=str(partial))
     return bench
+
+
+def _fuller_table(sp: spaces.SearchSpace, dataset: str, n_archs: int, epochs: float, n_seeds: int,
+                  partial: Path) -> str | None:
+    """Why this build must not replace the table served now (None when it may)."""
+    keep = (f"its per-network results are kept in {partial} and reused by a later full build; pass "
+            "overwrite=True (--overwrite) to replace the table anyway")
+    if n_archs < sp.size:
+        return f"it covers {n_archs} of the {sp.size} architectures (a quick look); {keep}"
+    if (sp.name, dataset) not in benchmarks.available():
+        return None
+    current = benchmarks.get(sp.name, dataset=dataset)
+    seeds_now = int(current.table["n_seeds"].max()) if "n_seeds" in current.table else 0
+    smaller = [what for what, new, old in (("architectures", n_archs, len(current)), ("epochs", epochs, current.epochs),
+                                          ("seeds", n_seeds, seeds_now)) if new < old]
+    if smaller:
+        return (f"the current {sp.name}/{dataset} table ({len(current)} architectures, {current.epochs:g} epochs, "
+                f"{seeds_now} seed(s)) has more {' and '.join(smaller)}; {keep}")
+    return None
 
 
 def _read_partial(path: Path, epochs: float) -> dict[tuple[str, int], dict]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from nasbench_lab import config as cfg
 from nasbench_lab import data as data_mod
 from nasbench_lab import spaces
+from nasbench_lab import validation as V
 from nasbench_lab.runs.job import Job
 from nasbench_lab.spaces import Arch
 from nasbench_lab.training import samplers
@@ -55,21 +56,30 @@ class TrainerConfig:
     rank_every: int = 0  # rank with the supernet every k steps ("ranking" events, snapshot "rankings"); 0: off
 
     def validate(self) -> TrainerConfig:
+        """Every field checked where it enters: type (by annotation, floats finite), then range.
+        A bad value is a ValueError naming the field; nothing is replaced by a default."""
+        V.check_fields(self, {"rank_images": 256, "data_root": "~/data"})
         if self.space not in spaces.names():
             raise ValueError(f"space: unknown {self.space!r}; valid: {', '.join(spaces.names())}")
         if self.method not in samplers.names():
             raise ValueError(f"method: unknown {self.method!r}; valid: {', '.join(samplers.names())}")
         if self.dataset not in data_mod.names():
             raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(data_mod.names())}")
-        for name in ("steps", "batch_size", "val_batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {v!r} (e.g. {name}=100)")
-        if self.lr <= 0:
-            raise ValueError(f"lr: expected a positive learning rate, got {self.lr!r} (e.g. lr=0.05)")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule: expected 'cosine' or 'constant', got {self.schedule!r}")
+        for name in ("steps", "batch_size", "val_batch_size", "recalibration_batches", "rank_sample"):
+            V.positive_int(name, getattr(self, name), example=V.default_of(TrainerConfig, name))
+        V.positive_int("rank_images", self.rank_images, example=256, none=True)
+        V.nonnegative_int("rank_every", self.rank_every, example=250)
+        V.seed("seed", self.seed)
+        V.positive_number("lr", self.lr, example=0.05)
+        V.number("momentum", self.momentum, min=0, max=1, max_open=True, example=0.9)
+        V.number("weight_decay", self.weight_decay, min=0, example=5e-4)
+        V.choice("schedule", self.schedule, ("cosine", "constant"))
+        V.choice("amp", self.amp, AMP_MODES)
         return self
+
+
+#: ``amp``: "auto" uses bf16 autocast on CUDA (nothing on CPU), "off" never
+AMP_MODES = ("auto", "off")
 
 
 class Trainer(Job):
@@ -79,9 +89,7 @@ class Trainer(Job):
 
     def __init__(self, config: TrainerConfig | dict[str, Any] | None = None,
                  data: data_mod.DataBundle | None = None, **overrides: Any) -> None:
-        if isinstance(config, dict):
-            config = TrainerConfig(**config)
-        config = dataclasses.replace(config or TrainerConfig(), **overrides).validate()
+        config = V.make_config(TrainerConfig, config, overrides, "Trainer").validate()
         self.cfg = config
         self.device = cfg.device(config.device)
         self.space = spaces.get(config.space)
@@ -117,7 +125,7 @@ class Trainer(Job):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Trainer:
-        return cls(TrainerConfig(**config))
+        return cls(V.make_config(TrainerConfig, config, None, "Trainer config"))
 
     def meta(self) -> dict[str, Any]:
         return {"space": self.cfg.space, "method": self.cfg.method, "dataset": self.cfg.dataset}

@@ -19,6 +19,7 @@ import inspect
 from typing import Any
 
 from nasbench_lab import spaces
+from nasbench_lab import validation as V
 from nasbench_lab.search.strategies.base import Strategy
 from nasbench_lab.spaces import SearchSpace
 
@@ -64,6 +65,7 @@ def get(name: str, space: SearchSpace | str, seed: int = 0, **options: Any) -> S
     bad = sorted(set(options) - set(valid))
     if bad:
         raise ValueError(f"strategy {name!r}: unknown options {bad}; valid: {', '.join(valid) or '(none)'}")
+    V.check_options(cls, options, f"strategy {name!r} options")  # types by the constructor's annotations
     sp = spaces.get(space) if isinstance(space, str) else space
     return cls(sp, seed=seed, **options)
 

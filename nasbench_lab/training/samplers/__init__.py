@@ -7,6 +7,7 @@ import importlib.util
 import inspect
 from typing import Any
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces import SearchSpace
 from nasbench_lab.training.samplers.base import Sampler
 
@@ -48,6 +49,7 @@ def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler
         example = next(iter(valid), "seed")
         raise ValueError(f"method_options: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(valid) or '(none)'} (e.g. {{\"{example}\": ...}})")
+    V.check_options(klass, options, "method_options")  # types by the constructor's annotations
     return klass(space, seed=seed, **options)
 
 

@@ -21,9 +21,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from nasbench_lab import benchmarks
+from nasbench_lab import validation as V
 from nasbench_lab.training import samplers
 from nasbench_lab.training.ranking import find_benchmark, rank_supernet
 from nasbench_lab.training.trainer import Trainer
+from nasbench_lab.validation import cli as T
 
 THESIS_METHODS = ("uniform", "fair", "boltzmann", "mcts", "mcts-learned", "mcts-iterative", "mixture", "density")
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {"mixture": {"models": 4}}
@@ -99,10 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", default=list(THESIS_METHODS),
                         help="samplers, by spaces or commas (default: the thesis' set)")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
-    parser.add_argument("--steps", type=int, default=300, help="training steps per run (equal budgets)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--val-batch-size", type=int, default=128)
-    parser.add_argument("--rank-images", type=int, default=None, help="validation images per architecture when ranking")
+    parser.add_argument("--steps", type=T.positive_int("300"), default=300, help="training steps per run (equal budgets)")
+    parser.add_argument("--batch-size", type=T.positive_int("64"), default=64)
+    parser.add_argument("--val-batch-size", type=T.positive_int("128"), default=128)
+    parser.add_argument("--rank-images", type=T.positive_int("256"), default=None,
+                        help="validation images per architecture when ranking")
     parser.add_argument("--truth-dataset", default=None,
                         help="ground truth from another dataset's benchmark (e.g. cifar10) when none exists for --dataset")
     parser.add_argument("--device", default="auto")
@@ -114,6 +117,8 @@ def main(args: argparse.Namespace) -> int:
 
     methods = flat_list(args.methods, str, "--methods")
     seeds = flat_list(args.seeds, int, "--seeds")
+    if args.csv:
+        V.output_file("--csv", args.csv)  # before the work: a bad path must not lose minutes of results
     bench = None
     if args.truth_dataset:
         bench = benchmarks.get(args.space, dataset=args.truth_dataset)
@@ -123,8 +128,6 @@ def main(args: argparse.Namespace) -> int:
     res = compare(methods, seeds, space=args.space, dataset=args.dataset, steps=args.steps, benchmark=bench,
                  rank_images=args.rank_images, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
                  device=args.device)
-    if args.csv:
-        res.table.to_csv(args.csv, index=False)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(res).to_string())
-    return 0
+    return 0 if V.write_table("--csv", res.table, args.csv) else 1

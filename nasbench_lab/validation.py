@@ -1,0 +1,397 @@
+"""Checks for values that enter the package from outside (DESIGN.md, "Trust boundaries").
+
+One home for "is this value acceptable here": configs (``TrainerConfig.validate``, the
+differentiable config), method options checked against the method's signature, CLI flags
+(argparse ``type=`` adapters in :data:`cli`), identifiers that become file names, output paths.
+Every failure is a :class:`ValueError` that names the argument, says what was expected and gives
+an example; a bad value is never replaced or clamped.
+
+Example::
+
+    lr = positive_number("lr", lr, example=0.05)
+    check_fields(config)                    # every dataclass field against its annotation
+    check_options(SamplerClass, {"beta": "hot"}, where="method_options")  # -> ValueError
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import json
+import math
+import numbers
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "check_fields", "check_options", "check_type", "choice", "cli", "describe", "identifier", "integer",
+    "integer_array", "default_of", "write_table",
+    "json_object", "make_config", "number", "output_file", "positive_int", "positive_number", "run_id",
+    "seed", "nonnegative_int",
+]
+
+_MISSING = object()
+
+
+def _fail(name: str, expected: str, value: Any, example: Any = _MISSING) -> ValueError:
+    eg = "" if example is _MISSING else f" (e.g. {name}={example!r})"
+    return ValueError(f"{name}: expected {expected}, got {value!r}{eg}")
+
+
+# ----------------------------------------------------------------------------- scalars
+def is_int(value: Any) -> bool:
+    """An integer and not a bool (numpy integers count; 2.0 does not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A real number and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def integer(name: str, value: Any, *, min: int | None = None, max: int | None = None,
+            example: Any = _MISSING, none: bool = False) -> int | None:
+    """``value`` as an int in ``[min, max]``; None allowed only when ``none``."""
+    if value is None and none:
+        return None
+    rng = (f" >= {min}" if max is None else f" in {min}..{max}") if min is not None else (
+        f" <= {max}" if max is not None else "")
+    what = ("a positive integer" if min == 1 and max is None else f"an integer{rng}") + (" or None" if none else "")
+    if not is_int(value) or (min is not None and value < min) or (max is not None and value > max):
+        raise _fail(name, what, value, example)
+    return int(value)
+
+
+def integer_array(name: str, values: Any) -> Any:
+    """``values`` (a list or array) as an int64 numpy array; floats (3.7, and 3.0 too), bools and
+    strings are an error, never truncated."""
+    import numpy as np
+
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
+        bad = next((v for v in arr.reshape(-1).tolist() if not is_int(v)), None) if arr.dtype.kind != "O" else next(
+            (v for v in arr.reshape(-1) if not is_int(v)), None)
+        raise ValueError(f"{name}: expected integers, got {arr.dtype} values such as {bad!r}")
+    return arr.astype(np.int64)
+
+
+def positive_int(name: str, value: Any, example: Any = _MISSING, none: bool = False) -> int | None:
+    return integer(name, value, min=1, example=example, none=none)
+
+
+def nonnegative_int(name: str, value: Any, example: Any = _MISSING, none: bool = False) -> int | None:
+    return integer(name, value, min=0, example=example, none=none)
+
+
+#: seeds feed python, numpy and torch generators: non-negative and within torch's 64-bit range
+SEED_MAX = 2**63 - 1
+
+
+def seed(name: str, value: Any) -> int:
+    return integer(name, value, min=0, max=SEED_MAX, example=0)  # type: ignore[return-value]
+
+
+def number(name: str, value: Any, *, min: float | None = None, max: float | None = None,
+           min_open: bool = False, max_open: bool = False, example: Any = _MISSING,
+           none: bool = False) -> float | None:
+    """A finite real number in the interval given by ``min``/``max`` (open ends if asked)."""
+    if value is None and none:
+        return None
+    lo = "" if min is None else ("(" if min_open else "[") + f"{min:g}"
+    hi = "" if max is None else f"{max:g}" + (")" if max_open else "]")
+    rng = f" in {lo or '(-inf'}, {hi or 'inf)'}" if (lo or hi) else ""
+    if min == 0 and min_open and max is None:
+        rng = " > 0"
+    what = f"a finite number{rng}" + (" or None" if none else "")
+    if not is_number(value) or not math.isfinite(float(value)):
+        raise _fail(name, what, value, example)
+    v = float(value)
+    if min is not None and (v < min or (min_open and v == min)):
+        raise _fail(name, what, value, example)
+    if max is not None and (v > max or (max_open and v == max)):
+        raise _fail(name, what, value, example)
+    return v
+
+
+def positive_number(name: str, value: Any, example: Any = _MISSING, none: bool = False) -> float | None:
+    return number(name, value, min=0, min_open=True, example=example, none=none)
+
+
+def choice(name: str, value: Any, options: Sequence[Any], example: Any = _MISSING) -> Any:
+    if not isinstance(value, str | int | float | type(None)) or value not in options:
+        eg = options[0] if example is _MISSING and options else example
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r} "
+                         f"(e.g. {name}={eg!r})")
+    return value
+
+
+# ----------------------------------------------------------------------------- identifiers
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def identifier(name: str, value: Any, example: str = "20250101-120000-ab12cd") -> str:
+    """A name that becomes a file or folder name: letters, digits, ``.``, ``_``, ``-``; it starts
+    with a letter or digit (so never ``.``, ``..`` or a hidden file), at most 128 characters,
+    no ``..`` inside, no separator: it cannot leave the folder it is placed in."""
+    if not isinstance(value, str) or not _ID.fullmatch(value) or ".." in value:
+        raise ValueError(f"{name}: expected 1-128 letters, digits, '.', '_' or '-' starting with a letter or "
+                         f"digit (no '/', no '..'), got {value!r} (e.g. {example!r})")
+    return value
+
+
+def run_id(value: Any, name: str = "run_id") -> str:
+    """A run id: it names the folder ``<workspace>/checkpoints/<run_id>/``."""
+    return identifier(name, value, "20250101-120000-ab12cd")
+
+
+# ----------------------------------------------------------------------------- files
+def output_file(name: str, path: str | os.PathLike, example: str = "results.csv") -> Path:
+    """A file the caller will write later: checked now, before any work, so a long computation is
+    never lost on a bad path. The folder must exist and be writable; the path must not be a folder."""
+    if not isinstance(path, str | os.PathLike) or not str(path).strip():
+        raise _fail(name, "a file path", path, example)
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"{name}: {str(p)!r} is a folder; expected a file path such as {str(p / example)!r}")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{name}: the folder {str(parent)!r} of {str(p)!r} does not exist; create it first or "
+                         f"pick another path (e.g. {name} {example})")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{name}: {str(p)!r} is not writable (e.g. {name} {example})")
+    return p
+
+
+def write_table(name: str, df: Any, path: str | os.PathLike | None) -> bool:
+    """Write ``df`` as CSV to ``path`` (checked earlier with :func:`output_file`) after the table
+    was printed; a failure is reported on stderr and returns False instead of losing the results."""
+    import sys
+
+    if path is None:
+        return True
+    try:
+        df.to_csv(path, index=False)
+    except OSError as exc:
+        print(f"{name}: could not write {str(path)!r} ({exc}); the table above is the result", file=sys.stderr)
+        return False
+    return True
+
+
+def json_object(name: str, text: Any, example: str) -> dict[str, Any]:
+    """A JSON object given as text (``--options``); ValueError naming the flag otherwise."""
+    if isinstance(text, Mapping):
+        return dict(text)
+    if not isinstance(text, str):
+        raise _fail(name, "a JSON object", text)
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not valid JSON ({exc.msg} at character {exc.pos}) in {text!r}; "
+                         f"expected an object such as '{example}'") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{name}: expected a JSON object such as '{example}', got {text!r}")
+    return obj
+
+
+# ----------------------------------------------------------------------------- values against annotations
+def _resolve(hint: Any, globalns: Mapping[str, Any] | None) -> Any:
+    if isinstance(hint, str):
+        try:
+            return eval(hint, dict(globalns or {}), {})  # noqa: S307 - our own annotations, not input
+        except Exception:  # noqa: BLE001 - a TYPE_CHECKING-only name: no check
+            return Any
+    return hint
+
+
+def describe(hint: Any) -> str:
+    """``int | None`` -> "an integer or None" (for messages)."""
+    origin = typing.get_origin(hint)
+    if hint is Any or hint is inspect.Parameter.empty:
+        return "anything"
+    if hint is type(None) or hint is None:
+        return "None"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(describe(a) for a in typing.get_args(hint)))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    base = origin or hint
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string",
+             complex: "a number"}
+    if base in names:
+        return names[base]
+    if base in (list, tuple, Sequence) or (isinstance(base, type) and issubclass(base, list | tuple)):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return f"a list of {describe(args[0]).removeprefix('a ').removeprefix('an ')}s" if args else "a list"
+    if base in (dict, Mapping) or (isinstance(base, type) and issubclass(base, Mapping)):
+        return "an object (mapping)"
+    if isinstance(base, type):
+        return f"a {base.__name__}"
+    return str(hint)
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    if hint is Any or hint is inspect.Parameter.empty or isinstance(hint, typing.TypeVar):
+        return True
+    if hint is None or hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    base = origin or hint
+    if base is bool:
+        return isinstance(value, bool) or type(value).__name__ == "bool_"
+    if base is int:
+        return is_int(value)
+    if base is float:
+        return is_number(value) and math.isfinite(float(value))
+    if base is complex:
+        return isinstance(value, numbers.Number) and not isinstance(value, bool)
+    if base is str:
+        return isinstance(value, str)
+    if base in (list, tuple, Sequence, set, frozenset):
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
+            return False
+        if base is tuple and args and args[-1] is not Ellipsis:
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        elem = args[0] if args else Any
+        return all(_matches(v, elem) for v in value)
+    if base in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            return False
+        if len(args) == 2:
+            return all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+        return True
+    if base is Callable or origin is Callable or str(base).startswith("collections.abc.Callable"):
+        return callable(value)
+    if isinstance(base, type):
+        return isinstance(value, base)
+    return True  # a typing construct we do not check
+
+
+def check_type(name: str, value: Any, hint: Any, example: Any = _MISSING,
+               globalns: Mapping[str, Any] | None = None) -> None:
+    """ValueError unless ``value`` fits the annotation ``hint`` (floats must be finite)."""
+    hint = _resolve(hint, globalns)
+    if not _matches(value, hint):
+        raise _fail(name, describe(hint), value, example)
+
+
+def check_fields(obj: Any, examples: Mapping[str, Any] | None = None) -> None:
+    """Every field of a dataclass instance against its annotation (ValueError naming the field;
+    the example is ``examples[name]``, else the field's default when it is not None)."""
+    cls = type(obj)
+    module = inspect.getmodule(cls)
+    ns = vars(module) if module is not None else {}
+    for f in dataclasses.fields(obj):
+        example = (examples or {}).get(f.name, f.default)
+        if example is dataclasses.MISSING or example is None:
+            example = _MISSING
+        check_type(f.name, getattr(obj, f.name), f.type, example, ns)
+
+
+def default_of(cls: type, name: str) -> Any:
+    """The default of a dataclass field (for the example in a message)."""
+    f = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
+    return f.default if f.default is not dataclasses.MISSING else _MISSING
+
+
+def make_config(cls: type, base: Any = None, overrides: Mapping[str, Any] | None = None, where: str = "") -> Any:
+    """``cls(**base)`` or ``dataclasses.replace(base, **overrides)``, with unknown names a ValueError
+    listing the valid ones (instead of a TypeError from the generated ``__init__``)."""
+    valid = [f.name for f in dataclasses.fields(cls)]
+    where = where or cls.__name__
+    for given in (base if isinstance(base, Mapping) else {}, overrides or {}):
+        if not isinstance(given, Mapping):
+            raise _fail(where, "keyword options (a mapping)", given)
+        unknown = sorted(str(k) for k in given if k not in valid)
+        if unknown:
+            raise ValueError(f"{where}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    if base is None:
+        base = cls()
+    elif isinstance(base, Mapping):
+        base = cls(**base)
+    elif not isinstance(base, cls):
+        raise _fail(where, f"a {cls.__name__} or a dict of its fields", base)
+    return dataclasses.replace(base, **dict(overrides or {}))
+
+
+def _signature_hints(klass: type) -> tuple[dict[str, tuple[Any, Any]], bool]:
+    """``{option: (annotation, default)}`` over ``__init__`` up the MRO while constructors forward
+    ``**kwargs``; the flag says whether some constructor takes arbitrary keywords."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for k in klass.__mro__:
+        init = vars(k).get("__init__")
+        if init is None:
+            continue
+        module = inspect.getmodule(k)
+        ns = vars(module) if module is not None else {}
+        params = list(inspect.signature(init).parameters.values())[1:]
+        for p in params:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in out:
+                out[p.name] = (_resolve(p.annotation, ns), p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return out, False
+    return out, True
+
+
+def check_options(klass: type, options: Mapping[str, Any], where: str = "options") -> None:
+    """Types of keyword ``options`` against the annotations of ``klass``'s constructor.
+
+    ``{"beta": "hot"}`` for ``beta: float = 0.95`` -> ``ValueError("method_options: beta: expected a
+    finite number, got 'hot' (e.g. beta=0.95)")``. Unknown names are the caller's check (it knows
+    which ones it sets itself); names without an annotation are not checked.
+    """
+    if not isinstance(options, Mapping):
+        raise _fail(where, "an object of option -> value", options)
+    hints, _ = _signature_hints(klass)
+    for key, value in options.items():
+        if key not in hints:
+            continue
+        hint, default = hints[key]
+        example = default if default is not inspect.Parameter.empty and default is not None else _MISSING
+        try:
+            check_type(str(key), value, hint, example)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- argparse adapters
+class _CLI:
+    """``type=`` callables for argparse: the flag is named by argparse ("argument --lr: ...")."""
+
+    @staticmethod
+    def _wrap(check: Callable[[Any], Any], parse: Callable[[str], Any], what: str, example: str) -> Callable[[str], Any]:
+        def convert(text: str) -> Any:
+            try:
+                value = parse(text)
+                check(value)
+            except (ValueError, TypeError, OverflowError):
+                raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (e.g. {example})") from None
+            return value
+        convert.__name__ = what
+        return convert
+
+    def positive_int(self, example: str = "10") -> Callable[[str], int]:
+        return self._wrap(lambda v: positive_int("", v), int, "a positive integer", example)
+
+    def nonnegative_int(self, example: str = "0") -> Callable[[str], int]:
+        return self._wrap(lambda v: nonnegative_int("", v), int, "an integer >= 0", example)
+
+    def positive_number(self, example: str = "0.05") -> Callable[[str], float]:
+        return self._wrap(lambda v: positive_number("", v), float, "a finite positive number", example)
+
+    def seed(self) -> Callable[[str], int]:
+        return self._wrap(lambda v: seed("", v), int, f"a seed in 0..{SEED_MAX}", "0")
+
+
+#: argparse adapters: ``parser.add_argument("--lr", type=cli.positive_number("0.05"))``
+cli = _CLI()
