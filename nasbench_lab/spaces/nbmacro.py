@@ -28,6 +28,7 @@ import networkx as nx
 import torch
 import torch.nn as nn
 
+from nasbench_lab.nn.mobile import InvertedResidual, projection
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
 __all__ = ["NBMacroSpace", "MacroNetwork", "InvertedResidual", "OPS", "LAYERS"]
@@ -97,36 +98,10 @@ def _as_genes(arch: Arch | str | Sequence[int]) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------- network
-class InvertedResidual(nn.Module):
-    """MBt_Kk: 1x1 expand (t x C_in) -> BN -> ReLU -> depthwise kxk (stride) -> BN -> ReLU -> 1x1 -> BN.
-
-    The input is added back when the stride is 1 and the width does not change.
-    """
-
-    def __init__(self, C_in: int, C_out: int, stride: int, expansion: int, kernel_size: int,
-                 affine: bool = True) -> None:
-        super().__init__()
-        hidden = C_in * expansion
-        self.conv = nn.Sequential(
-            nn.Conv2d(C_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden, affine=affine), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, kernel_size, stride, kernel_size // 2, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden, affine=affine), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, C_out, 1, bias=False), nn.BatchNorm2d(C_out, affine=affine),
-        )
-        self.residual = stride == 1 and C_in == C_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y + x if self.residual else y
-
-
 def make_layer_op(name: str, layer: Layer, affine: bool = True) -> nn.Module:
     """The module of op ``name`` at one layer's geometry."""
     if name == "Identity":
-        if layer.stride == 1 and layer.c_in == layer.c_out:
-            return nn.Identity()
-        return nn.Sequential(nn.Conv2d(layer.c_in, layer.c_out, 1, layer.stride, bias=False),
-                             nn.BatchNorm2d(layer.c_out, affine=affine))
+        return projection(layer.c_in, layer.c_out, layer.stride, affine)
     t, k = _OP_SHAPE[name]
     return InvertedResidual(layer.c_in, layer.c_out, layer.stride, t, k, affine)
 
