@@ -348,6 +348,29 @@ class MobileNetSpace(SearchSpace):
         """Parameters of the standalone model (weights, biases, BN affine; no running stats)."""
         return self._cost("params", arch, None, num_classes)
 
+    # ----------------------------------------------------------------- latency lookup table
+    def latency_units(self) -> tuple[list, list[dict[int, list]]]:
+        """Units for :mod:`nasbench_lab.spaces.latency`: stem and head fixed, one unit per
+        (layer geometry, op); layers of equal geometry share their entries."""
+        sizes = self.sizes()
+        levels = [{g: [("op", OPS[g], layer.c_in, layer.c_out, layer.stride, size)] for g in range(len(OPS))}
+                  for layer, size in zip(self.layers, sizes)]
+        return [("stem",), ("head", self.default_num_classes)], levels
+
+    def latency_module(self, key: tuple) -> tuple[nn.Module, tuple[int, int, int]]:
+        v = self.variant
+        if key[0] == "stem":
+            c0, c1 = self.stem_channels, self.first_channels
+            return (nn.Sequential(nn.Conv2d(3, c0, 3, v.stem_stride, 1, bias=False), nn.BatchNorm2d(c0),
+                                  nn.ReLU(inplace=True), InvertedResidual(c0, c1, 1, 1, 3)), self.input_shape)
+        if key[0] == "head":
+            c, s = self.layers[-1].c_out, self.sizes()[-1]
+            return (nn.Sequential(nn.Conv2d(c, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
+                                  nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(HEAD_CHANNELS, int(key[1]))), (c, s, s))
+        _, op, c_in, c_out, stride, size = key
+        return _make_op(op, Layer(0, 0, c_in, c_out, stride)), (c_in, size, size)
+
     # ----------------------------------------------------------------- networks
     def graph(self, arch: Arch | str) -> nx.DiGraph:
         """Chain ``input -> mb1 -> layer1 .. layer21 -> head`` with ``op``, ``stage`` (stack),

@@ -197,6 +197,24 @@ class NBMacroSpace(SearchSpace):
             start += n
         return self.arch(out)
 
+    # ----------------------------------------------------------------- latency lookup table
+    def latency_units(self) -> tuple[list, list[dict[int, list]]]:
+        """Units for :mod:`nasbench_lab.spaces.latency`: stem and head fixed, one per (layer, op)."""
+        return [("stem",), ("head",)], [{g: [("op", layer.index, g)] for g in _OPTIONS} for layer in LAYERS]
+
+    def latency_module(self, key: tuple) -> tuple[nn.Module, tuple[int, int, int]]:
+        if key[0] == "stem":
+            return (nn.Sequential(nn.Conv2d(3, STEM_CHANNELS, 3, 1, 1, bias=False), nn.BatchNorm2d(STEM_CHANNELS),
+                                  nn.ReLU(inplace=True)), (3, INPUT_SIZE, INPUT_SIZE))
+        if key[0] == "head":
+            c, r = LAYERS[-1].c_out, LAYERS[-1].resolution
+            return (nn.Sequential(nn.Conv2d(c, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
+                                  nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(HEAD_CHANNELS, 10)), (c, r, r))
+        layer = LAYERS[key[1]]
+        r_in = layer.resolution * layer.stride
+        return make_layer_op(OPS[key[2]], layer), (layer.c_in, r_in, r_in)
+
     # ----------------------------------------------------------------- networks
     def graph(self, arch: Arch | str) -> nx.DiGraph:
         """Chain ``input -> layer1 .. layer8 -> head``.
