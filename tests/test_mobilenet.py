@@ -22,7 +22,9 @@ def test_size_geometry_and_round_trip():
     assert MB.size == 13 ** 21 and MB.num_levels == 21 and len(OPS) == 13
     assert [layer.c_out for layer in MB.layers] == [32] * 4 + [40] * 4 + [80] * 4 + [96] * 4 + [192] * 4 + [320]
     assert [layer.stride for layer in MB.layers if layer.stride == 2] == [2, 2, 2, 2]  # stacks 1, 2, 3, 5
-    assert MB.sizes(224) == [112] * 4 + [56] * 4 + [28] * 4 + [14] * 8 + [7] + [7]
+    # input size of every layer (Table II-1's "Input" is a stack's), then the head's
+    assert MB.sizes(224) == [112, 56, 56, 56, 56, 28, 28, 28, 28, 14, 14, 14] + [14] * 5 + [7, 7, 7, 7] + [7]
+    assert CIFAR.sizes(32) == [32] * 5 + [16] * 4 + [8] * 8 + [4] * 4 + [4]
     a = MB.parse("6A03-0000-FFFF-1234-5BCD-E")
     assert a.genes[:4] == (6, 7, 0, 3) and str(a) == "6A03-0000-FFFF-1234-5BCD-E"
     assert MB.parse("6A0300 00FFFF12345BCDE".replace(" ", "")) == a  # 21 characters without dashes
@@ -64,7 +66,7 @@ def test_flops_and_params_match_independent_counters(space, res):
 
 def test_identity_at_a_stride_two_first_layer_is_a_projection_and_a_no_op_elsewhere():
     fixed, table = MB.layer_table("params")
-    first, second = MB.layers[0], MB.layers[1]  # 16 -> 32 stride 2, then 32 -> 32 stride 1
+    first = MB.layers[0]  # 16 -> 32 at stride 2; layer 2 is 32 -> 32 at stride 1
     assert table[0, 0] == first.c_in * first.c_out + 2 * first.c_out and table[1, 0] == 0
     f_fixed, f_table = MB.layer_table("flops", 224)
     assert f_table[0, 0] == 56 * 56 * 16 * 32 and f_table[1, 0] == 0
@@ -77,7 +79,7 @@ def test_identity_at_a_stride_two_first_layer_is_a_projection_and_a_no_op_elsewh
 
 
 def test_standalone_model_inherits_the_supernet_weights():
-    small = MobileNetSpace("cifar", width_mult=0.25, name="mobilenet-cifar")
+    small = MobileNetSpace("cifar", width_mult=0.25, space_name="mobilenet-cifar")
     torch.manual_seed(0)
     net = small.supernet(num_classes=10).eval()
     a = small.sample(3)
@@ -97,7 +99,7 @@ def tiny_space():
     from nasbench_lab.spaces import _REGISTRY
 
     spaces.register("mobilenet-tiny", "nasbench_lab.spaces.mobilenet", "MobileNetSpace", variant="cifar",
-                    width_mult=0.25, name="mobilenet-tiny")
+                    width_mult=0.25, space_name="mobilenet-tiny")
     yield spaces.get("mobilenet-tiny")
     _REGISTRY.pop("mobilenet-tiny", None)
     spaces.get.cache_clear()

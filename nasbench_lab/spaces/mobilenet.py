@@ -39,7 +39,9 @@ uses h-swish), which changes neither FLOPs nor params. SE follows MobileNetV3 / 
 **Geometry variants.** ``variant="imagenet"`` is the table above at 224x224. ``variant="cifar"``
 is the usual 32x32 adaptation (as CIFAR MobileNetV2 ports do): stem stride 1 and stack 1 stride 1,
 so feature maps are 32/32/16/8/8/4/4 instead of collapsing to 1x1. ``width_mult`` scales every
-width but the 1280 head as MobileNetV2 does (``make_divisible(c * w, 8)``).
+width but the 1280 head as MobileNetV2 does (``make_divisible(c * w, 8)``); a smaller network for a
+CPU registers as ``spaces.register("mobilenet-tiny", "nasbench_lab.spaces.mobilenet", "MobileNetSpace",
+variant="cifar", width_mult=0.25, space_name="mobilenet-tiny")`` (``space_name`` = the registry name).
 
 **Counting.** ``flops`` are multiply-accumulates of conv and linear weights (biases, BN, activations,
 pooling, the SE product and residual additions not counted: the convention of NAS-Bench-Macro,
@@ -203,7 +205,7 @@ class MobileNetSpace(SearchSpace):
     product_space = True
     OPS = OPS
 
-    def __init__(self, variant: str = "imagenet", width_mult: float = 1.0, name: str | None = None) -> None:
+    def __init__(self, variant: str = "imagenet", width_mult: float = 1.0, space_name: str | None = None) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"MobileNetSpace: variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
         w = float(width_mult)
@@ -211,7 +213,7 @@ class MobileNetSpace(SearchSpace):
             raise ValueError(f"MobileNetSpace: width_mult must be in [0.05, 4], got {width_mult!r} (e.g. 1.0)")
         self.variant = VARIANTS[variant]
         self.width_mult = w
-        self.name = name or ("mobilenet" if variant == "imagenet" else f"mobilenet-{variant}")
+        self.name = space_name or ("mobilenet" if variant == "imagenet" else f"mobilenet-{variant}")
         self.example = "4444-4444-4444-4444-4444-4"
         r = self.variant.resolution
         self.input_shape = (3, r, r)
