@@ -289,6 +289,7 @@ _PLUGINS = {
     "compare-samplers": ("nasbench_lab.training.samplers.compare",
                          "one-shot samplers at equal budgets over seeds (Kendall tau, selected rank)"),
     "darts": ("nasbench_lab.differentiable.compare", "compare differentiable methods over seeds (derived cells, skips, eigenvalues)"),
+    "latency": ("nasbench_lab.spaces.latency_cli", "per-op latency lookup table on a device, checked end to end"),
 }
 
 

@@ -205,4 +205,4 @@ def test_strategy_arena_widget_draws_the_arena_numbers():
 
 
 def test_strategy_registry_is_what_the_arena_offers():
-    assert strategies.names() == ["random", "rea", "ls", "reinforce", "bo", "boltzmann", "mcts", "hyperband"]
+    assert strategies.names() == ["random", "rea", "ls", "reinforce", "bo", "boltzmann", "mcts", "hyperband", "nsga2"]

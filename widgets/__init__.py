@@ -2,7 +2,7 @@
 
 ``launch(...)`` builds a run and its :class:`RunDashboard`; :class:`ArchitectureExplorer` walks a
 search space; :class:`RunBrowser` replays stored runs; :class:`Launcher` is the form version of
-``launch``; :class:`StrategyArena` races black-box strategies; :class:`DartsControls` changes a
+``launch``; :class:`StrategyArena` races black-box strategies; :class:`ParetoSearch` grows Pareto fronts live; :class:`DartsControls` changes a
 differentiable run's arch learning rate or temperature while it is paused. Everything here only reads runs (``run.events``, the RunStore) and draws with
 ``nasbench_lab.viz``.
 """
@@ -13,6 +13,7 @@ from .darts import DartsControls
 from .dashboard import RunDashboard
 from .explorer import ArchitectureExplorer
 from .launch import Launcher, launch
+from .pareto import ParetoSearch
 
-__all__ = ["ArchitectureExplorer", "DartsControls", "Launcher", "RunBrowser", "RunDashboard", "StrategyArena",
-           "launch"]
+__all__ = ["ArchitectureExplorer", "DartsControls", "Launcher", "ParetoSearch", "RunBrowser", "RunDashboard",
+           "StrategyArena", "launch"]

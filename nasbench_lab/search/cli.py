@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--options", help='strategy options as JSON, e.g. \'{"rea": {"population_size": 50}}\'')
     parser.add_argument("--json", action="store_true", help="print JSON records (strategy, seed, best after each query)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    parser.add_argument("--objectives", help="multi-objective search, e.g. acc,flops (acc,params, acc,latency): "
+                                             "hypervolume table instead of regret; default strategies random,nsga2")
 
 
 def build_arena(args: argparse.Namespace) -> Any:
@@ -52,9 +54,35 @@ def build_arena(args: argparse.Namespace) -> Any:
                  evaluator=args.evaluator, evaluator_options=ev_opts, strategy_options=opts)
 
 
+def main_multiobjective(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from nasbench_lab.search.multiobjective import ParetoArena
+
+    opts = json.loads(args.options) if args.options else None
+    arena = ParetoArena(args.space, args.dataset, args.strategy or ["random,nsga2"], seeds=args.seeds,
+                        budget=args.budget, objectives=args.objectives, strategy_options=opts)
+    arena.run(progress=args.progress)
+    if args.json:
+        for (strategy, seed), (_, gaps) in arena.hv_series().items():
+            print(json.dumps({"strategy": strategy, "seed": seed, "space": args.space, "dataset": args.dataset,
+                              "objectives": args.objectives, "true_hv": arena.true_hv,
+                              "hv_gap": [float(g) for g in gaps],
+                              "front": arena.points(strategy, seed).query("on_front")["arch"].tolist()}))
+        return 0
+    print(f"{args.space}/{args.dataset} objectives {args.objectives}: {len(arena.seeds)} seeds x {arena.budget} "
+          f"queries; true front {int(arena.table_front['on_front'].sum())} architectures, "
+          f"hypervolume {arena.true_hv:.4f} (objectives scaled to [0, 1], reference (1, ..., 1))")
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(arena.hv_table().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    if getattr(args, "objectives", None):
+        return main_multiobjective(args)
     arena = build_arena(args)
     arena.run(progress=args.progress)
     if args.json:

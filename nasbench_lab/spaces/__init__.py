@@ -16,6 +16,8 @@ _REGISTRY: dict[str, tuple[str, str, dict]] = {
     "nbmacro": ("nasbench_lab.spaces.nbmacro", "NBMacroSpace", {}),
     "nb201": ("nasbench_lab.spaces.nb201", "NB201Space", {}),
     "darts": ("nasbench_lab.spaces.darts", "DartsSpace", {}),
+    "mobilenet": ("nasbench_lab.spaces.mobilenet", "MobileNetSpace", {"variant": "imagenet"}),
+    "mobilenet-cifar": ("nasbench_lab.spaces.mobilenet", "MobileNetSpace", {"variant": "cifar"}),
 }
 
 

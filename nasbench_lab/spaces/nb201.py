@@ -230,6 +230,30 @@ class NB201Space(SearchSpace):
             g.add_edge(src, dst, op=OPS[arch.genes[k]], gene=k)
         return g
 
+    # ----------------------------------------------------------------- latency lookup table
+    def latency_units(self) -> tuple[list, list[dict[int, list]]]:
+        """Units for :mod:`nasbench_lab.spaces.latency`: stem, the two reduction blocks and the head
+        are fixed; an edge's op runs in the 5 cells of each of the 3 stages (16/32/64 channels at
+        32/16/8 pixels), so option ``g`` of every edge adds 5 x (op at each stage). ``none`` runs
+        nothing. The sum of a cell's ops ignores the additions at the nodes (as per-op tables do)."""
+        fixed = [("stem",), ("reduce", 16, 32, 32), ("reduce", 32, 64, 16), ("head",)]
+        stages = ((16, 32), (32, 16), (64, 8))
+        levels = [{g: [] if OPS[g] == "none" else [("op", OPS[g], c, r) for c, r in stages for _ in range(5)]
+                   for g in _OPTIONS} for _ in EDGES]
+        return fixed, levels
+
+    def latency_module(self, key: tuple) -> tuple[nn.Module, tuple[int, int, int]]:
+        if key[0] == "stem":
+            return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)), (3, 32, 32)
+        if key[0] == "reduce":
+            _, c_in, c_out, r = key
+            return ResNetBasicBlock(c_in, c_out, 2), (c_in, r, r)
+        if key[0] == "head":
+            return (nn.Sequential(nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(64, 10)), (64, 8, 8))
+        _, op, c, r = key
+        return make_op(op, c, c, 1), (c, r, r)
+
     def model(self, arch: Arch | str, num_classes: int = 10) -> NB201Network:
         return NB201Network(self.parse(arch).genes, num_classes)
 

@@ -28,6 +28,7 @@ import networkx as nx
 import torch
 import torch.nn as nn
 
+from nasbench_lab.nn.mobile import InvertedResidual, projection
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
 __all__ = ["NBMacroSpace", "MacroNetwork", "InvertedResidual", "OPS", "LAYERS"]
@@ -97,36 +98,10 @@ def _as_genes(arch: Arch | str | Sequence[int]) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------- network
-class InvertedResidual(nn.Module):
-    """MBt_Kk: 1x1 expand (t x C_in) -> BN -> ReLU -> depthwise kxk (stride) -> BN -> ReLU -> 1x1 -> BN.
-
-    The input is added back when the stride is 1 and the width does not change.
-    """
-
-    def __init__(self, C_in: int, C_out: int, stride: int, expansion: int, kernel_size: int,
-                 affine: bool = True) -> None:
-        super().__init__()
-        hidden = C_in * expansion
-        self.conv = nn.Sequential(
-            nn.Conv2d(C_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden, affine=affine), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, kernel_size, stride, kernel_size // 2, groups=hidden, bias=False),
-            nn.BatchNorm2d(hidden, affine=affine), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, C_out, 1, bias=False), nn.BatchNorm2d(C_out, affine=affine),
-        )
-        self.residual = stride == 1 and C_in == C_out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
-        return y + x if self.residual else y
-
-
 def make_layer_op(name: str, layer: Layer, affine: bool = True) -> nn.Module:
     """The module of op ``name`` at one layer's geometry."""
     if name == "Identity":
-        if layer.stride == 1 and layer.c_in == layer.c_out:
-            return nn.Identity()
-        return nn.Sequential(nn.Conv2d(layer.c_in, layer.c_out, 1, layer.stride, bias=False),
-                             nn.BatchNorm2d(layer.c_out, affine=affine))
+        return projection(layer.c_in, layer.c_out, layer.stride, affine)
     t, k = _OP_SHAPE[name]
     return InvertedResidual(layer.c_in, layer.c_out, layer.stride, t, k, affine)
 
@@ -221,6 +196,24 @@ class NBMacroSpace(SearchSpace):
             out += [genes[start], *kept, *([0] * (len(rest) - len(kept)))]
             start += n
         return self.arch(out)
+
+    # ----------------------------------------------------------------- latency lookup table
+    def latency_units(self) -> tuple[list, list[dict[int, list]]]:
+        """Units for :mod:`nasbench_lab.spaces.latency`: stem and head fixed, one per (layer, op)."""
+        return [("stem",), ("head",)], [{g: [("op", layer.index, g)] for g in _OPTIONS} for layer in LAYERS]
+
+    def latency_module(self, key: tuple) -> tuple[nn.Module, tuple[int, int, int]]:
+        if key[0] == "stem":
+            return (nn.Sequential(nn.Conv2d(3, STEM_CHANNELS, 3, 1, 1, bias=False), nn.BatchNorm2d(STEM_CHANNELS),
+                                  nn.ReLU(inplace=True)), (3, INPUT_SIZE, INPUT_SIZE))
+        if key[0] == "head":
+            c, r = LAYERS[-1].c_out, LAYERS[-1].resolution
+            return (nn.Sequential(nn.Conv2d(c, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
+                                  nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(HEAD_CHANNELS, 10)), (c, r, r))
+        layer = LAYERS[key[1]]
+        r_in = layer.resolution * layer.stride
+        return make_layer_op(OPS[key[2]], layer), (layer.c_in, r_in, r_in)
 
     # ----------------------------------------------------------------- networks
     def graph(self, arch: Arch | str) -> nx.DiGraph:

@@ -9,6 +9,7 @@ bo         Bayesian optimisation, MLP-ensemble predictor, EI/UCB, mutation
 boltzmann  softmax over predicted accuracy with an annealed temperature
 mcts       Monte-Carlo tree search with UCT over the space's decision tree
 hyperband  Hyperband / successive halving (needs an evaluator with fidelities)
+nsga2      NSGA-II, multi-objective: accuracy against FLOPs / params / latency
 ========== ==================================================================
 """
 
@@ -32,6 +33,7 @@ _REGISTRY: dict[str, str] = {
     "boltzmann": "nasbench_lab.search.strategies.boltzmann:BoltzmannExploration",
     "mcts": "nasbench_lab.search.strategies.mcts:MCTS",
     "hyperband": "nasbench_lab.search.strategies.hyperband:Hyperband",
+    "nsga2": "nasbench_lab.search.strategies.nsga2:NSGA2",
 }
 
 

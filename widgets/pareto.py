@@ -1,0 +1,150 @@
+"""ParetoSearch: a multi-objective arena run live, its Pareto fronts growing as queries come in.
+
+A :class:`~nasbench_lab.search.multiobjective.ParetoArena` runs in a background
+:class:`~nasbench_lab.runs.Run`; :meth:`ParetoSearch.refresh` reads the new step events (each
+carries the queried architecture's objective values and the stream's hypervolume gap) and restyles
+the two FigureWidgets in place with the traces the pure builders give for the same data
+(:func:`nasbench_lab.viz.pareto.pareto_traces`, :func:`nasbench_lab.viz.pareto.hv_gap_figure`).
+The front view shows one seed (``seed``, default the first) of every strategy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+import ipywidgets as W
+
+from nasbench_lab.runs import Run
+from nasbench_lab.search.arena import regret_curves
+from nasbench_lab.search.multiobjective import ParetoArena
+from nasbench_lab.viz.pareto import hv_gap_figure, pareto_figure, pareto_traces
+
+from ._common import AutoRefresh, box, error_box, figure_widget, status_badge
+
+TERMINAL = ("finished", "failed", "stopped")
+
+
+class ParetoSearch(AutoRefresh):
+    """Live Pareto fronts and hypervolume gaps of a :class:`ParetoArena` (display it as a cell's
+    last expression). Arena arguments as for :class:`ParetoArena`; ``start=True`` starts at once."""
+
+    interval_s = 1 / 3
+
+    def __init__(self, space: str = "nb201", dataset: str = "cifar10",
+                 strategies: list[str] | tuple[str, ...] = ("random", "nsga2"), seeds: int = 3, budget: int = 100,
+                 objectives: str = "acc,flops", seed: int | None = None, store: Any = False, start: bool = False,
+                 **arena_options: Any) -> None:
+        self.arena = ParetoArena(space, dataset, list(strategies), seeds=seeds, budget=budget, objectives=objectives,
+                                 **arena_options)
+        self.seed = self.arena.seeds[0] if seed is None else int(seed)
+        if self.seed not in self.arena.seeds:
+            raise ValueError(f"seed: {seed!r} is not one of the arena's seeds {self.arena.seeds}")
+        self.store = store
+        self.run: Run | None = None
+        self._seq = 0
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._points: dict[str, list[list[float]]] = {n: [] for n in self.arena.names}
+        self._series: dict[tuple[str, int], tuple[list[float], list[float]]] = {
+            (s.strategy_name, s.seed): ([], []) for s in self.arena.streams}
+        obj = self.arena.names_obj[:2]
+        self.front = figure_widget(pareto_figure(self._points, self._true(), obj))
+        self.gap = figure_widget(hv_gap_figure(regret_curves({}, self.arena.names), self.arena.names))
+        self.status = W.HTML(status_badge("created"))
+        self.progress = W.IntProgress(value=0, min=0, max=self.arena.total_steps, layout=W.Layout(width="260px"))
+        self.error = W.HTML("")
+        self.table = W.HTML("")
+        title = W.HTML(f"<b>{html.escape(repr(self.arena))}</b>")
+        self.widget = W.VBox([title, W.HBox([self.status, self.progress]), self.error, box(self.front), box(self.gap),
+                              self.table])
+        if start:
+            self.start()
+
+    def _true(self) -> list[list[float]]:
+        front = self.arena.table_front[self.arena.table_front["on_front"]]
+        return front[list(self.arena.names_obj[:2])].to_numpy().tolist()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ control
+    def start(self) -> None:
+        if self.run is not None:
+            raise ValueError("ParetoSearch: this search has started already; make a new one")
+        self.run = Run(self.arena, store=self.store, snapshot_every=max(1, self.arena.total_steps // 50),
+                       checkpoint_every=0)
+        self.run.start()
+        self.start_auto_refresh()
+
+    def stop(self) -> None:
+        if self.run is not None:
+            self.run.stop(wait=True)
+        self.refresh()
+
+    async def _refresher(self) -> None:
+        while not self._closed and self.run is not None:
+            try:
+                self.refresh()
+            except Exception as exc:  # keep refreshing; show what went wrong
+                self.error.value = error_box(f"refresh failed: {type(exc).__name__}: {exc}", None)
+            if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
+                return
+            await asyncio.sleep(self.interval_s)
+
+    async def wait(self, timeout: float | None = None) -> str:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        self.start_auto_refresh()
+        while self.run is not None and self.run.status not in TERMINAL and (timeout is None or loop.time() - t0 < timeout):
+            await asyncio.sleep(0.1)
+        self.refresh()
+        return self.run.status if self.run is not None else "created"
+
+    # ------------------------------------------------------------------ refreshing
+    def refresh(self) -> int:
+        """Pull the new events once and restyle the figures; returns how many events were read."""
+        if self._closed or self.run is None:
+            return 0
+        events = self.run.events.since(self._seq)
+        if events:
+            self._seq = events[-1].seq
+        steps = 0
+        for ev in events:
+            if ev.kind == "step":
+                d = ev.data
+                key = (d["strategy"], int(d["seed"]))
+                times, gaps = self._series[key]
+                times.append(float(d["sim_time"]))
+                gaps.append(float(d["hv_gap"]))
+                if key[1] == self.seed:
+                    self._points[key[0]].append([float(v) for v in d["objectives"][:2]])
+                steps += 1
+            elif ev.kind == "error":
+                self.error.value = error_box(f"the search failed: {ev.data.get('error')}", ev.data.get("traceback"))
+        self.status.value = status_badge(self.run.status)
+        self.progress.value = self.arena.step_count
+        if steps or self.run.status in TERMINAL:
+            self._redraw()
+        return len(events)
+
+    def _redraw(self) -> None:
+        new = pareto_traces(self._points, self._true(), self.arena.names_obj[:2])
+        with self.front.batch_update():
+            for old, tr in zip(self.front.data, new):
+                old.x, old.y = tr.x, tr.y
+        curves = regret_curves(self._series, self.arena.names)
+        new_gap = hv_gap_figure(curves, self.arena.names).data
+        with self.gap.batch_update():
+            for old, tr in zip(self.gap.data, new_gap):
+                old.x, old.y = tr.x, tr.y
+        if self.run is not None and self.run.status == "finished":
+            t = self.arena.hv_table()
+            self.table.value = t.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+
+    def close(self) -> None:
+        self._stop_auto_refresh()
+        self.front.close()
+        self.gap.close()
+        self.widget.close()
