@@ -96,13 +96,10 @@ def test_standalone_model_inherits_the_supernet_weights():
 @pytest.fixture
 def tiny_space():
     """The CIFAR geometry at width x0.25, registered for the Trainer and removed afterwards."""
-    from nasbench_lab.spaces import _REGISTRY
-
     spaces.register("mobilenet-tiny", "nasbench_lab.spaces.mobilenet", "MobileNetSpace", variant="cifar",
                     width_mult=0.25, space_name="mobilenet-tiny")
     yield spaces.get("mobilenet-tiny")
-    _REGISTRY.pop("mobilenet-tiny", None)
-    spaces.get.cache_clear()
+    spaces.unregister("mobilenet-tiny")
 
 
 def test_supernet_trains_from_the_one_shot_trainer(tiny_space):

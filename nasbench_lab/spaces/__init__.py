@@ -32,6 +32,12 @@ def register(name: str, module: str, factory: str, **kwargs) -> None:
     _build.cache_clear()
 
 
+def unregister(name: str) -> None:
+    """Remove a space registered with :func:`register` (tests register throw-away variants)."""
+    _REGISTRY.pop(name, None)
+    _build.cache_clear()
+
+
 def get(name: str) -> SearchSpace:
     """The search space registered under ``name`` (one shared instance per name)."""
     if isinstance(name, SearchSpace):  # tolerate an already-built space
@@ -47,10 +53,9 @@ def _build(name: str) -> SearchSpace:
     return getattr(importlib.import_module(module), factory)(**kwargs)
 
 
-
 def of(arch: Arch) -> SearchSpace:
     """The space an architecture belongs to."""
     return get(arch.space)
 
 
-__all__ = ["Arch", "SearchSpace", "get", "names", "register", "of"]
+__all__ = ["Arch", "SearchSpace", "get", "names", "register", "unregister", "of"]
