@@ -248,6 +248,7 @@ _PLUGINS = {
     "compare-samplers": ("nasbench_lab.training.samplers.compare",
                          "one-shot samplers at equal budgets over seeds (Kendall tau, selected rank)"),
     "darts": ("nasbench_lab.differentiable.compare", "compare differentiable methods over seeds (derived cells, skips, eigenvalues)"),
+    "proxies": ("nasbench_lab.proxies.cli", "zero-cost proxies of N architectures on one batch: Spearman/Kendall vs the table"),
 }
 
 
