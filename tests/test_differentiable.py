@@ -495,8 +495,11 @@ def test_eigenvalue_alarm_fires_when_the_eigenvalue_grows_over_its_early_value(d
 
 
 def test_darts_es_alarm_stops_the_run_where_darts_es_would_and_keeps_the_earlier_architecture(digits, monkeypatch):
-    job = tiny("darts", digits, steps=14, hessian_every=1, alarm_after=0, stop_on_alarm=True, arch_lr=0.05)
-    assert job.cfg.alarm_rules == ("skip", "darts-es") and job.darts_es.start == 3  # 20 % of 14 steps
+    # 718 training images at batch 8: 89.75 steps per epoch, so 0.034 epochs start DARTS-ES at step 3
+    job = tiny("darts", digits, steps=14, hessian_every=1, alarm_after=0, stop_on_alarm=True, arch_lr=0.05,
+               es_start_epoch=0.034)
+    assert job.cfg.alarm_rules == ("skip", "darts-es") and job.darts_es.start == 3
+    assert tiny("darts", digits).darts_es.start == 898  # the default: 10 epochs
     values = iter([1.0] * 8 + [2.0] * 6)
     monkeypatch.setattr(job, "eigenvalue", lambda: next(values))
     run = Run(job, store=False)
