@@ -134,6 +134,8 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]] | str] = {
     "trainer": bench_trainer,
     "search": "nasbench_lab.search.bench:bench",
     "dashboard": "nasbench_lab.widgets.bench:bench",
+    "proxies": "nasbench_lab.proxies.bench:bench",
+    "darts-monitor": "nasbench_lab.differentiable.bench:bench",
 }
 
 

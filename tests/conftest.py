@@ -15,3 +15,14 @@ def _workspace(tmp_path, monkeypatch):
     ws = tmp_path / "workspace"
     monkeypatch.setenv("NASBENCH_LAB_HOME", str(ws))
     yield ws
+
+
+@pytest.fixture(scope="session")
+def cifar10_root():
+    """A folder with the real CIFAR-10 batches (``realdata.cifar10_root``), or a skip saying why not."""
+    import realdata
+
+    why = realdata.unavailable()
+    if why:
+        pytest.skip(why)
+    return realdata.cifar10_root()

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from nasbench_lab import data
+from nasbench_lab.data import bundle as bundle_mod
 from nasbench_lab.data import cifar
 from nasbench_lab.data.augment import Augment
 
@@ -253,3 +254,71 @@ def test_augment_flip_only_when_asked():
     assert torch.equal(Augment(pad=0, flip=False)(x), x)
     with pytest.raises(ValueError, match="NCHW"):
         Augment()(x[0])
+
+
+# --------------------------------------------------------------------------- real CIFAR-10 (../shared)
+def test_real_cifar10_end_to_end(cifar10_root):
+    """All 60,000 real images through data.get; one image checked against its own JPEG."""
+    import io
+
+    import realdata
+    from PIL import Image
+
+    b = data.get("cifar10", root=cifar10_root, seed=0)
+    assert (len(b.train_y), len(b.val_y), len(b.test_y)) == (25000, 25000, 10000)
+    assert b.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert np.bincount(b.train_y.numpy()).tolist() == [2500] * 10  # stratified halves of 5000 per class
+    assert np.bincount(b.test_y.numpy()).tolist() == [1000] * 10
+    # the README's per-channel statistics of the real training set (mean to 4 decimals, std ~0.002 lower)
+    assert b.mean == pytest.approx((0.4914, 0.4822, 0.4465), abs=1e-3)
+    assert b.std == pytest.approx((0.2470, 0.2435, 0.2616), abs=4e-3)
+    torch.testing.assert_close(b.train_x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4, rtol=0)
+    # image k of data_batch_1 is npz image perm[k] (the tool's seed-0 shuffle of the training images)
+    z = np.load(realdata.NPZ)
+    train_ids = np.flatnonzero(z["train"])[np.random.default_rng(0).permutation(int(z["train"].sum()))]
+    k = int(np.flatnonzero(b.train_index < 10000)[3])  # a train-split image from the first batch file
+    i = train_ids[b.train_index[k]]
+    jpeg = z["jpeg"][z["offsets"][i]:z["offsets"][i + 1]].tobytes()
+    pixels = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
+    restored = b.train_x[k] * torch.tensor(b.std).view(3, 1, 1) + torch.tensor(b.mean).view(3, 1, 1)
+    torch.testing.assert_close(restored, torch.from_numpy(pixels), atol=1e-5, rtol=0)
+    assert int(b.train_y[k]) == int(z["labels"][i])
+
+
+def test_channel_stats_are_exact_for_uint8_and_float():
+    rng = np.random.default_rng(1)
+    imgs = rng.integers(0, 256, size=(37, 3, 5, 4), dtype=np.uint8)
+    idx = np.array([0, 3, 5, 8, 20, 36])
+    mean, std = bundle_mod.channel_stats(imgs, idx, chunk=4)  # several chunks, one partial
+    ref = imgs[idx].astype(np.float64) / 255
+    np.testing.assert_allclose(mean, ref.mean(axis=(0, 2, 3)), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(std, ref.std(axis=(0, 2, 3), ddof=1), rtol=1e-12)
+    fmean, fstd = bundle_mod.channel_stats(ref.astype(np.float32), chunk=5)
+    np.testing.assert_allclose(fmean, ref.mean(axis=(0, 2, 3)), rtol=1e-6)
+    np.testing.assert_allclose(fstd, ref.std(axis=(0, 2, 3), ddof=1), rtol=1e-5)
+
+
+def test_real_data_cache_reuses_a_complete_folder_and_names_why_it_is_missing(tmp_path, monkeypatch):
+    import realdata
+
+    monkeypatch.setattr(realdata, "NPZ", tmp_path / "absent.npz")
+    assert "absent.npz is absent" in realdata.unavailable()
+    with pytest.raises(FileNotFoundError, match="absent"):
+        realdata.cifar10_root.__wrapped__()
+    # a complete folder under the npz's key is returned as is: the tool is not run again
+    npz = tmp_path / "cifar10-jpeg.npz"
+    npz.write_bytes(b"stand-in")
+    monkeypatch.setattr(realdata, "NPZ", npz)
+    monkeypatch.setattr(realdata, "unavailable", lambda: None)
+    monkeypatch.setenv("NASBENCH_LAB_DATA_CACHE", str(tmp_path / "cache"))
+    st = npz.stat()
+    final = tmp_path / "cache" / f"cifar10-{st.st_size}-{st.st_mtime_ns}"
+    for f in realdata.FILES:
+        (final / realdata.FOLDER).mkdir(parents=True, exist_ok=True)
+        (final / realdata.FOLDER / f).write_bytes(b"")
+
+    def no_tool(*args, **kwargs):
+        raise AssertionError("the tool ran although the cache was complete")
+
+    monkeypatch.setattr(realdata.subprocess, "run", no_tool)
+    assert realdata.cifar10_root.__wrapped__() == final

@@ -18,9 +18,12 @@ from nasbench_lab import data as data_mod
 from nasbench_lab import spaces
 from nasbench_lab.differentiable import METHODS, DifferentiableTrainer, build, relaxations
 from nasbench_lab.differentiable.monitors import (
+    DartsES,
     edge_entropy,
     edge_margin,
     hessian_eigenvalue,
+    hessian_top_eigen,
+    lanczos,
     power_iteration,
     unrolled_arch_grads,
 )
@@ -80,9 +83,9 @@ def test_second_order_hypergradient_matches_finite_differences():
     assert (first - numeric).abs().max() > 100 * (grads[0] - numeric).abs().max()
 
 
-def test_power_iteration_finds_the_dominant_eigenvalue_of_a_quadratic():
+def test_lanczos_finds_the_largest_algebraic_eigenvalue_where_power_iteration_finds_the_largest_magnitude():
     q, _ = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64))
-    for eigs, want in (([4.0, -1.0, 0.5, 2.0, 0.1], 4.0), ([-5.0, 1.0, 2.0, 0.3, -0.2], -5.0)):
+    for eigs in ([4.0, -1.0, 0.5, 2.0, 0.1], [-5.0, 1.0, 2.0, 0.3, -0.2]):
         A = q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
         x1 = torch.randn(2, dtype=torch.float64, requires_grad=True)
         x2 = torch.randn(3, dtype=torch.float64, requires_grad=True)
@@ -91,12 +94,71 @@ def test_power_iteration_finds_the_dominant_eigenvalue_of_a_quadratic():
             x = torch.cat([x1, x2])
             return 0.5 * x @ A @ x + x.sum()  # the linear term does not change the Hessian
 
-        lam = hessian_eigenvalue(quad, [x1, x2], iters=200, tol=1e-10, generator=torch.Generator().manual_seed(0))
-        assert lam == pytest.approx(want, rel=1e-6)
-        hvp = A.__matmul__
-        assert power_iteration(hvp, 5, iters=200, tol=1e-10, dtype=torch.float64) == pytest.approx(want, rel=1e-6)
+        lam = hessian_eigenvalue(quad, [x1, x2], iters=5, tol=1e-12, generator=torch.Generator().manual_seed(0))
+        assert lam == pytest.approx(max(eigs), rel=1e-9)  # 4.0, then 2.0 although -5.0 dominates in magnitude
+        top = hessian_top_eigen(quad, [x1, x2], iters=5, tol=1e-12)
+        v = torch.from_numpy(top.vector)
+        assert torch.allclose(A @ v, max(eigs) * v, atol=1e-9) and top.matvecs <= 5
+        magnitude = max(eigs, key=abs)
+        assert power_iteration(A.__matmul__, 5, iters=300, tol=1e-12, dtype=torch.float64) == pytest.approx(magnitude,
+                                                                                                          rel=1e-6)
     lin = torch.zeros(3, requires_grad=True)
     assert hessian_eigenvalue(lambda: (2 * lin).sum(), [lin]) == 0.0
+
+
+def test_lanczos_warm_start_projection_and_budget():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((12, 12)))
+    eigs = np.array([3.0, -7.0, 1.0, 0.5, -2.0, 0.2, 2.5, -0.1, 0.0, 0.0, 0.0, 0.0])
+    A = q @ np.diag(eigs) @ q.T
+    calls = []
+
+    def matvec(v):
+        calls.append(1)
+        return A @ v
+
+    exact = lanczos(matvec, 12, iters=12, tol=1e-12)
+    assert exact.value == pytest.approx(3.0, abs=1e-10) and exact.residual < 1e-8
+    # started from its own eigenvector, one product settles it
+    calls.clear()
+    warm = lanczos(matvec, 12, iters=8, tol=1e-8, v0=exact.vector)
+    assert warm.value == pytest.approx(3.0, abs=1e-10) and warm.matvecs == len(calls) == 1
+    # the budget caps the products and the Ritz value is a lower bound of the largest eigenvalue
+    calls.clear()
+    short = lanczos(matvec, 12, iters=3, tol=1e-12)
+    assert len(calls) == short.matvecs == 3 and short.value <= 3.0 + 1e-12
+    # projecting out a known null space (the last 4 eigenvectors) leaves a Krylov space of 8
+    null = q[:, 8:]
+
+    def project(v):
+        return v - null @ (null.T @ v)
+
+    proj = lanczos(matvec, 12, iters=12, tol=1e-12, project=project)
+    assert proj.value == pytest.approx(3.0, abs=1e-10) and proj.matvecs <= 8
+    with pytest.raises(ValueError, match="iters"):
+        lanczos(matvec, 12, iters=0)
+
+
+def test_darts_es_local_averages_and_stop_rule_by_hand():
+    es = DartsES(every=10, start=40, window=5, delta=4, factor=1.3)
+    values = [1.0] * 8 + [2.0] * 4
+    steps = [10 * (i + 1) for i in range(len(values))]
+    # local averages from the 3rd measurement on: means of the last <= 5 values
+    assert es.local_averages(values) == pytest.approx([1, 1, 1, 1, 1, 1, 1.2, 1.4, 1.6, 1.8])
+    fired = [n for n in range(1, len(values) + 1) if es.check(steps[:n], values[:n])]
+    # measurement 10 (step 100): centre step 80, compared with step 40 = start; 1.4 / 1.0 > 1.3
+    assert fired[0] == 10
+    hit = es.check(steps[:10], values[:10])
+    assert hit == {"current": pytest.approx(1.4), "previous": pytest.approx(1.0), "ratio": pytest.approx(1.4),
+                   "centre_step": 80, "stop_step": 40}
+    # measurement 9 (ratio 1.2) would compare with step 30 < start anyway; a later start delays it
+    assert es.check(steps[:9], values[:9]) is None
+    late = DartsES(every=10, start=50)
+    assert late.check(steps[:10], values[:10]) is None and late.check(steps[:11], values[:11])["stop_step"] == 50
+    assert DartsES(every=10, start=0, factor=1.5).check(steps[:10], values[:10]) is None  # 1.4 < 1.5
+    assert DartsES(every=10, start=0).check(steps[:10], [-1.0] * 8 + [2.0] * 2) is None  # no ratio of negatives
+    with pytest.raises(ValueError, match="factor"):
+        DartsES(every=10, start=0, factor=1.0)
 
 
 def test_entropy_and_margin_of_edge_weights():
@@ -112,12 +174,35 @@ def test_softmax_and_sigmoid_weights(digits):
     assert idx is None and w["cell"].shape == (6, 5)
     assert torch.allclose(w["cell"].sum(-1), torch.ones(6))
     fair = tiny("fairdarts", digits)
+    # the FairDARTS reference has no "none" op and starts every sigmoid at 0.5
+    assert fair.net.op_names == ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    assert torch.equal(fair.alphas["cell"], torch.zeros(6, 4))
     with torch.no_grad():
-        fair.alphas["cell"].copy_(torch.linspace(-3, 3, 30).reshape(6, 5))
+        fair.alphas["cell"].copy_(torch.linspace(-3, 3, 24).reshape(6, 4))
     s = fair._mix()[0]["cell"]
-    assert s.shape == (6, 5) and ((s > 0) & (s < 1)).all()
+    assert s.shape == (6, 4) and ((s > 0) & (s < 1)).all()
     assert torch.allclose(s, torch.sigmoid(fair.alphas["cell"]))
     assert not torch.allclose(s.sum(-1), torch.ones(6))  # independent per op: no competition
+
+
+def test_fairdarts_derives_with_the_sigmoid_threshold_and_never_from_a_none_weight(digits):
+    fair = tiny("fairdarts", digits)
+    ops = fair.net.op_names  # skip, 1x1, 3x3, avg
+    sig = np.full((6, 4), 0.1)
+    sig[0, 2] = 0.9    # 3x3 above the threshold 0.85
+    sig[1, 0] = 0.95   # skip above
+    sig[2, 1] = 0.84   # best op below the threshold: the edge is dropped (none)
+    sig[3, 3] = 0.99   # avg pool
+    sig[4] = [0.2, 0.86, 0.87, 0.1]  # 3x3 by a hair
+    # edge 5: everything at 0.1 -> none
+    arch, details = fair.relax.derive({"cell": sig}, ops=ops, threshold=0.85)
+    assert str(arch) == "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
+    assert details["skip_margins"] == pytest.approx([(0.95 - 0.1) / 1.25])
+    # the trainer's own derivation uses the threshold too; DARTS' argmax rule would pick edge 2's 1x1
+    with torch.no_grad():
+        fair.alphas["cell"].copy_(torch.logit(torch.tensor(sig)).float())
+    assert fair.derive()[0] == arch
+    assert str(fair.relax.derive({"cell": sig}, ops=ops)[0]).count("none") == 0
 
 
 def test_gumbel_hard_samples_are_one_hot_with_softmax_frequencies_and_straight_through_gradients(digits):
@@ -142,6 +227,40 @@ def test_gumbel_hard_samples_are_one_hot_with_softmax_frequencies_and_straight_t
                 counts[k] += 1
     freq = counts / counts.sum()
     assert np.abs(freq - F.softmax(target, 0).numpy()).max() < 0.03
+
+
+def test_gdas_passes_the_straight_through_gradient_to_every_op_of_the_edge():
+    """GDAS' reference (forward_gdas) adds the unselected hard weights to the edge's output:
+    0 in value, so the forward is the selected op alone, but dL/dw_k = sum(dL/d out) for every
+    unselected k, which then reaches every logit through the straight-through softmax."""
+    from nasbench_lab.nn.ops import make_op
+    from nasbench_lab.spaces.darts import MixedOp
+    from nasbench_lab.spaces.nb201 import OPS
+
+    torch.manual_seed(0)
+    edge = MixedOp(OPS, 2, 1, builder=lambda name, c, s: make_op(name, c, c, s, affine=False))
+    x = torch.randn(3, 2, 4, 4)
+    upstream = torch.randn(3, 2, 4, 4)
+    w = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0], requires_grad=True)  # hard sample: op 2 (1x1 conv)
+    out = edge(x, w, index=2)
+    assert torch.allclose(out, edge.ops[2](x))
+    (out * upstream).sum().backward()
+    expected = torch.full((5,), float(upstream.sum()))
+    expected[2] = float((edge.ops[2](x) * upstream).sum().detach())
+    assert torch.allclose(w.grad, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_pcdarts_warms_the_weights_up_for_30_percent_of_the_budget(digits):
+    job = tiny("pcdarts", digits, steps=10, arch_lr=0.05)
+    assert job.cfg.warmup_steps == 3 and job.alarm_after == 3
+    a0 = job.alphas["cell"].detach().clone()
+    for _ in range(3):
+        job.step()
+    assert torch.equal(job.alphas["cell"], a0)  # weight-only steps
+    job.step()
+    assert not torch.equal(job.alphas["cell"], a0)
+    assert tiny("pcdarts", digits, steps=10, warmup_steps=0).cfg.warmup_steps == 0  # explicit values win
+    assert tiny("darts", digits, steps=10).cfg.warmup_steps == 0
 
 
 # ----------------------------------------------------------------------------- derivation
@@ -341,11 +460,30 @@ def test_collapse_onto_skip_raises_the_alarm_and_stops_the_run(digits):
     dash = RunDashboard(run, auto_refresh=False)
     assert dash.alarm.layout.display == "block"
     assert "Collapse alarm" in dash.alarm.value and "<b>skip</b> at step 1" in dash.alarm.value
-    assert "6 skip connections in the cell (&gt;= 3)" in dash.alarm.value
+    assert "6 decided skip connections in the cell (&gt;= 3" in dash.alarm.value
+
+
+def test_the_skip_rule_ignores_the_argmax_of_near_uniform_alphas(digits):
+    """Issue 13: in CI mode the skip rule fired at step 1 while every weight was still 0.2. A skip
+    edge now counts only once its weight leads the runner-up by skip_margin (0.05)."""
+    job = tiny("darts", digits, steps=3, alarm_after=0)
+    with torch.no_grad():
+        job.alphas["cell"].zero_()
+        job.alphas["cell"][:, 1] = 0.01  # skip is the argmax of every edge, by 0.002 in weight
+    fired = []
+    job.bind(lambda kind, step=None, **data: fired.append((kind, step, data)))
+    row = job.step()
+    assert row["skip_count"] == 6 and row["decided_skips"] == 0 and fired == []
+    assert np.allclose(job.weights()["cell"], 0.2, atol=0.003)
+    # the same cell with skip clearly ahead (softmax(1 vs 0) = 0.40 vs 0.15) is decided
+    with torch.no_grad():
+        job.alphas["cell"][:, 1] = 1.0
+    row = job.step()
+    assert row["decided_skips"] == 6 and [(k, d["rule"]) for k, _, d in fired] == [("alarm", "skip")]
 
 
 def test_eigenvalue_alarm_fires_when_the_eigenvalue_grows_over_its_early_value(digits, monkeypatch):
-    job = tiny("darts", digits, steps=5, hessian_every=1, alarm_after=0, skip_threshold=7)
+    job = tiny("darts", digits, steps=5, hessian_every=1, alarm_after=0, alarm_rules=["eigenvalue"])
     values = iter([1.0, 1.1, 1.2, 1.4, 1.0])  # baseline = mean of the first two = 1.05
     monkeypatch.setattr(job, "eigenvalue", lambda: next(values))
     fired = []
@@ -356,23 +494,67 @@ def test_eigenvalue_alarm_fires_when_the_eigenvalue_grows_over_its_early_value(d
     assert fired[0][2]["threshold"] == pytest.approx(1.3 * 1.05)
 
 
-def test_monitor_eigenvalue_matches_the_exact_hessian_of_the_validation_loss(digits):
+def test_darts_es_alarm_stops_the_run_where_darts_es_would_and_keeps_the_earlier_architecture(digits, monkeypatch):
+    # 718 training images at batch 8: 89.75 steps per epoch, so 0.034 epochs start DARTS-ES at step 3
+    job = tiny("darts", digits, steps=14, hessian_every=1, alarm_after=0, stop_on_alarm=True, arch_lr=0.05,
+               es_start_epoch=0.034)
+    assert job.cfg.alarm_rules == ("skip", "darts-es") and job.darts_es.start == 3
+    assert tiny("darts", digits).darts_es.start == 898  # the default: 10 epochs
+    values = iter([1.0] * 8 + [2.0] * 6)
+    monkeypatch.setattr(job, "eigenvalue", lambda: next(values))
+    run = Run(job, store=False)
+    run.start()
+    assert run.wait(timeout=300) == "finished", run.traceback
+    alarms = run.events.since(0, kinds=["alarm"])
+    # measurement 10 (step 10): local average 1.4 (mean of 1, 1, 1, 2, 2... the last five) against
+    # the one 4 measurements earlier, 1.0, whose centre step 4 is past the start (step 3)
+    assert [(a.step, a.data["rule"]) for a in alarms] == [(10, "darts-es")]
+    a = alarms[0].data
+    assert a["value"] == pytest.approx(1.4) and a["threshold"] == pytest.approx(1.3) and a["stop_step"] == 4
+    assert a["stop_arch"] == job.arch_at(4) and "step 4" in a["message"]
+    summary = run.summary
+    assert summary["steps"] == 10 and summary["stopped_on_alarm"] == "darts-es"
+    assert summary["es_step"] == 4 and summary["es_arch"] == job.arch_at(4)
+    assert summary["es_table_acc"] == pytest.approx(job.benchmark.query(job.arch_at(4)))
+    snap = job.snapshot()
+    assert snap["eigen"]["local_avg"][-1] == pytest.approx(1.4) and snap["eigen"]["baseline"] is None
+
+
+def test_monitor_eigenvalue_is_the_largest_algebraic_one_of_the_exact_hessian(digits):
+    """Against the exact Hessian of a tiny supernet (torch.autograd.functional.hessian, a code path
+    independent of the Lanczos iteration) at training points that include an early one where the
+    eigenvalue of largest magnitude is negative (power iteration would report that one)."""
     from nasbench_lab.differentiable.trainer import frozen_bn
 
-    job = tiny("darts", digits, hessian_iters=50, hessian_batch=4)
-    for _ in range(2):
+    job = tiny("darts", digits, steps=8, hessian_batch=8, arch_lr=0.05)
+    negative_dominant = 0
+    for t in range(8):
         job.step()
-    xv, yv = job.data.val_x[:4], job.data.val_y[:4]
+        if t not in (0, 7):
+            continue
+        xv, yv = job.data.val_x[:8], job.data.val_y[:8]
 
-    def val_loss(a: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(job._forward(xv, {"cell": F.softmax(a, -1)}), yv)
+        def val_loss(a: torch.Tensor, xv=xv, yv=yv) -> torch.Tensor:
+            return F.cross_entropy(job._forward(xv, {"cell": F.softmax(a, -1)}), yv)
 
-    job.net.train()
-    with frozen_bn(job.net):
-        H = torch.autograd.functional.hessian(val_loss, job.alphas["cell"].detach().clone())
-    ev = np.linalg.eigvalsh(H.reshape(30, 30).double().numpy())
-    dominant = ev[np.argmax(np.abs(ev))]
-    assert job.eigenvalue() == pytest.approx(dominant, rel=0.02)
+        job.net.train()
+        with frozen_bn(job.net):
+            H = torch.autograd.functional.hessian(val_loss, job.alphas["cell"].detach().clone(), vectorize=True)
+        # R-DARTS differentiates grad + arch_weight_decay * alpha: the Hessian gains wd on its diagonal
+        ev = np.linalg.eigvalsh(H.reshape(30, 30).double().numpy()) + job.cfg.arch_weight_decay
+        dominant = ev[np.argmax(np.abs(ev))]
+        negative_dominant += dominant < 0
+        if t == 7:  # the default budget (6 products, warm-started from step 1's vector) stays close
+            assert abs(job.eigenvalue() - ev[-1]) <= 0.1 * np.abs(ev).max()
+            assert 1 <= job._eig_matvecs <= job.cfg.hessian_iters
+        job.cfg.hessian_iters, job.cfg.hessian_tol = 30, 1e-10  # enough for the whole Krylov space
+        lam = job.eigenvalue()
+        job.cfg.hessian_iters, job.cfg.hessian_tol = 6, 1e-2
+        assert lam == pytest.approx(ev[-1], rel=1e-4, abs=1e-7)
+        assert job._eig_matvecs <= 24  # 6 directions (a constant per edge) are projected out
+        if dominant < 0:
+            assert lam > 0 > dominant
+    assert negative_dominant >= 1
 
 
 # ----------------------------------------------------------------------------- views

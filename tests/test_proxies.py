@@ -135,3 +135,98 @@ def test_proxy_evaluator_scores_and_caches(batch):
     assert ev.truth(POOL.parse("[4,3,3]")) != ev.truth(POOL.parse("[4,3,3]"))  # no benchmark: NaN
     with pytest.raises(ValueError, match="valid: grad_norm"):
         ProxyEvaluator(POOL, "zen")
+
+
+# ----------------------------------------------------------------------------- every proxy by hand
+def _tiny_fixed():
+    """1x1 conv (1 -> 2 channels, no bias) -> ReLU -> flatten -> Linear(8 -> 3) on 2x2 images,
+    with fixed weights, and the same network written out in numpy (forward and backward by hand)."""
+    w1 = np.array([0.7, -1.3])                          # conv weight, one scalar per output channel
+    w2 = np.array([[0.2, -0.5, 0.9, 0.1, -0.3, 0.8, -0.6, 0.4],
+                   [-0.7, 0.3, 0.05, -0.2, 0.6, -0.1, 0.5, -0.9],
+                   [0.45, 0.25, -0.35, 0.7, -0.15, -0.55, 0.3, 0.2]])
+    b2 = np.array([0.1, -0.2, 0.05])
+    x = np.array([[[0.5, -1.2], [2.0, 0.3]], [[-0.8, 1.5], [-0.4, 0.9]], [[1.1, 0.6], [-1.7, -0.25]]])[:, None]
+    y = np.array([0, 2, 1])
+    net = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor(w1).view(2, 1, 1, 1))
+        net[3].weight.copy_(torch.tensor(w2))
+        net[3].bias.copy_(torch.tensor(b2))
+    batch = (torch.tensor(x), torch.tensor(y))
+    return net, batch, w1, w2, b2, x[:, 0].reshape(3, 4), y
+
+
+def _forward_backward(w1, w2, b2, xp, y):
+    """Loss, weight gradients and intermediates of the numpy network; xp: (N, 4 pixels)."""
+    n = len(y)
+    z1 = w1[None, :, None] * xp[:, None, :]             # (N, 2 channels, 4 pixels)
+    h = np.maximum(z1, 0.0)
+    f = h.reshape(n, 8)                                 # flatten order: channel, then pixel
+    logits = f @ w2.T + b2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    loss = -np.mean(np.log(p[np.arange(n), y]))
+    dlog = (p - np.eye(3)[y]) / n                       # dL/dlogits of the mean cross-entropy
+    dw2 = dlog.T @ f
+    dz1 = (dlog @ w2).reshape(n, 2, 4) * (z1 > 0)
+    dw1 = (dz1 * xp[:, None, :]).sum(axis=(0, 2))
+    return loss, dw1, dw2, {"z1": z1, "dz1": dz1, "logits": logits, "dlog": dlog}
+
+
+def test_every_proxy_equals_its_formula_on_a_tiny_fixed_network():
+    net, batch, w1, w2, b2, xp, y = _tiny_fixed()
+    loss, dw1, dw2, mid = _forward_backward(w1, w2, b2, xp, y)
+    want = {}
+    want["grad_norm"] = np.linalg.norm(dw1) + np.linalg.norm(dw2)
+    want["snip"] = np.abs(w1 * dw1).sum() + np.abs(w2 * dw2).sum()
+    # fisher: per channel 0.5 * mean_n (sum_spatial a * dL/da)^2, times the channel's fan-in
+    # (conv: 1 input channel x 1x1 kernel = 1; linear: 8 inputs), as the reference broadcasts it
+    s1 = (mid["z1"] * mid["dz1"]).sum(axis=2)           # (N, 2)
+    s2 = mid["logits"] * mid["dlog"]                   # (N, 3)
+    want["fisher"] = (0.5 * (s1 ** 2).mean(0)).sum() * 1 + (0.5 * (s2 ** 2).mean(0)).sum() * 8
+    # grasp: -sum w * (H g), H g by central differences of the hand-written gradient along g
+    eps = 1e-6
+    g = (dw1, dw2)
+    _, p1, p2, _ = _forward_backward(w1 + eps * dw1, w2 + eps * dw2, b2, xp, y)
+    _, m1, m2, _ = _forward_backward(w1 - eps * dw1, w2 - eps * dw2, b2, xp, y)
+    hg = ((p1 - m1) / (2 * eps), (p2 - m2) / (2 * eps))
+    want["grasp"] = -(w1 * hg[0]).sum() - (w2 * hg[1]).sum()
+    assert all(np.abs(gi).max() > 1e-3 for gi in g) and abs(want["grasp"]) > 1e-4  # a non-trivial case
+    # synflow: |params|, all-ones input, R = sum of outputs; dR/d|W2|[k, j] = f_j = |w1_c|,
+    # dR/d|w1_c| = sum_k sum_pixels |W2|[k, (c, pixel)]
+    a1, a2 = np.abs(w1), np.abs(w2)
+    f_ones = np.repeat(a1, 4)
+    dr_w2 = np.tile(f_ones, (3, 1))
+    dr_w1 = a2.reshape(3, 2, 4).sum(axis=(0, 2))
+    want["synflow"] = (a1 * dr_w1).sum() + (a2 * dr_w2).sum()
+    # jacov: rows d(sum_k logits_k)/dx_n, then -sum log(v + k) + 1 / (v + k) over corrcoef eigenvalues
+    active = mid["z1"] > 0                              # (N, 2, 4)
+    jac = np.einsum("kcp,ncp,c->np", w2.reshape(3, 2, 4), active, w1)
+    v = np.clip(np.linalg.eigvalsh(np.corrcoef(jac)), 0, None)
+    want["jacov"] = -np.sum(np.log(v + 1e-5) + 1 / (v + 1e-5))
+    # naswot: codes of the ReLU's input, K = units - Hamming, log det
+    codes = active.reshape(3, 8).astype(int)
+    ham = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+    want["naswot"] = np.linalg.slogdet(8 - ham)[1]
+    assert np.linalg.slogdet(8 - ham)[0] > 0
+
+    got = measures.compute(net, batch, keep_model=True)
+    for name in measures.NAMES:
+        assert got[name] == pytest.approx(want[name], rel=1e-9, abs=1e-12), name
+        assert measures.MODEL_PROXIES[name](net, batch) == pytest.approx(want[name], rel=1e-9, abs=1e-12), name
+    # keep_model=True left the network as it was; the default lets synflow take |w| in place
+    assert torch.equal(net[0].weight.view(-1), torch.tensor(w1))
+    measures.compute(net, batch, ["synflow"])
+    assert (net[0].weight >= 0).all()
+
+
+def test_score_all_builds_one_model_and_equals_the_proxies_one_by_one(batch, monkeypatch):
+    arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+    builds = []
+    real = NB201.model
+    monkeypatch.setattr(NB201, "model", lambda *a, **k: builds.append(1) or real(*a, **k))
+    together = proxies.score_all(proxies.names(), NB201, arch, batch)
+    assert len(builds) == 1
+    for name in proxies.names():
+        assert proxies.score(name, NB201, arch, batch) == pytest.approx(together[name], rel=1e-5), name

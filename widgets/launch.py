@@ -54,14 +54,16 @@ class Launcher:
     ``methods``: the methods offered (default: all, see :func:`nasbench_lab.methods.names`);
     ``options``: per-method default options, e.g. ``{"mixture": {"models": 4}}``, shown as JSON in
     the options field when that method is picked (the names each method takes are listed under
-    the form). Other keyword arguments go to :func:`launch` (``batch_size``, ``rank_every``,
-    ``benchmark``...). Typed input is checked here and errors show inline in red instead of
-    raising into the cell.
+    the form). ``data_root`` fills the "data root" field: the folder holding the CIFAR python
+    batches, read when the dataset is cifar10 or cifar100. Other keyword arguments go to
+    :func:`launch` (``batch_size``, ``rank_every``, ``benchmark``...). Typed input is checked here
+    and errors show inline in red instead of raising into the cell.
     """
 
     def __init__(self, space: str = "pooling", method: str = "uniform", dataset: str = "digits",
                  steps: int | str = 300, start: bool = True, methods: Sequence[str] | None = None,
-                 options: Mapping[str, Mapping[str, Any]] | None = None, **job_kwargs: Any) -> None:
+                 options: Mapping[str, Mapping[str, Any]] | None = None, data_root: str | None = None,
+                 **job_kwargs: Any) -> None:
         offered = list(methods) if methods is not None else method_registry.names()
         unknown = [m for m in offered if m not in method_registry.names()]
         if unknown or not offered:
@@ -81,6 +83,9 @@ class Launcher:
                                   layout=W.Layout(width="200px"))
         self.steps = W.Text(value=str(steps), description="steps", style=style, layout=W.Layout(width="160px"),
                             tooltip="training budget in steps")
+        self.data_root = W.Text(value=str(data_root or ""), description="data root", style=style,
+                                layout=W.Layout(width="330px"), placeholder="folder with cifar-10-batches-py/",
+                                tooltip="where the CIFAR python batches are (cifar10 / cifar100)")
         self.start = W.Checkbox(value=start, description="start", indent=False, layout=W.Layout(width="70px"))
         self.button = W.Button(description="Create run", button_style="primary", layout=W.Layout(width="110px"))
         self.button.on_click(lambda _b: self.create())
@@ -94,6 +99,7 @@ class Launcher:
         self.widget = W.VBox([row([self.space, self.method, self.dataset, self.steps, self.start, self.button],
                                   "nbl-tight", flex_flow="row wrap"),
                               row([self.options, self.hint], "nbl-tight", flex_flow="row wrap"),
+                              row([self.data_root], "nbl-tight", flex_flow="row wrap"),
                               self.message, self.output])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -126,6 +132,8 @@ class Launcher:
             steps = _check_steps(self.steps.value)
             opts = self._parse_options()
             kwargs = dict(self.job_kwargs)
+            if self.data_root.value.strip():
+                kwargs["data_root"] = self.data_root.value.strip()
             if opts:
                 kwargs["method_options"] = {**kwargs.get("method_options", {}), **opts}
             dash = launch(self.space.value, self.method.value, self.dataset.value, steps,

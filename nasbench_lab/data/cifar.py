@@ -72,10 +72,16 @@ def _missing(folder: Path, spec: CifarSpec) -> list[str]:
     return [f for f in spec.files if not (folder / f).is_file()]
 
 
+def _load_pickle(path: Path) -> object:
+    """The one place a CIFAR file is unpickled (bytes keys, as Python 2 wrote the originals); data
+    only: no global outside numpy arrays (:mod:`~nasbench_lab.data.safe_pickle`)."""
+    with open(path, "rb") as fh:
+        return safe_pickle.load(fh, encoding="bytes")
+
+
 def _unpickle(path: Path, spec: CifarSpec) -> dict:
     try:
-        with open(path, "rb") as fh:
-            obj = safe_pickle.load(fh, encoding="bytes")  # data only: no global outside numpy arrays
+        obj = _load_pickle(path)
     except Exception as exc:  # truncated or not a pickle at all
         raise ValueError(
             f"{spec.name}: {path} is not a readable CIFAR pickle ({type(exc).__name__}: {exc}); "

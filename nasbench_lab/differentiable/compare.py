@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", default=["darts", "darts2", "gdas", "darts-minus"],
                         help=f"methods, by spaces or commas ({', '.join(METHODS)})")
     parser.add_argument("--space", default="nb201", help="nb201, darts or a pooling space")
-    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--dataset", default="digits", help="digits, cifar10 or cifar100")
+    parser.add_argument("--data-root", default=None, help="folder with the CIFAR python batches (for cifar10/cifar100)")
     parser.add_argument("--steps", type=T.positive_int("300"), default=300, help="alternating (alpha, w) steps per run")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
     parser.add_argument("--batch-size", type=T.positive_int("64"), default=64)
@@ -81,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    options = {k: v for k, v in dict(space=args.space, dataset=args.dataset, steps=args.steps,
+    options = {k: v for k, v in dict(space=args.space, dataset=args.dataset, data_root=args.data_root, steps=args.steps,
                                      batch_size=args.batch_size, channels=args.channels, cells=args.cells,
                                      arch_lr=args.arch_lr, hessian_every=args.hessian_every,
                                      device=args.device).items() if v is not None}

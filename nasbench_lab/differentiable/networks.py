@@ -48,11 +48,12 @@ def _nb201_op(name: str, c: int, stride: int) -> nn.Module:
 
 
 class RelaxedCell(nn.Module):
-    """An NB-201 cell whose 6 edges are :class:`MixedOp` over the 5 NB-201 ops."""
+    """An NB-201 cell whose 6 edges are :class:`MixedOp` over the NB-201 ops (all 5, or ``ops``)."""
 
-    def __init__(self, C: int, partial: int = 1, aux_skip: bool = False) -> None:
+    def __init__(self, C: int, partial: int = 1, aux_skip: bool = False, ops: Sequence[str] = NB201_OPS) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(MixedOp(NB201_OPS, C, 1, partial=partial, builder=_nb201_op, aux_skip=aux_skip)
+        self.ops = tuple(ops)
+        self.edges = nn.ModuleList(MixedOp(self.ops, C, 1, partial=partial, builder=_nb201_op, aux_skip=aux_skip)
                                    for _ in NB201_EDGES)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, index: Sequence[int] | None = None,
@@ -65,9 +66,12 @@ class RelaxedCell(nn.Module):
                 if d != dst:
                     continue
                 if genes is not None:
-                    if genes[k] == 0:  # none
+                    name = NB201_OPS[genes[k]]
+                    if name == "none":
                         continue
-                    h = self.edges[k](nodes[src], op=genes[k])
+                    if name not in self.ops:
+                        raise ValueError(f"RelaxedCell: op {name!r} is not among this supernet's ops {self.ops}")
+                    h = self.edges[k](nodes[src], op=self.ops.index(name))
                 else:
                     h = self.edges[k](nodes[src], weights[k], None if index is None else int(index[k]), aux)
                     if edge_weights is not None:
@@ -78,18 +82,25 @@ class RelaxedCell(nn.Module):
 
 
 class RelaxedNB201(nn.Module):
-    """NAS-Bench-201 supernet with mixed edges (``C`` channels, ``N`` cells per stage)."""
+    """NAS-Bench-201 supernet with mixed edges (``C`` channels, ``N`` cells per stage).
+
+    ``ops``: the candidate ops of every edge, a subset of the NB-201 ops in their order (default
+    all 5; FairDARTS drops ``none``); ``op_names`` and the weight columns follow it.
+    """
 
     groups = ("cell",)
-    op_names = NB201_OPS
 
     def __init__(self, num_classes: int = 10, C: int = 16, N: int = 5, partial: int = 1,
-                 aux_skip: bool = False) -> None:
+                 aux_skip: bool = False, ops: Sequence[str] | None = None) -> None:
         super().__init__()
         if C < 1 or N < 1:
             raise ValueError(f"RelaxedNB201: C and N must be positive, got C={C}, N={N} (e.g. C=16, N=5)")
+        ops = NB201_OPS if ops is None else tuple(ops)
+        if not ops or any(o not in NB201_OPS for o in ops) or len(set(ops)) != len(ops):
+            raise ValueError(f"RelaxedNB201: ops must be distinct NB-201 ops ({', '.join(NB201_OPS)}), got {ops!r}")
+        self.op_names = tuple(o for o in NB201_OPS if o in ops)
         self.stem, self.layers, self.lastact, c_prev = macro_skeleton(
-            C, N, lambda width: RelaxedCell(width, partial, aux_skip))
+            C, N, lambda width: RelaxedCell(width, partial, aux_skip, self.op_names))
         self.classifier = nn.Linear(c_prev, num_classes)
 
     def num_edges(self, group: str) -> int:

@@ -7,10 +7,17 @@ step on a training minibatch (the 50/50 train/val halves of a DataBundle):
 * ``darts2``: second order, one-step unrolled ``w' = w - xi grad_w L_train`` with the
   finite-difference Hessian-vector product (:func:`~.monitors.unrolled_arch_grads`);
 * ``gdas``: hard Gumbel-softmax sample per edge (straight-through), only the sampled op is
-  computed; temperature annealed linearly ``tau_max -> tau_min`` (10 -> 0.1);
-* ``fairdarts``: sigmoid weights + zero-one loss ``-w01 * mean((sigmoid(alpha) - 0.5)^2)``;
+  computed; temperature annealed linearly ``tau_max -> tau_min`` (10 -> 0.1); as in the
+  reference ``forward_gdas`` the unselected ops add their (zero-valued) hard weight, so the
+  straight-through gradient reaches every logit of the edge;
+* ``fairdarts``: sigmoid weights + zero-one loss ``-w01 * mean((sigmoid(alpha) - 0.5)^2)``; as
+  in the reference code there is no ``none`` op (its output is zero, so only the zero-one loss
+  would move it and saturate it from its initial sign), alphas start at 0 (sigmoid 0.5), and the
+  cell is derived with a threshold on the sigmoid weights (``fair_threshold`` 0.85, the
+  reference's ``threshold_sparse``: an NB-201 edge whose best op is below it becomes ``none``);
 * ``pcdarts``: 1/K of the channels through the mixed op (K = ``partial``) and edge
-  normalisation: each node weighs its incoming edges by a softmax over betas;
+  normalisation: each node weighs its incoming edges by a softmax over betas; the weights warm
+  up alone for the first 30 % of the steps (the reference: 15 of 50 epochs);
 * ``darts-minus``: an auxiliary skip connection on every edge, weighted by ``aux_skip`` decaying
   linearly to 0 over the run;
 * ``gaea``: exponentiated gradient on the simplex: with ``p = softmax(alpha)``, the update
@@ -22,21 +29,37 @@ with a few hundred steps, raise ``arch_lr`` (e.g. 3e-3) to see the alphas move.
 
 Monitors after every step: the derived architecture (rules in :mod:`.relaxations`), its skip
 count, per-edge entropy and top-1/top-2 margin, the tabular accuracy of the derived cell when the
-space has a benchmark (NB-201: CIFAR-10 by default); every ``hessian_every`` steps the dominant
-eigenvalue of the Hessian of L_val w.r.t. alpha (power iteration on Hessian-vector products, on a
-fixed validation batch, with the deterministic weights: softmax, or sigmoid for FairDARTS).
+space has a benchmark (NB-201: CIFAR-10 by default); every ``hessian_every`` steps (default:
+spaced so that the monitor costs about ``hessian_budget`` = 10 % of the run, at most 50 times)
+the dominant eigenvalue of the Hessian of L_val w.r.t. alpha as R-DARTS defines it: the
+largest *algebraic* eigenvalue, plus R-DARTS' ``arch_weight_decay`` on the
+diagonal (its Hessian is taken of the regularised validation loss), by at most ``hessian_iters``
+Lanczos steps warm-started from the previous eigenvector (:func:`~.monitors.hessian_top_eigen`),
+on a fixed validation batch of ``hessian_batch`` images, with the deterministic weights (softmax,
+or sigmoid for FairDARTS).
 
 Collapse alarms (event ``"alarm"`` with ``rule``, ``message``, ``value``, ``threshold``), each
 firing when its condition becomes true (re-armed when it becomes false again), checked from step
-``alarm_after`` on (default: max(warm-up, 10 % of the steps), since the argmax of near-uniform
-initial alphas is noise):
+``alarm_after`` on (default: max(warm-up, 10 % of the steps)). ``alarm_rules`` picks them
+(default ``("skip", "darts-es")``):
 
-* ``"skip"``: skip count >= ``skip_threshold`` (DARTS cells: 2 in the normal cell, DARTS+;
-  NB-201: 3 of 6 edges);
-* ``"eigenvalue"``: eigenvalue >= ``eig_ratio`` (1.3) x its early-phase value, the mean of the
-  first ``eig_window`` measurements (DARTS-ES stops when lambda grows by 1/0.75 ~ 1.33).
+* ``"skip"`` (DARTS+ criterion 1): at least ``skip_threshold`` *decided* skip edges in the derived
+  cell (DARTS cells: 2 in the normal cell; NB-201: 3 of 6 edges). A skip edge counts once its
+  normalised weight leads the runner-up on that edge by ``skip_margin`` (0.05): the argmax of
+  near-uniform alphas (every weight 0.2) is noise, not a decision;
+* ``"darts-es"`` (R-DARTS §4.3, :class:`~.monitors.DartsES`): the local average of the last
+  ``es_window`` (5) eigenvalues exceeds ``es_factor`` (1.3) times the local average ``es_delta``
+  (4) measurements earlier, once that earlier one lies past ``es_start_epoch`` (10) epochs of
+  the training half (R-DARTS' ``--es_start_epoch``: before that the weights are still learning
+  and the eigenvalue grows in healthy runs too; on CIFAR-10 at batch 64 that is step 3,906, on
+  digits step 112); the alarm names the step whose architecture DARTS-ES keeps (``stop_step``,
+  ``stop_arch``);
+* ``"eigenvalue"`` (opt-in, the earlier rule): eigenvalue >= ``eig_ratio`` x the mean of the
+  first ``eig_window`` measurements. It compares with the first, near-initial, measurements,
+  so it fires on the eigenvalue's normal early growth; DARTS-ES compares local averages instead.
 
-``stop_on_alarm=True`` ends the run at the first alarm (DARTS+ / DARTS-ES early stopping).
+``stop_on_alarm=True`` ends the run at the first alarm of these rules (DARTS+ / DARTS-ES early
+stopping); ``finish()`` then also reports DARTS-ES's kept architecture.
 ``set_arch_lr(lr)`` and ``set_temperature(t)`` change the run while it is paused (or between
 steps); both are saved in checkpoints.
 """
@@ -59,9 +82,10 @@ from nasbench_lab import data as data_mod
 from nasbench_lab import validation as V
 from nasbench_lab.differentiable import relaxations
 from nasbench_lab.differentiable.monitors import (
+    DartsES,
     edge_entropy,
     edge_margin,
-    hessian_eigenvalue,
+    hessian_top_eigen,
     unrolled_arch_grads,
 )
 from nasbench_lab.runs.job import Job
@@ -72,6 +96,15 @@ __all__ = ["METHODS", "DifferentiableConfig", "DifferentiableTrainer"]
 METHODS: tuple[str, ...] = ("darts", "darts2", "gdas", "fairdarts", "pcdarts", "darts-minus", "gaea")
 WEIGHT_KIND = {"fairdarts": "sigmoid", "gdas": "gumbel"}  # every other method: softmax
 PANEL = "nasbench_lab.viz.alphas:alpha_panel"
+ALARM_RULES: tuple[str, ...] = ("skip", "darts-es", "eigenvalue")
+#: at most this many eigenvalue measurements per run when ``hessian_every`` is None (R-DARTS: one
+#: per epoch of a 50-epoch search)
+HESSIAN_POINTS = 50
+#: cost model of one measurement, in forward+backward passes of ``hessian_batch`` images: the
+#: differentiable gradient plus one Hessian-vector product (~1.5 passes) per Lanczos step
+HVP_PASSES = 1.5
+#: PC-DARTS' weight-only warm-up, as a fraction of the budget (the reference: 15 of 50 epochs)
+PCDARTS_WARMUP = 0.3
 
 
 @dataclass
@@ -92,7 +125,7 @@ class DifferentiableConfig:
     arch_lr: float | None = None  # None: 3e-4 (Adam); gaea: 0.1 (exponentiated gradient)
     arch_betas: tuple[float, float] = (0.5, 0.999)
     arch_weight_decay: float = 1e-3
-    warmup_steps: int = 0  # weight-only steps before the alphas move (PC-DARTS uses a warm-up)
+    warmup_steps: int | None = None  # weight-only steps first; None: 30 % of the steps for pcdarts, else 0
     seed: int = 0
     device: str = "auto"
     augment: bool = True
@@ -104,14 +137,23 @@ class DifferentiableConfig:
     zero_one_weight: float = 10.0
     partial: int = 4  # PC-DARTS: 1/K of the channels go through the mixed op
     aux_skip: float = 1.0  # DARTS-: initial auxiliary skip weight
-    hessian_every: int | None = None  # None: steps // 10; 0: never
-    hessian_iters: int = 10
-    hessian_batch: int = 64
+    hessian_every: int | None = None  # None: from hessian_budget (at most 50 per run); 0: never
+    hessian_budget: float = 0.1  # hessian_every=None spaces measurements to cost about this fraction of the run
+    hessian_iters: int = 6  # Lanczos steps (Hessian-vector products) per measurement, at most
+    hessian_tol: float = 1e-2  # Lanczos stops early at this relative residual
+    hessian_batch: int = 32
     skip_threshold: int | None = None  # None: the space's rule
-    eig_ratio: float = 1.3
+    skip_margin: float = 0.05  # a skip edge counts once it leads the runner-up weight by this much
+    alarm_rules: tuple[str, ...] = ("skip", "darts-es")  # any of ALARM_RULES
+    es_window: int = 5  # DARTS-ES (R-DARTS): local-average window, in measurements
+    es_delta: int = 4  # compare with the local average this many measurements earlier
+    es_factor: float = 1.3  # stop when it grew by more than this factor
+    es_start_epoch: float = 10.0  # compare only after this many epochs of the training half (R-DARTS: 10)
+    eig_ratio: float = 1.3  # the opt-in "eigenvalue" rule: x the mean of the first eig_window values
     eig_window: int = 2
     alarm_after: int | None = None  # alarms are checked from this step on; None: max(warmup, steps // 10)
     stop_on_alarm: bool = False
+    fair_threshold: float = 0.85  # FairDARTS: derive an op only when sigmoid(alpha) >= this
     benchmark_dataset: str = "cifar10"
     history: int = 100  # points of alpha history kept for the view (thinned evenly)
     method_options: dict[str, Any] = field(default_factory=dict)
@@ -136,11 +178,12 @@ class DifferentiableConfig:
                              f"use one of {', '.join(m for m in METHODS if m not in relax.unsupported)}")
         if self.dataset not in data_mod.names():
             raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(data_mod.names())}")
-        for name in ("steps", "batch_size", "hessian_iters", "hessian_batch", "partial", "eig_window", "history"):
+        for name in ("steps", "batch_size", "hessian_iters", "hessian_batch", "partial", "eig_window", "history",
+                     "es_window", "es_delta"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r} (e.g. {name}=4)")
-        for name in ("lr", "tau_max", "tau_min", "eig_ratio"):
+        for name in ("lr", "tau_max", "tau_min", "eig_ratio", "hessian_tol", "hessian_budget"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or v <= 0:
                 raise ValueError(f"{name}: expected a positive number, got {v!r}")
@@ -150,8 +193,26 @@ class DifferentiableConfig:
             raise ValueError(f"hessian_every: expected an integer >= 0 (0 = never) or None, got {self.hessian_every!r}")
         if self.alarm_after is not None and (not isinstance(self.alarm_after, int) or self.alarm_after < 0):
             raise ValueError(f"alarm_after: expected an integer >= 0 or None, got {self.alarm_after!r}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps: expected >= 0, got {self.warmup_steps!r}")
+        if self.warmup_steps is not None and (not isinstance(self.warmup_steps, int) or self.warmup_steps < 0):
+            raise ValueError(f"warmup_steps: expected an integer >= 0 or None (pcdarts: 30 % of the steps), "
+                             f"got {self.warmup_steps!r} (e.g. warmup_steps=60)")
+        if isinstance(self.alarm_rules, str):
+            self.alarm_rules = (self.alarm_rules,)
+        bad = [r for r in self.alarm_rules if r not in ALARM_RULES]
+        if bad or not isinstance(self.alarm_rules, list | tuple):
+            raise ValueError(f"alarm_rules: expected names from {', '.join(ALARM_RULES)}, got {self.alarm_rules!r} "
+                             "(e.g. alarm_rules=['skip', 'darts-es'])")
+        self.alarm_rules = tuple(self.alarm_rules)
+        if not isinstance(self.es_factor, int | float) or not self.es_factor > 1:
+            raise ValueError(f"es_factor: expected a number > 1, got {self.es_factor!r} (e.g. es_factor=1.3)")
+        if not isinstance(self.es_start_epoch, int | float) or isinstance(self.es_start_epoch, bool) \
+                or self.es_start_epoch < 0:
+            raise ValueError(f"es_start_epoch: expected a number of epochs >= 0, got {self.es_start_epoch!r} "
+                             "(e.g. es_start_epoch=10)")
+        for name in ("skip_margin", "fair_threshold"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 1:
+                raise ValueError(f"{name}: expected a number in [0, 1], got {v!r} (e.g. {name}=0.2)")
         self.arch_betas = tuple(float(b) for b in self.arch_betas)  # type: ignore[assignment]
         return self
 
@@ -223,6 +284,8 @@ class DifferentiableTrainer(Job):
         config = _merge(dataclasses.replace(config or DifferentiableConfig(), **overrides)).validate()
         if config.arch_lr is None:
             config.arch_lr = 0.1 if config.method == "gaea" else 3e-4
+        if config.warmup_steps is None:
+            config.warmup_steps = round(PCDARTS_WARMUP * config.steps) if config.method == "pcdarts" else 0
         self.cfg = config
         self.method = config.method
         self.weight_kind = WEIGHT_KIND.get(self.method, "softmax")
@@ -232,12 +295,17 @@ class DifferentiableTrainer(Job):
         torch.manual_seed(config.seed)  # weights and alphas are part of the seeded trajectory
         bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
         self.data = bundle.to(self.device)
+        # FairDARTS' reference has no "none" op: with independent sigmoids only the zero-one loss
+        # would move it (its output is zero), saturating sigmoid(none) from its initial sign
+        ops = self.relax.ops_without_none() if self.method == "fairdarts" else None
         self.net = self.relax.build(self.data.num_classes, config.channels, config.cells,
                                     config.partial if self.method == "pcdarts" else 1,
-                                    self.method == "darts-minus").to(self.device)
+                                    self.method == "darts-minus", ops=ops).to(self.device)
         self.groups: tuple[str, ...] = tuple(self.net.groups)
         k = len(self.net.op_names)
-        self.alphas = nn.ParameterDict({g: nn.Parameter(1e-3 * torch.randn(self.net.num_edges(g), k))
+        # FairDARTS starts every sigmoid at 0.5 (reference: zeros); the others at DARTS' 1e-3 * N(0, 1)
+        scale = 0.0 if self.method == "fairdarts" else 1e-3
+        self.alphas = nn.ParameterDict({g: nn.Parameter(scale * torch.randn(self.net.num_edges(g), k))
                                         for g in self.groups}).to(self.device)
         self.betas: nn.ParameterDict | None = None
         if self.method == "pcdarts":
@@ -260,7 +328,10 @@ class DifferentiableTrainer(Job):
         self.train_stream = _Stream(self.data.train_x, self.data.train_y, config.batch_size, self.gen)
         self.val_stream = _Stream(self.data.val_x, self.data.val_y, config.batch_size, self.gen)
         self.augment = self.data.augment if config.augment else None
-        self.hessian_every = (max(1, config.steps // 10) if config.hessian_every is None else config.hessian_every)
+        self.hessian_every = self.default_hessian_every(config) if config.hessian_every is None else config.hessian_every
+        steps_per_epoch = self.data.train_x.shape[0] / min(config.batch_size, self.data.train_x.shape[0])
+        self.darts_es = DartsES(max(1, self.hessian_every), round(config.es_start_epoch * steps_per_epoch),
+                                config.es_window, config.es_delta, config.es_factor)
         self.alarm_after = (max(config.warmup_steps, config.steps // 10) if config.alarm_after is None
                             else config.alarm_after)
         self.skip_threshold = config.skip_threshold if config.skip_threshold is not None else self.relax.skip_threshold
@@ -268,14 +339,30 @@ class DifferentiableTrainer(Job):
         self._tau_override: float | None = None
         self._reset_monitors()
 
+    @staticmethod
+    def default_hessian_every(config: DifferentiableConfig) -> int:
+        """Steps between eigenvalue measurements when ``hessian_every`` is None.
+
+        A measurement costs about ``(1 + HVP_PASSES * hessian_iters) * hessian_batch / (2 *
+        batch_size)`` steps (a step is two passes of ``batch_size`` images: the alpha step and the
+        weight step), so measuring every ``cost / hessian_budget`` steps keeps the monitor near
+        ``hessian_budget`` of the run; never more than ``HESSIAN_POINTS`` (50) measurements per run.
+        The last step is always measured. ``nasbench-lab bench`` reports the measured fraction.
+        """
+        cost = (1 + HVP_PASSES * config.hessian_iters) * config.hessian_batch / (2 * config.batch_size)
+        return max(1, math.ceil(cost / config.hessian_budget), math.ceil(config.steps / HESSIAN_POINTS))
+
     # ------------------------------------------------------------------ monitors' state
     def _reset_monitors(self) -> None:
         self.hist: dict[str, Any] = {"step": [], "weights": {g: [] for g in self.groups}, "skip_count": [],
-                                     "table_acc": [], "entropy": [], "margin": [], "reward": [], "loss": []}
+                                     "decided_skips": [], "table_acc": [], "entropy": [], "margin": [], "reward": [],
+                                     "loss": []}
         self._hist_stride = 1
-        self.eigen: dict[str, list] = {"step": [], "value": []}
+        self.eigen: dict[str, list] = {"step": [], "value": [], "matvecs": [], "local_avg": []}
+        self._eig_vec: np.ndarray | None = None  # warm start of the next Lanczos run
+        self._eig_matvecs = 0
         self.alarms: list[dict[str, Any]] = []
-        self._alarm_on: dict[str, bool] = {"skip": False, "eigenvalue": False}
+        self._alarm_on: dict[str, bool] = {r: False for r in ALARM_RULES}
         self.arch_history: list[tuple[int, str]] = []
         self.current: dict[str, Any] = {}
         self.stopped_on: str | None = None
@@ -444,7 +531,13 @@ class DifferentiableTrainer(Job):
 
     def derive(self) -> tuple[Arch, dict[str, Any]]:
         """The discrete architecture of the current alphas (see :mod:`.relaxations`)."""
-        return self.relax.derive(self.weights(), self.edge_weights())
+        threshold = self.cfg.fair_threshold if self.method == "fairdarts" else None
+        return self.relax.derive(self.weights(), self.edge_weights(), ops=self.net.op_names, threshold=threshold)
+
+    def decided_skips(self, details: dict[str, Any]) -> int | None:
+        """Skip edges of the derived cell whose weight leads the runner-up by ``skip_margin``."""
+        margins = details.get("skip_margins")
+        return None if margins is None else sum(m >= self.cfg.skip_margin for m in margins)
 
     @property
     def benchmark(self) -> Any:
@@ -467,8 +560,33 @@ class DifferentiableTrainer(Job):
         except (KeyError, ValueError):
             return None
 
+    def _null_projector(self):
+        """Removes a constant per edge from a flat alpha vector: softmax(alpha + c) = softmax(alpha),
+        so the Hessian annihilates those directions and Lanczos need not spend products on them."""
+        if self.weight_kind == "sigmoid":
+            return None
+        shapes = [a.shape for a in self.alphas.values()]
+
+        def project(v: np.ndarray) -> np.ndarray:
+            out, pos = [], 0
+            for shp in shapes:
+                n = int(np.prod(shp))
+                block = v[pos:pos + n].reshape(shp)
+                out.append((block - block.mean(axis=-1, keepdims=True)).reshape(-1))
+                pos += n
+            return np.concatenate(out)
+
+        return project
+
     def eigenvalue(self) -> float:
-        """Dominant eigenvalue of the Hessian of L_val w.r.t. alpha on a fixed validation batch."""
+        """Largest algebraic eigenvalue of the Hessian of L_val w.r.t. alpha (R-DARTS, DARTS-ES).
+
+        On a fixed validation batch (the first ``hessian_batch`` images), batch statistics in BN,
+        running statistics untouched; R-DARTS' analyser differentiates ``grad + arch_weight_decay *
+        alpha``, so ``arch_weight_decay`` is added (GAEA: no weight decay, nothing added). At most
+        ``hessian_iters`` Hessian-vector products, warm-started from the last eigenvector (the first
+        measurement, cold, may take twice as many).
+        """
         n = min(self.cfg.hessian_batch, self.data.val_x.shape[0])
         xv, yv = self.data.val_x[:n], self.data.val_y[:n]
         ew = self._edge_weights(detach=True)
@@ -478,15 +596,24 @@ class DifferentiableTrainer(Job):
             w = {g: self._deterministic(a) for g, a in self.alphas.items()}
             return F.cross_entropy(self._forward(xv, w, None, ew), yv)
 
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.eig_gen))
         self.net.train()
         with frozen_bn(self.net):
-            return hessian_eigenvalue(loss_fn, alphas, iters=self.cfg.hessian_iters, generator=self.eig_gen)
+            # a cold start (no eigenvector yet) gets twice the budget: nothing to refine from
+            iters = self.cfg.hessian_iters * (2 if self._eig_vec is None else 1)
+            top = hessian_top_eigen(loss_fn, alphas, iters=iters, tol=self.cfg.hessian_tol,
+                                    v0=self._eig_vec, project=self._null_projector(), rng=np.random.default_rng(seed))
+        self._eig_vec = top.vector
+        self._eig_matvecs = top.matvecs
+        wd = 0.0 if self.method == "gaea" else self.cfg.arch_weight_decay
+        return top.value + wd
 
     def _monitor(self, metrics: dict[str, Any]) -> dict[str, Any]:
         step = self.step_count
         weights = self.weights()
         arch, details = self.derive()
         skip = details.get("skip_count")
+        decided = self.decided_skips(details)
         ent = {g: edge_entropy(w) for g, w in weights.items()}
         mar = {g: edge_margin(w) for g, w in weights.items()}
         table = self.table_accuracy(arch)
@@ -494,20 +621,26 @@ class DifferentiableTrainer(Job):
                                "margin": float(np.mean(np.concatenate(list(mar.values()))))}
         if skip is not None:
             out["skip_count"] = int(skip)
+            out["decided_skips"] = int(decided)
         if table is not None:
             out["table_acc"] = table
         if not self.arch_history or self.arch_history[-1][1] != str(arch):
             self.arch_history.append((step, str(arch)))
         eig = None
         if self.hessian_every and (step % self.hessian_every == 0 or step == self.total_steps):
+            self._eig_matvecs = 0
             eig = self.eigenvalue()
             self.eigen["step"].append(step)
             self.eigen["value"].append(eig)
+            self.eigen["matvecs"].append(self._eig_matvecs)
+            la = self.darts_es.local_averages(self.eigen["value"])
+            self.eigen["local_avg"].append(la[-1] if la else None)
             out["eigenvalue"] = eig
         self.current = {"weights": weights, "edge_weights": self.edge_weights(), "details": details,
-                        "entropy": ent, "margin": mar, "arch": str(arch), "skip_count": skip, "table_acc": table}
+                        "entropy": ent, "margin": mar, "arch": str(arch), "skip_count": skip,
+                        "decided_skips": decided, "table_acc": table}
         self._record(step, weights, skip, table, out, metrics)
-        self._check_alarms(step, skip, eig)
+        self._check_alarms(step, decided, eig)
         return out
 
     def _record(self, step: int, weights, skip, table, out, metrics) -> None:
@@ -518,6 +651,7 @@ class DifferentiableTrainer(Job):
         for g in self.groups:
             h["weights"][g].append(np.round(weights[g], 4).tolist())
         h["skip_count"].append(skip)
+        h["decided_skips"].append(out.get("decided_skips"))
         h["table_acc"].append(table)
         h["entropy"].append(round(out["entropy"], 4))
         h["margin"].append(round(out["margin"], 4))
@@ -533,33 +667,53 @@ class DifferentiableTrainer(Job):
                 else:
                     h[key] = [val[i] for i in keep]
 
+    def arch_at(self, step: int) -> str | None:
+        """The derived architecture as it stood after ``step`` (from the run's architecture history)."""
+        past = [a for s, a in self.arch_history if s <= step]
+        return past[-1] if past else (self.arch_history[0][1] if self.arch_history else None)
+
     def _check_alarms(self, step: int, skip: int | None, eig: float | None) -> None:
         # the argmax of near-uniform early alphas is noise: judge the cell only after alarm_after steps
         if step < self.alarm_after:
             return
-        if self.skip_threshold is not None and skip is not None:
+        rules = self.cfg.alarm_rules
+        if "skip" in rules and self.skip_threshold is not None and skip is not None:
             on = skip >= self.skip_threshold
             if on and not self._alarm_on["skip"]:
                 where = "in the normal cell" if self.space.name == "darts" else "in the cell"
-                self._fire(step, "skip", f"{skip} skip connections {where} (>= {self.skip_threshold}): "
-                           "collapse towards parameter-free cells", skip, self.skip_threshold)
+                self._fire(step, "skip", f"{skip} decided skip connections {where} (>= {self.skip_threshold}, "
+                           f"each leading its edge by >= {self.cfg.skip_margin}): collapse towards parameter-free "
+                           "cells (DARTS+)", skip, self.skip_threshold)
             self._alarm_on["skip"] = on
-        if eig is not None:
-            vals = self.eigen["value"]
-            w = self.cfg.eig_window
-            if len(vals) > w:
-                base = float(np.mean(vals[:w]))
-                on = base > 0 and eig >= self.cfg.eig_ratio * base
-                if on and not self._alarm_on["eigenvalue"]:
-                    self._fire(step, "eigenvalue", f"dominant Hessian eigenvalue {eig:.3g} is {eig / base:.2f}x its "
-                               f"early value {base:.3g} (>= {self.cfg.eig_ratio}x, DARTS-ES)", eig,
-                               self.cfg.eig_ratio * base)
-                self._alarm_on["eigenvalue"] = on
+        if eig is None:
+            return
+        vals = self.eigen["value"]
+        if "darts-es" in rules and step < self.total_steps:  # R-DARTS never checks the last epoch
+            hit = self.darts_es.check(self.eigen["step"], vals)
+            on = hit is not None
+            if on and not self._alarm_on["darts-es"]:
+                stop_arch = self.arch_at(int(hit["stop_step"]))
+                self._fire(step, "darts-es", f"local average of the dominant Hessian eigenvalue {hit['current']:.3g} "
+                           f"is {hit['ratio']:.2f}x the one {self.cfg.es_delta} measurements earlier "
+                           f"({hit['previous']:.3g}; > {self.cfg.es_factor}x, DARTS-ES): DARTS-ES keeps the "
+                           f"architecture of step {hit['stop_step']}", hit["current"],
+                           self.cfg.es_factor * hit["previous"],
+                           stop_step=int(hit["stop_step"]), stop_arch=stop_arch)
+            self._alarm_on["darts-es"] = on
+        w = self.cfg.eig_window
+        if "eigenvalue" in rules and len(vals) > w:
+            base = float(np.mean(vals[:w]))
+            on = base > 0 and eig >= self.cfg.eig_ratio * base
+            if on and not self._alarm_on["eigenvalue"]:
+                self._fire(step, "eigenvalue", f"dominant Hessian eigenvalue {eig:.3g} is {eig / base:.2f}x its "
+                           f"early value {base:.3g} (>= {self.cfg.eig_ratio}x)", eig, self.cfg.eig_ratio * base)
+            self._alarm_on["eigenvalue"] = on
 
-    def _fire(self, step: int, rule: str, message: str, value: float, threshold: float) -> None:
-        alarm = {"step": step, "rule": rule, "message": message, "value": float(value), "threshold": float(threshold)}
+    def _fire(self, step: int, rule: str, message: str, value: float, threshold: float, **extra: Any) -> None:
+        alarm = {"step": step, "rule": rule, "message": message, "value": float(value), "threshold": float(threshold),
+                 **extra}
         self.alarms.append(alarm)
-        self.emit("alarm", rule=rule, message=message, value=float(value), threshold=float(threshold))
+        self.emit("alarm", rule=rule, message=message, value=float(value), threshold=float(threshold), **extra)
         if self.cfg.stop_on_alarm and self.stopped_on is None:
             self.stopped_on = rule
             self.total_steps = self.step_count  # the Run sees the job done and finishes it
@@ -585,10 +739,14 @@ class DifferentiableTrainer(Job):
         return {
             "panel": PANEL, "method": self.method, "space": self.space.name, "step": self.step_count,
             "total_steps": self.cfg.steps, "weight_kind": self.weight_kind, "groups": groups,
-            "history": self.hist, "eigen": {**self.eigen, "baseline": self.eig_baseline, "ratio": self.cfg.eig_ratio},
+            "history": self.hist,
+            "eigen": {**self.eigen, "ratio": self.cfg.eig_ratio, "rules": list(self.cfg.alarm_rules),
+                      "baseline": self.eig_baseline if "eigenvalue" in self.cfg.alarm_rules else None,
+                      "es_factor": self.cfg.es_factor, "es_delta": self.cfg.es_delta, "every": self.hessian_every},
             "arch": cur["arch"], "arch_history": [list(t) for t in self.arch_history],
             "levels": cur["details"].get("levels"),
-            "skip_count": cur["skip_count"], "skip_threshold": self.skip_threshold,
+            "skip_count": cur["skip_count"], "decided_skips": cur.get("decided_skips"),
+            "skip_threshold": self.skip_threshold, "skip_margin": self.cfg.skip_margin,
             "table_acc": cur["table_acc"], "table_dataset": self.cfg.benchmark_dataset if self.benchmark else None,
             "alarms": list(self.alarms), "arch_lr": self.arch_optimizer.param_groups[0]["lr"],
             "temperature": self.temperature if self.method == "gdas" else None,
@@ -598,10 +756,17 @@ class DifferentiableTrainer(Job):
     def finish(self) -> dict[str, Any] | None:
         arch, details = self.derive()
         eig = self.eigen["value"][-1] if self.eigen["value"] else None
-        return {"arch": str(arch), "skip_count": details.get("skip_count"), "table_acc": self.table_accuracy(arch),
-                "eigenvalue": eig, "eig_baseline": self.eig_baseline, "alarms": len(self.alarms),
-                "first_alarm_step": self.alarms[0]["step"] if self.alarms else None,
-                "stopped_on_alarm": self.stopped_on, "steps": self.step_count}
+        out = {"arch": str(arch), "skip_count": details.get("skip_count"),
+               "decided_skips": self.decided_skips(details), "table_acc": self.table_accuracy(arch),
+               "eigenvalue": eig, "eig_matvecs": float(np.mean(self.eigen["matvecs"])) if self.eigen["matvecs"] else None,
+               "alarms": len(self.alarms), "first_alarm_step": self.alarms[0]["step"] if self.alarms else None,
+               "first_alarm_rule": self.alarms[0]["rule"] if self.alarms else None,
+               "stopped_on_alarm": self.stopped_on, "steps": self.step_count}
+        es = next((a for a in self.alarms if a["rule"] == "darts-es"), None)
+        if es is not None:  # DARTS-ES returns the architecture of the earlier step it compared with
+            out["es_step"], out["es_arch"] = es["stop_step"], es["stop_arch"]
+            out["es_table_acc"] = self.table_accuracy(self.space.parse(es["stop_arch"])) if es["stop_arch"] else None
+        return out
 
     def config(self) -> dict[str, Any]:
         out = dataclasses.asdict(self.cfg)
@@ -629,6 +794,7 @@ class DifferentiableTrainer(Job):
             "train_stream": self.train_stream.state_dict(), "val_stream": self.val_stream.state_dict(),
             "tau_override": self._tau_override, "arch_lr": self.cfg.arch_lr,
             "monitors": {"hist": self.hist, "hist_stride": self._hist_stride, "eigen": self.eigen,
+                         "eig_vec": None if self._eig_vec is None else torch.from_numpy(self._eig_vec.copy()),
                          "alarms": self.alarms, "alarm_on": self._alarm_on, "arch_history": self.arch_history,
                          "stopped_on": self.stopped_on},
         }
@@ -654,7 +820,13 @@ class DifferentiableTrainer(Job):
         self.cfg.arch_lr = state.get("arch_lr", self.cfg.arch_lr)
         m = state["monitors"]
         self.hist, self._hist_stride, self.eigen = m["hist"], int(m["hist_stride"]), m["eigen"]
-        self.alarms, self._alarm_on = list(m["alarms"]), dict(m["alarm_on"])
+        for store, fresh in ((self.hist, ("decided_skips",)), (self.eigen, ("matvecs", "local_avg"))):
+            n = len(store["step"])
+            for key in fresh:  # checkpoints written before these monitors existed
+                store.setdefault(key, [None] * n)
+        self.alarms, self._alarm_on = list(m["alarms"]), {**self._alarm_on, **dict(m["alarm_on"])}
+        vec = m.get("eig_vec")
+        self._eig_vec = None if vec is None else vec.double().numpy()
         self.arch_history = [tuple(t) for t in m["arch_history"]]
         self.stopped_on = m.get("stopped_on")
         if self.step_count:
@@ -664,7 +836,8 @@ class DifferentiableTrainer(Job):
             self.current = {"weights": weights, "edge_weights": self.edge_weights(), "details": details,
                             "entropy": {g: edge_entropy(w) for g, w in weights.items()},
                             "margin": {g: edge_margin(w) for g, w in weights.items()}, "arch": str(arch),
-                            "skip_count": details.get("skip_count"), "table_acc": self.table_accuracy(arch)}
+                            "skip_count": details.get("skip_count"), "decided_skips": self.decided_skips(details),
+                            "table_acc": self.table_accuracy(arch)}
 
     def __repr__(self) -> str:
         return (f"<DifferentiableTrainer {self.method} on {self.cfg.space}/{self.cfg.dataset} "

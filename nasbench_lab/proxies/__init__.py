@@ -5,6 +5,9 @@ real standalone model (``space.model(arch)``, freshly initialised from ``seed``)
 ``params`` and ``flops`` are the baselines (004 §5.1.2: parameter count alone ranks about as
 well as synflow) and come from the space. Higher scores predict higher accuracy.
 
+``score_all`` builds the model once and computes every requested proxy with shared passes
+(:func:`.measures.compute`); ``scores`` and ``frame`` use it, one model per architecture.
+
 ``correlation`` measures how well a proxy ranks architectures against a benchmark (Spearman and
 Kendall via :mod:`nasbench_lab.metrics`); ``frame`` tabulates several proxies with the truth
 for the proxy-versus-truth view.
@@ -20,13 +23,13 @@ import pandas as pd
 import torch
 
 from nasbench_lab import metrics, spaces
-from nasbench_lab.proxies.measures import MODEL_PROXIES, naswot_from_codes, naswot_kernel, relu_codes
+from nasbench_lab.proxies.measures import MODEL_PROXIES, compute, naswot_from_codes, naswot_kernel, relu_codes
 from nasbench_lab.spaces import Arch, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from nasbench_lab.benchmarks import Benchmark
 
-__all__ = ["names", "score", "scores", "correlation", "frame", "as_batch", "naswot_from_codes",
+__all__ = ["names", "score", "score_all", "scores", "correlation", "correlations", "frame", "as_batch", "naswot_from_codes",
            "naswot_kernel", "relu_codes"]
 
 _SPACE_PROXIES = ("params", "flops")
@@ -59,27 +62,55 @@ def score(name: str, space: SearchSpace | str, arch: Arch | str, batch: Any = No
     ``params``/``flops``. The model is built under ``torch.manual_seed(seed)`` inside a forked
     RNG, so the score is reproducible and the caller's random state is untouched.
     """
-    sp = spaces.get(space) if isinstance(space, str) else space
     if name not in names():
         raise ValueError(f"proxy: unknown {name!r}; valid names: {', '.join(names())}")
+    return score_all([name], space, arch, batch, seed, num_classes)[name]
+
+
+def score_all(proxy_names: Sequence[str], space: SearchSpace | str, arch: Arch | str, batch: Any = None,
+              seed: int = 0, num_classes: int | None = None) -> dict[str, float]:
+    """Every proxy in ``proxy_names`` of ``arch`` from ONE model build (shared passes, see
+    :func:`.measures.compute`); the same numbers :func:`score` gives one by one."""
+    sp = spaces.get(space) if isinstance(space, str) else space
+    bad = [n for n in proxy_names if n not in names()]
+    if bad:
+        raise ValueError(f"proxy: unknown {bad}; valid names: {', '.join(names())}")
     arch = sp.parse(arch)
-    if name in _SPACE_PROXIES:
-        ncls = num_classes if num_classes is not None else (as_batch(batch)[1] if batch is not None else 10)
-        with torch.random.fork_rng(devices=[]):  # the space may build (and so initialise) a model
-            return float(sp.params(arch, ncls) if name == "params" else sp.flops(arch, ncls))
-    if batch is None:
-        raise ValueError(f"proxy {name!r}: needs a batch, e.g. score({name!r}, space, arch, nasbench_lab.data.get('digits'))")
-    (x, y), ncls = as_batch(batch)
-    ncls = int(num_classes) if num_classes is not None else ncls
-    devices = [x.device] if x.device.type == "cuda" else []
+    model_names = [n for n in proxy_names if n in MODEL_PROXIES]
+    out: dict[str, float] = {}
+    if model_names and batch is None:
+        raise ValueError(f"proxy {model_names[0]!r}: needs a batch, e.g. score({model_names[0]!r}, space, arch, "
+                         "nasbench_lab.data.get('digits'))")
+    ncls = num_classes
+    if batch is not None:
+        (x, y), inferred = as_batch(batch)
+        ncls = int(num_classes) if num_classes is not None else inferred
+    ncls = 10 if ncls is None else ncls
+    dev = x.device if batch is not None else torch.device("cpu")
+    devices = [dev] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        model = sp.model(arch, num_classes=ncls).to(x.device)
-    model.train()
-    value = MODEL_PROXIES[name](model, (x, y))
-    if not np.isfinite(value):
-        raise FloatingPointError(f"proxy {name!r} of {arch} is not finite ({value})")
-    return float(value)
+        model = sp.model(arch, num_classes=ncls).to(dev)
+    # params and flops: from this same model where the space counts them on a model of its own (the
+    # SearchSpace defaults); a space with its own formula (pooling, DARTS cells) answers itself
+    for n in (n for n in proxy_names if n in _SPACE_PROXIES):
+        if getattr(type(sp), n) is not getattr(SearchSpace, n):
+            with torch.random.fork_rng(devices=[]):
+                out[n] = float(sp.params(arch, ncls) if n == "params" else sp.flops(arch, ncls))
+        elif n == "params":
+            out[n] = float(sum(p.numel() for p in model.parameters()))
+        else:
+            from nasbench_lab.nn.flops import count_macs
+
+            with torch.random.fork_rng(devices=devices):
+                out[n] = float(count_macs(model, sp.input_shape))
+    if model_names:
+        model.train()
+        out.update(compute(model, (x, y), model_names))  # the model is ours: synflow may change it in place
+        for n in model_names:
+            if not np.isfinite(out[n]):
+                raise FloatingPointError(f"proxy {n!r} of {arch} is not finite ({out[n]})")
+    return {n: out[n] for n in proxy_names}
 
 
 def _archs(space: SearchSpace, benchmark: Benchmark | None, archs: Sequence[Arch | str] | int, seed: int) -> list[Arch]:
@@ -118,9 +149,16 @@ def correlation(name: str, space: SearchSpace | str, benchmark: Benchmark, archs
 
 def frame(proxy_names: Sequence[str], space: SearchSpace | str, benchmark: Benchmark | None,
           archs: Sequence[Arch | str] | int = 100, batch: Any = None, seed: int = 0,
-          progress: bool = False) -> pd.DataFrame:
-    """One row per architecture: ``arch``, ``truth`` (NaN without a benchmark) and one column
-    per proxy; ``df.attrs["correlation"]`` maps each proxy to its Spearman and Kendall."""
+          progress: bool = False, on_row: Any = None) -> pd.DataFrame:
+    """One row per architecture: ``arch``, ``truth`` (NaN without a benchmark) and one column per
+    proxy; ``df.attrs["correlation"]`` maps each proxy to its Spearman and Kendall and
+    ``df.attrs["seconds"]`` holds the scoring time of each row. One model per architecture serves
+    every proxy (:func:`score_all`).
+
+    ``on_row(i, row)`` is called after each architecture with the row (and its ``seconds``), e.g.
+    to save partial results."""
+    import time
+
     from tqdm.auto import tqdm
 
     sp = spaces.get(space) if isinstance(space, str) else space
@@ -128,11 +166,24 @@ def frame(proxy_names: Sequence[str], space: SearchSpace | str, benchmark: Bench
     if bad:
         raise ValueError(f"proxy_names: unknown {bad}; valid names: {', '.join(names())}")
     chosen = _archs(sp, benchmark, archs, seed)
-    df = pd.DataFrame({"arch": [str(a) for a in chosen],
-                       "truth": [benchmark.query(a) if benchmark is not None else np.nan for a in chosen]})
-    for n in tqdm(proxy_names, desc="proxies", disable=not progress, leave=False):
-        df[n] = scores(n, sp, chosen, batch, seed=seed)
+    rows = []
+    for i, a in enumerate(tqdm(chosen, desc="proxies", unit="arch", disable=not progress, leave=False)):
+        t0 = time.perf_counter()
+        vals = score_all(proxy_names, sp, a, batch, seed=seed)
+        row = {"arch": str(a), "truth": benchmark.query(a) if benchmark is not None else np.nan, **vals,
+               "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        if on_row is not None:
+            on_row(i, row)
+    df = pd.DataFrame(rows, columns=["arch", "truth", *proxy_names])
+    df.attrs["seconds"] = [r["seconds"] for r in rows]
     if benchmark is not None:
-        df.attrs["correlation"] = {n: {"spearman": metrics.spearman(df[n], df["truth"]),
-                                       "kendall": metrics.kendall_tau(df[n], df["truth"])} for n in proxy_names}
+        df.attrs["correlation"] = correlations(df, proxy_names)
     return df
+
+
+def correlations(df: pd.DataFrame, proxy_names: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Spearman and Kendall of each proxy column of ``df`` against its ``truth`` column."""
+    proxy_names = [c for c in df.columns if c in names()] if proxy_names is None else list(proxy_names)
+    return {n: {"spearman": metrics.spearman(df[n], df["truth"]), "kendall": metrics.kendall_tau(df[n], df["truth"])}
+            for n in proxy_names}

@@ -25,6 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=T.positive_int("300"), default=300, help="queries per search (default 300)")
     parser.add_argument("--seeds", type=T.positive_int("10"), default=10, help="number of seeds 0..N-1 (default 10)")
     parser.add_argument("--evaluator", default="benchmark", help="benchmark (default), proxy, training")
+    parser.add_argument("--data", default=None,
+                        help="images for the proxy/training evaluators: digits, cifar10, cifar100 (default: --dataset "
+                             "when --data-root is given, else digits)")
+    parser.add_argument("--data-root", help="folder with the CIFAR python batches (for --data cifar10/cifar100)")
     parser.add_argument("--fidelities", help="comma list of simulated fidelities for the benchmark evaluator "
                                              "(e.g. 22,66,200; needed by hyperband on a table)")
     parser.add_argument("--options", help='strategy options as JSON, e.g. \'{"rea": {"population_size": 50}}\'')
@@ -45,6 +49,20 @@ def build_arena(args: argparse.Namespace) -> Any:
                                      for f in args.fidelities.split(",") if f.strip()]
         except ValueError:
             raise ValueError(f"--fidelities: expected a comma list of numbers such as 22,66,200, got {args.fidelities!r}") from None
+    data_name = getattr(args, "data", None)
+    data_root = getattr(args, "data_root", None)
+    if data_name or data_root:
+        from nasbench_lab import data as data_mod
+
+        if args.evaluator not in ("proxy", "training"):
+            raise ValueError(f"--data/--data-root: only the proxy and training evaluators read images, not "
+                             f"--evaluator {args.evaluator} (e.g. --evaluator proxy --data cifar10 --data-root DIR)")
+        data_name = data_name or (args.dataset if args.dataset in data_mod.names() else "digits")
+        if data_name not in data_mod.names():
+            raise ValueError(f"--data: unknown {data_name!r}; valid: {', '.join(data_mod.names())} (e.g. --data cifar10)")
+        ev_opts["data"] = data_name
+        if data_root:
+            ev_opts["data_root"] = data_root
     opts = None
     if args.options is not None:
         opts = V.json_object("--options", args.options, '{"rea": {"population_size": 50}}')

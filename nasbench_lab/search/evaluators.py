@@ -225,36 +225,36 @@ class SupernetEvaluator(Evaluator):
 
 
 # ----------------------------------------------------------------------------- proxies
-def _bundle(data: DataBundle | str | None, seed: int = 0) -> DataBundle:
+def _bundle(data: DataBundle | str | None, seed: int = 0, root: str | None = None) -> DataBundle:
     from nasbench_lab import data as data_mod
 
     if data is None:
         data = "digits"
-    return data_mod.get(data, seed=seed) if isinstance(data, str) else data
+    return data_mod.get(data, root=root, seed=seed) if isinstance(data, str) else data
 
 
 class ProxyEvaluator(Evaluator):
     """A zero-cost proxy score (not an accuracy) of the network at initialisation.
 
-    The batch is the first ``batch_size`` training images of ``data``; the cost is the measured
-    wall time of the score. Scores are cached per architecture (same seed, same batch, same
-    answer).
+    The batch is the first ``batch_size`` training images of ``data`` (a DataBundle or a dataset
+    name, read from ``data_root`` for CIFAR); the cost is the measured wall time of the score.
+    Scores are cached per architecture (same seed, same batch, same answer).
     """
 
     name = "proxy"
 
     def __init__(self, space: SearchSpace | str, proxy_name: str = "naswot", data: DataBundle | str | None = None,
                  batch_size: int = 64, seed: int = 0, benchmark: Benchmark | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", data_root: str | None = None) -> None:
         from nasbench_lab import proxies
 
         self.space = spaces.get(space) if isinstance(space, str) else space
         if proxy_name not in proxies.names():
             raise ValueError(f"proxy_name: unknown proxy {proxy_name!r}; valid: {', '.join(proxies.names())}")
         self.proxy_name = proxy_name
-        bundle = _bundle(data)
+        bundle = _bundle(data, root=data_root)
         self._options = {"proxy_name": proxy_name, "data": bundle.name, "batch_size": int(batch_size),
-                         "seed": int(seed), "device": device}
+                         "seed": int(seed), "device": device, "data_root": data_root}
         self.num_classes = bundle.num_classes
         self.batch = (bundle.train_x[:batch_size].to(device), bundle.train_y[:batch_size].to(device))
         self.seed = int(seed)
@@ -293,20 +293,22 @@ class TrainingEvaluator(Evaluator):
 
     def __init__(self, space: SearchSpace | str, data: DataBundle | str | None = None,
                  epochs: float | tuple[float, ...] | list[float] = (1.0,), batch_size: int = 64,
-                 lr: float = 0.05, seed: int = 0, device: str = "auto", benchmark: Benchmark | None = None) -> None:
+                 lr: float = 0.05, seed: int = 0, device: str = "auto", benchmark: Benchmark | None = None,
+                 data_root: str | None = None) -> None:
         self.space = spaces.get(space) if isinstance(space, str) else space
         eps = (epochs,) if isinstance(epochs, int | float) else tuple(epochs)
         if not eps or any(not isinstance(e, int | float) or e <= 0 for e in eps):
             raise ValueError(f"epochs: expected positive numbers of epochs such as 1 or (1, 3, 9), got {epochs!r}")
         self.fidelities = tuple(sorted(float(e) for e in eps))
-        self.data = _bundle(data, seed)
+        self.data = _bundle(data, seed, root=data_root)
+        self.data_root = data_root
         self.batch_size, self.lr, self.seed, self.device = int(batch_size), float(lr), int(seed), device
         self.benchmark = benchmark
         self._cache: dict[tuple[Arch, float], EvalResult] = {}
 
     def options(self) -> dict[str, Any]:
         return {"data": self.data.name, "epochs": list(self.fidelities), "batch_size": self.batch_size,
-                "lr": self.lr, "seed": self.seed, "device": self.device}
+                "lr": self.lr, "seed": self.seed, "device": self.device, "data_root": self.data_root}
 
     def _evaluate(self, arch: Arch, fidelity: float | None) -> EvalResult:
         from nasbench_lab.training.standalone import train_standalone

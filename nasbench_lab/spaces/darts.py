@@ -123,8 +123,10 @@ class MixedOp(nn.Module):
     ``forward(x, w=None, index=None, aux=0.0, op=None)``:
 
     * ``op`` (int): single path, only ``op_k(x)`` (weight-sharing supernet);
-    * ``index`` (int): hard sample (GDAS), only ``w[index] * op_index(x)`` is computed, the
-      weight carrying the straight-through gradient;
+    * ``index`` (int): hard sample (GDAS), only ``op_index(x)`` is computed; as in GDAS'
+      reference ``forward_gdas`` the output is ``w[index] * op_index(x) + sum_{k != index} w[k]``:
+      the unselected hard weights are 0 in value but carry the straight-through gradient
+      (``dL/dw_k = sum dL/d out``) to every logit of the edge, not only the selected one;
     * otherwise the weighted sum over all ops.
 
     ``partial`` = K > 1 (PC-DARTS): only the first C/K channels go through the ops, the rest
@@ -150,7 +152,10 @@ class MixedOp(nn.Module):
     def _mix(self, x: torch.Tensor, w: torch.Tensor | None, index: int | None) -> torch.Tensor:
         if index is not None:
             out = self.ops[index](x)
-            return out if w is None else w[index] * out
+            if w is None:
+                return out
+            rest = torch.cat([w[:index], w[index + 1:]]).sum()  # 0 in value, straight-through in gradient
+            return w[index] * out + rest
         return sum(w[k] * op(x) for k, op in enumerate(self.ops))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor | None = None, index: int | None = None,
@@ -176,13 +181,14 @@ class MixedOp(nn.Module):
 # ----------------------------------------------------------------------------- search network
 class SearchCell(nn.Module):
     def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
-                 partial: int = 1, aux_skip: bool = False) -> None:
+                 partial: int = 1, aux_skip: bool = False, ops: Sequence[str] = PRIMITIVES) -> None:
         super().__init__()
         self.reduction = reduction
+        self.ops = tuple(ops)
         self.pre0 = FactorizedReduce(c_pp, c, affine=False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, affine=False)
         self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
         self.edges = nn.ModuleList(
-            MixedOp(PRIMITIVES, c, 2 if reduction and src < 2 else 1, partial=partial, aux_skip=aux_skip)
+            MixedOp(self.ops, c, 2 if reduction and src < 2 else 1, partial=partial, aux_skip=aux_skip)
             for src, _ in EDGES)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor | None = None,
@@ -192,8 +198,8 @@ class SearchCell(nn.Module):
         for i in range(STEPS):
             if genes is not None:  # single path: the two chosen (input, op) edges
                 a, oa, b, ob = genes[4 * i:4 * i + 4]
-                s = (self.edges[edge_index(a, i + 2)](states[a], op=oa)
-                     + self.edges[edge_index(b, i + 2)](states[b], op=ob))
+                s = (self.edges[edge_index(a, i + 2)](states[a], op=self._column(oa))
+                     + self.edges[edge_index(b, i + 2)](states[b], op=self._column(ob)))
             else:
                 s = 0
                 for j in range(i + 2):
@@ -203,6 +209,12 @@ class SearchCell(nn.Module):
             states.append(s)
         return torch.cat(states[2:], dim=1)
 
+    def _column(self, gene: int) -> int:
+        name = PRIMITIVES[gene]
+        if name not in self.ops:
+            raise ValueError(f"SearchCell: op {name!r} is not among this supernet's ops {self.ops}")
+        return self.ops.index(name)
+
 
 class DartsSearchNetwork(nn.Module):
     """The DARTS search network: ``layers`` cells (reductions at 1/3 and 2/3), ``C`` channels.
@@ -211,17 +223,22 @@ class DartsSearchNetwork(nn.Module):
     edge_weights=..., aux=...)`` the relaxation, with ``weights = {"normal": (14, 8),
     "reduce": (14, 8)}`` mixing weights (and optional GDAS hard indices, PC-DARTS edge weights
     and DARTS- auxiliary skip weight). ``partial`` (PC-DARTS) and ``aux_skip`` (DARTS-) are set
-    at construction because they change the modules.
+    at construction because they change the modules; ``ops`` (a subset of :data:`PRIMITIVES` in
+    their order; FairDARTS drops ``none``) sets the candidate ops and the weight columns.
     """
 
     groups = CELLS
-    op_names = PRIMITIVES
 
     def __init__(self, num_classes: int = 10, C: int = 16, layers: int = 8, stem_multiplier: int = 3,
-                 partial: int = 1, aux_skip: bool = False) -> None:
+                 partial: int = 1, aux_skip: bool = False, ops: Sequence[str] | None = None) -> None:
         super().__init__()
         if layers < 3:
             raise ValueError(f"DartsSearchNetwork: layers must be >= 3 (two of them reduce), got {layers}")
+        ops = PRIMITIVES if ops is None else tuple(ops)
+        if not ops or any(o not in PRIMITIVES for o in ops) or len(set(ops)) != len(ops):
+            raise ValueError(f"DartsSearchNetwork: ops must be distinct DARTS ops ({', '.join(PRIMITIVES)}), "
+                             f"got {ops!r}")
+        self.op_names = tuple(o for o in PRIMITIVES if o in ops)
         c_curr = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
         c_pp, c_p, c_curr = c_curr, c_curr, C
@@ -231,7 +248,8 @@ class DartsSearchNetwork(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c_curr *= 2
-            self.cells.append(SearchCell(c_pp, c_p, c_curr, reduction, reduction_prev, partial, aux_skip))
+            self.cells.append(SearchCell(c_pp, c_p, c_curr, reduction, reduction_prev, partial, aux_skip,
+                                         self.op_names))
             reduction_prev = reduction
             c_pp, c_p = c_p, STEPS * c_curr
         self.classifier = nn.Linear(c_p, num_classes)

@@ -103,9 +103,21 @@ def _monitor_traces(snapshot: dict[str, Any]) -> dict[str, list[Any]]:
     steps = hist["step"]
     out: dict[str, list[Any]] = {"skip": [], "eigenvalue": [], "accuracy": []}
     if any(s is not None for s in hist.get("skip_count", [])):
-        out["skip"].append(go.Scatter(x=steps, y=hist["skip_count"], mode="lines+markers", name="skip count",
-                                      line=dict(color=op_color("skip_connect"), shape="hv"), marker=dict(size=4),
-                                      showlegend=False, meta={"role": "skip"}))
+        decided = hist.get("decided_skips") or []
+        if any(d is not None for d in decided):  # the alarm counts decided skips: draw those, raw argmax faint
+            out["skip"].append(go.Scatter(x=steps, y=hist["skip_count"], mode="lines", name="skip edges (argmax)",
+                                          line=dict(color=op_color("skip_connect"), shape="hv", width=1, dash="dot"),
+                                          opacity=0.5, showlegend=False, meta={"role": "skip_argmax"}))
+            margin = snapshot.get("skip_margin")
+            out["skip"].append(go.Scatter(x=steps, y=decided, mode="lines+markers", showlegend=False,
+                                          name=f"decided skip edges (lead >= {margin})" if margin is not None
+                                          else "decided skip edges", line=dict(color=op_color("skip_connect"),
+                                                                               shape="hv"),
+                                          marker=dict(size=4), meta={"role": "skip"}))
+        else:
+            out["skip"].append(go.Scatter(x=steps, y=hist["skip_count"], mode="lines+markers", name="skip count",
+                                          line=dict(color=op_color("skip_connect"), shape="hv"), marker=dict(size=4),
+                                          showlegend=False, meta={"role": "skip"}))
         thr = snapshot.get("skip_threshold")
         if thr is not None and steps:
             out["skip"].append(go.Scatter(x=[steps[0], steps[-1]], y=[thr, thr], mode="lines", showlegend=False,
@@ -116,6 +128,13 @@ def _monitor_traces(snapshot: dict[str, Any]) -> dict[str, list[Any]]:
         out["eigenvalue"].append(go.Scatter(x=eig["step"], y=eig["value"], mode="lines+markers", showlegend=False,
                                             name="dominant eigenvalue", line=dict(color="#7b3294"),
                                             meta={"role": "eigenvalue"}))
+        la = eig.get("local_avg") or []
+        pts = [(x, y) for x, y in zip(eig["step"], la) if y is not None]
+        if pts:  # DARTS-ES compares these local averages, es_delta measurements apart
+            out["eigenvalue"].append(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines",
+                                                showlegend=False, name="local average (DARTS-ES)",
+                                                line=dict(color="#7b3294", dash="dash", width=1),
+                                                meta={"role": "eig_local_avg"}))
         base, ratio = eig.get("baseline"), eig.get("ratio", 1.3)
         if base is not None and base > 0:
             lim = ratio * base

@@ -225,7 +225,7 @@ def proxy_figure(df: pd.DataFrame, proxies: Sequence[str] | None = None, cols: i
     wildly different scales, synflow ~1e30, and only the order matters), with Spearman and Kendall
     in each panel title. ``df``: columns ``arch``, ``truth`` and one per proxy (``proxies.frame``)."""
     if proxies is None:
-        proxies = [c for c in df.columns if c not in ("arch", "truth")]
+        proxies = [c for c in df.columns if c not in ("arch", "truth", "seconds")]
     if not proxies:
         raise ValueError("proxies: expected at least one proxy column, e.g. proxies.frame(['naswot'], ...)")
     cols = max(1, min(cols, len(proxies)))

@@ -98,6 +98,7 @@ def summarize(df: pd.DataFrame | Comparison) -> pd.DataFrame:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="pooling", help="search space (default: pooling)")
     parser.add_argument("--dataset", default="digits", help="training data (default: digits)")
+    parser.add_argument("--data-root", default=None, help="folder with the CIFAR python batches (for cifar10/cifar100)")
     parser.add_argument("--methods", nargs="+", default=list(THESIS_METHODS),
                         help="samplers, by spaces or commas (default: the thesis' set)")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
@@ -127,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
               f"(build it with `nasbench-lab groundtruth` or pass --truth-dataset)")
     res = compare(methods, seeds, space=args.space, dataset=args.dataset, steps=args.steps, benchmark=bench,
                  rank_images=args.rank_images, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
-                 device=args.device)
+                 device=args.device, **({"data_root": args.data_root} if args.data_root else {}))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(res).to_string())
     return 0 if V.write_table("--csv", res.table, args.csv) else 1
