@@ -59,8 +59,9 @@ def test_the_docs_have_the_commands():
     assert any(c.startswith("search ") and "--strategies" in c for c in COMMANDS)
 
 
-def _cheap(args: argparse.Namespace) -> None:
-    """Shrink only the budget of a parsed command (see the module docstring)."""
+def _cheap(args: argparse.Namespace, tmp: Path) -> None:
+    """Shrink only the budget of a parsed command (see the module docstring); files a command
+    writes go to ``tmp``."""
     cmd = args.command
     first_seed = lambda v: [str(v[0]).split(",")[0]] if isinstance(v, list) else v  # noqa: E731
     if cmd == "run":
@@ -90,6 +91,10 @@ def _cheap(args: argparse.Namespace) -> None:
     elif cmd == "demo":
         args.epochs = 0.02
         args.archs = args.archs[:2]
+    elif cmd == "proxies":
+        args.archs, args.batch_size = 3, 8
+        if args.csv:
+            args.csv = str(tmp / Path(args.csv).name)
     elif cmd == "bench":
         args.quick, args.section = True, ["trainer"]
 
@@ -100,11 +105,11 @@ PARSE_ONLY = {"lab", "bench"}
 
 
 @pytest.mark.parametrize("line", COMMANDS)
-def test_documented_command_parses_and_runs(line, capsys):
+def test_documented_command_parses_and_runs(line, capsys, tmp_path):
     args = build_parser().parse_args(shlex.split(line))  # the real parser: an unknown flag fails here
     if args.command in PARSE_ONLY:
         return  # parsing is the check here (see PARSE_ONLY)
-    _cheap(args)
+    _cheap(args, tmp_path)
     code = args.func(args)
     out = capsys.readouterr().out
     assert code in (0, None), out
