@@ -6,6 +6,7 @@ The defect each test guards is named in its docstring; the test fails on the cod
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 
@@ -178,7 +179,7 @@ def test_learned_tree_uses_the_warmup_supernet_then_trains_fresh_weights(digits)
     for _ in range(2):
         tr.step()
     s = tr.sampler
-    assert s.tree is None and s.fresh_weights
+    assert s.tree is None
     warm = {k: v.clone() for k, v in tr.net.state_dict().items()}
     D = reps.compute(tr, ARCHS, "functional", batch_size=16).distances()  # from w_p
     s.before_step(tr)  # step 2 of 8: the end of the warm-up
@@ -226,9 +227,14 @@ def test_gradient_distances_are_mean_per_layer_cosines_on_a_real_supernet(digits
         archs = [tr.space.sample(np.random.default_rng(i)) for i in range(3)]
         r = reps.compute(tr, archs, "gradient", batch_size=8)
         x, y = tr.fixed_val_batch(8)
-        params = [p for p in tr.net.parameters() if p.requires_grad]
-        grads = [tr.gradients(a, (x, y)) for a in archs]
-        layers = reps.parameter_layers(tr.net)
+        net = copy.deepcopy(tr.net).train()  # a copy: its BN statistics may move, the trainer's do not
+        params = [p for p in net.parameters() if p.requires_grad]
+        grads = [torch.autograd.grad(torch.nn.functional.cross_entropy(net(x, a), y), params, allow_unused=True)
+                 for a in archs]
+        # layers = the modules owning parameters, in parameter order
+        index = {id(p): i for i, p in enumerate(params)}
+        layers = [[index[id(p)] for p in m.parameters(recurse=False)] for m in net.modules()
+                  if any(True for _ in m.parameters(recurse=False))]
 
         def block(g, layer, params=params):
             return torch.cat([(g[i] if g[i] is not None else torch.zeros_like(params[i])).reshape(-1)
@@ -287,9 +293,9 @@ def test_density_on_nb201_for_every_representation_and_variant(nb201_trainer, re
                 total_steps=4, prototypes=3, initial_samples=12, max_tries=2)
     s = get("density", tr.space, **opts)
     if variant == "numerable":
-        s.archs = s.archs[:6]  # the code path of Alg 5.1 on a slice (15,625 forward passes are not a unit test)
+        s.archs = s.archs[:4]  # the code path of Alg 5.1 on a slice (15,625 forward passes are not a unit test)
         probs = s.estimate(tr)
-        assert probs.shape == (6,) and np.isclose(probs.sum(), 1.0) and np.isfinite(s.mean_dist).all()
+        assert probs.shape == (4,) and np.isclose(probs.sum(), 1.0) and np.isfinite(s.mean_dist).all()
         return
     s.before_step(tr)  # KMeans on 12 samples, then uniform candidates against the prototypes
     assert s.prototypes.shape[0] == 3 and s.pending is not None and np.isfinite(s.prototypes).all()
@@ -305,10 +311,15 @@ def test_mixture_ipf_stays_finite_with_32_models_and_a_wide_spread():
     """Defect 5: softmax then linear IPF underflowed for M >= 16 (NaN rows read as converged)."""
     s = get("mixture", POOL, models=32, seed=0, total_steps=100)
     rng = np.random.default_rng(0)
-    s.a = rng.uniform(0.05, 0.95, size=(36, 32))
+    # layouts from 10 % to 90 % accurate, models within 5 points of each other on each
+    s.a = np.linspace(0.1, 0.9, 36)[:, None] + 0.05 * rng.random((36, 32))
     s.seen[:] = True
     s.progress.step = 100  # tau_end = 1 / (100 M) = 1/3200
     assert s.tau == pytest.approx(1 / 3200)
+    with np.errstate(invalid="ignore"):  # the linear-space softmax: whole rows underflow to 0 (then 0/0)
+        from scipy.special import softmax
+
+        assert (softmax((s.a / s.tau).ravel()).reshape(36, 32).sum(1) == 0).sum() == 25
     P = s.joint()
     assert np.isfinite(P).all()
     np.testing.assert_allclose(P.sum(1), 1 / 36, rtol=1e-9)

@@ -47,11 +47,14 @@ def _heatmap_trace(levels: list[str], options: list[list[str]], probs: list[list
         for j, o in enumerate(opts):
             text[i][j] = o
     x = options[0] if same else [f"option {j + 1}" for j in range(width)]
-    return go.Heatmap(z=z, x=x, y=levels, text=text, zmin=0.0, zmax=1.0, colorscale="Viridis",
-                      hovertemplate="%{y}<br>%{text}: p = %{z:.3f}<extra></extra>",
-                      texttemplate="%{text}" if not same and width <= 8 else None,
-                      colorbar=dict(title="p", thickness=12) if showscale else None, showscale=showscale,
-                      meta={"role": "policy"})
+    # the colour scale runs from 0 to the largest probability, so an early, near-uniform policy
+    # still shows its preferences; the cells print their probability (and option, when options differ)
+    cells = z.size <= 400
+    return go.Heatmap(z=z, x=x, y=levels, text=text, zmin=0.0, zmax=float(np.nanmax(z)) if z.size else 1.0,
+                      colorscale="Viridis", hovertemplate="%{y}<br>%{text}: p = %{z:.3f}<extra></extra>",
+                      texttemplate=("%{z:.2f}" if same else "%{text}<br>%{z:.2f}") if cells else None,
+                      textfont=dict(size=9), colorbar=dict(title="p", thickness=12) if showscale else None,
+                      showscale=showscale, meta={"role": "policy"})
 
 
 def policy_heatmap(levels: Sequence[str], options: Sequence[Sequence[str]], probs: Sequence[Sequence[float]],
@@ -85,8 +88,9 @@ def _history_traces(history: list[dict[str, Any]], levels: int, truth: Mapping[s
                               line=dict(color=MUTED, dash="dash"), meta={"role": "baseline"})],
         "policy": [go.Scatter(x=steps, y=[h["entropy"] / max(1, levels) for h in history], mode="lines",
                               name="entropy per decision (nats)", line=dict(color="#009e73"), meta={"role": "entropy"}),
-                   go.Scatter(x=steps, y=[h["p_mode"] for h in history], mode="lines", name="p(mode)",
-                              line=dict(color="#cc79a7"), meta={"role": "p_mode"})],
+                   go.Scatter(x=steps, y=[max(h["p_mode"], 1e-12) for h in history], mode="lines",
+                              name="p(mode), right axis (log)", line=dict(color="#cc79a7"),
+                              meta={"role": "p_mode", "secondary": True})],
     }
     if truth:
         pts = [(h["step"], truth[h["mode"]], h["mode"]) for h in history if h["mode"] in truth]
@@ -107,10 +111,12 @@ def policy_history(history: Sequence[Mapping[str, Any]], levels: int = 1, benchm
     traces = _history_traces(rows, levels, truth)
     n = len(traces)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        specs=[[{"secondary_y": key == "policy"}] for key in traces],
                         subplot_titles=["validation reward and baseline", "policy", "the mode's ground truth"][:n])
     for r, key in enumerate(traces, start=1):
         for tr in traces[key]:
-            fig.add_trace(tr, row=r, col=1)
+            fig.add_trace(tr, row=r, col=1, **({"secondary_y": True} if (tr.meta or {}).get("secondary") else {}))
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=2, col=1, secondary_y=True)
     fig.update_xaxes(title_text="trainer step", row=n, col=1)
     fig.update_layout(**base_layout(title or "ENAS controller training", height))
     return fig
@@ -128,18 +134,23 @@ def enas_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure:
     n = max(1, len(traces))
     titles = ["policy along its mode"] + (["reward and baseline", "entropy per decision, p(mode)",
                                            "ground truth of the mode (%)"][:n] if traces else [""])
-    fig = make_subplots(rows=n, cols=2, column_widths=[0.42, 0.58], horizontal_spacing=0.2, vertical_spacing=0.1,
-                        specs=[[{"type": "heatmap", "rowspan": n}, {"type": "xy"}]] + [[None, {"type": "xy"}]] * (n - 1),
+    keys = list(traces) or [""]
+    right = [[{"type": "xy", "secondary_y": k == "policy"}] for k in keys]
+    fig = make_subplots(rows=n, cols=2, column_widths=[0.42, 0.58], horizontal_spacing=0.2, vertical_spacing=0.12,
+                        specs=[[{"type": "heatmap", "rowspan": n}, *right[0]]] + [[None, *r] for r in right[1:]],
                         subplot_titles=titles)
     fig.add_trace(_heatmap_trace(levels, options, probs, showscale=False), row=1, col=1)
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=9), row=1, col=1)
     for r, key in enumerate(traces, start=1):
         for tr in traces[key]:
-            fig.add_trace(tr, row=r, col=2)
+            sec = {"secondary_y": True} if (tr.meta or {}).get("secondary") else {}
+            fig.add_trace(tr, row=r, col=2, **sec)
+        if key == "policy":
+            fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=r, col=2, secondary_y=True)
     mode = str(snapshot.get("mode"))
-    extra = f" ({truth[mode]:.2f} %)" if mode in truth else ""
-    status = (f"ENAS · step {snapshot.get('steps', 0)} · {snapshot.get('updates', 0)} controller updates · "
-              f"mode {mode}{extra}")
-    fig.update_layout(**base_layout(status, 200 + 150 * n, margin=dict(l=120, r=20, t=70, b=60),
+    extra = f" ({truth[mode]:.2f} % ground truth)" if mode in truth else ""
+    status = (f"ENAS · step {snapshot.get('steps', 0)} · {snapshot.get('updates', 0)} controller updates<br>"
+              f"<span style='font-size:11px'>mode {mode}{extra}</span>")
+    fig.update_layout(**base_layout(status, 220 + 150 * n, margin=dict(l=120, r=60, t=90, b=60),
                                     legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0)))
     return fig
