@@ -151,7 +151,16 @@ def test_panel_draws_the_snapshot():
     p = get("enas", POOL).snapshot()
     f2 = policy_heatmap(p["levels"], p["options"], p["probs"], p["mode"])
     assert list(f2.data[0].x) == ["identity", "pool"] and len(f2.data[0].y) == 9
-    assert len(policy_history(snap["history"], 6, bench).data) == 5
+    # per-decision probabilities over training: the option each decision prefers at the end
+    dec = [t for t in fig.data if (t.meta or {}).get("role") == "decision"]
+    assert len(dec) == 6
+    for t in dec:
+        level = t.meta["level"]
+        j = int(np.argmax(snap["history"][-1]["probs"][level]))
+        assert list(t.y) == pytest.approx([h["probs"][level][j] for h in snap["history"]])
+        assert t.name == f"{snap['levels'][level]}: {snap['options'][level][j]}"
+    hist = policy_history(snap["history"], 6, bench, level_names=snap["levels"], options=snap["options"])
+    assert len(hist.data) == 2 + 2 + 6 + 1
     with pytest.raises(ValueError, match="probs"):
         policy_heatmap(["a"], [["x", "y"]], [[1.0]])
     with pytest.raises(ValueError, match="history"):

@@ -5,8 +5,10 @@ Every builder takes the plain data of an ENAS sampler snapshot and returns a ``g
 * :func:`policy_heatmap`: the probability of every option at every decision, along the policy's
   mode (each decision conditioned on the most probable earlier choices, as the LSTM sees them);
 * :func:`policy_history`: per controller update, the reward and the moving-average baseline, the
-  policy's entropy per decision and the probability of its mode, and (with a benchmark) the
-  ground-truth accuracy of the mode, the number that shows a collapse onto poor cells;
+  policy's entropy per decision and the probability of its mode, each decision's probability of
+  the option it prefers now (the per-decision probabilities over training), and (with a
+  benchmark) the ground-truth accuracy of the mode, the number that shows a collapse onto poor
+  cells;
 * :func:`enas_panel`: the live panel ``fn(snapshot, context)`` named by the snapshot.
 """
 
@@ -20,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nasbench_lab.viz.mcts import truth_map
-from nasbench_lab.viz.style import HIGHLIGHT, MUTED, REWARD_COLOR, base_layout, empty_figure
+from nasbench_lab.viz.style import HIGHLIGHT, MUTED, REWARD_COLOR, base_layout, empty_figure, op_color
 
 _HISTORY_KEYS = {"step", "reward", "baseline", "entropy", "mode", "p_mode"}
 
@@ -78,7 +80,28 @@ def _check_history(history: Any) -> list[dict[str, Any]]:
     return [dict(h) for h in history]
 
 
-def _history_traces(history: list[dict[str, Any]], levels: int, truth: Mapping[str, float]
+def _decision_traces(history: list[dict[str, Any]], names: Sequence[str] | None,
+                     options: Sequence[Sequence[str]] | None) -> list[go.Scatter]:
+    """Per decision, the probability of the option it prefers now, over the updates."""
+    if not history or not all(isinstance(h.get("probs"), Sequence) for h in history):
+        return []
+    steps = [h["step"] for h in history]
+    last = history[-1]["probs"]
+    out = []
+    for level, p in enumerate(last):
+        j = int(np.argmax(p))
+        label = str(options[level][j]) if options and level < len(options) and j < len(options[level]) else str(j)
+        name = str(names[level]) if names and level < len(names) else f"decision {level + 1}"
+        ys = [h["probs"][level][j] if level < len(h["probs"]) and j < len(h["probs"][level]) else None
+              for h in history]
+        out.append(go.Scatter(x=steps, y=ys, mode="lines", name=f"{name}: {label}", line=dict(color=op_color(label), width=1.5),
+                              showlegend=False, hovertemplate=f"{name}: p({label}) = %{{y:.3f}}<extra>step %{{x}}</extra>",
+                              meta={"role": "decision", "level": level}))
+    return out
+
+
+def _history_traces(history: list[dict[str, Any]], levels: int, truth: Mapping[str, float],
+                    names: Sequence[str] | None = None, options: Sequence[Sequence[str]] | None = None
                     ) -> dict[str, list[go.Scatter]]:
     steps = [h["step"] for h in history]
     out = {
@@ -92,6 +115,9 @@ def _history_traces(history: list[dict[str, Any]], levels: int, truth: Mapping[s
                               name="p(mode), right axis (log)", line=dict(color="#cc79a7"),
                               meta={"role": "p_mode", "secondary": True})],
     }
+    decisions = _decision_traces(history, names, options)
+    if decisions:
+        out["decisions"] = decisions
     if truth:
         pts = [(h["step"], truth[h["mode"]], h["mode"]) for h in history if h["mode"] in truth]
         out["truth"] = [go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
@@ -102,17 +128,21 @@ def _history_traces(history: list[dict[str, Any]], levels: int, truth: Mapping[s
 
 
 def policy_history(history: Sequence[Mapping[str, Any]], levels: int = 1, benchmark: Any = None,
-                   title: str | None = None, height: int = 420) -> go.Figure:
-    """Reward and baseline, entropy and p(mode), and the mode's ground truth, per update."""
+                   title: str | None = None, height: int = 520, level_names: Sequence[str] | None = None,
+                   options: Sequence[Sequence[str]] | None = None) -> go.Figure:
+    """Reward and baseline, entropy and p(mode), each decision's preferred option, and the mode's
+    ground truth, per update (``levels``: the number of decisions, to normalise the entropy)."""
     rows = _check_history(history)
     if not rows:
         return empty_figure("the controller has not been updated yet", title or "ENAS training", height)
     truth = truth_map(benchmark, sorted({h["mode"] for h in rows}))
-    traces = _history_traces(rows, levels, truth)
+    traces = _history_traces(rows, levels, truth, level_names, options)
     n = len(traces)
     fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         specs=[[{"secondary_y": key == "policy"}] for key in traces],
-                        subplot_titles=["validation reward and baseline", "policy", "the mode's ground truth"][:n])
+                        subplot_titles=[{"reward": "validation reward and baseline", "policy": "policy",
+                                         "decisions": "each decision: p(the option it prefers now)",
+                                         "truth": "the mode's ground truth"}[k] for k in traces])
     for r, key in enumerate(traces, start=1):
         for tr in traces[key]:
             fig.add_trace(tr, row=r, col=1, **({"secondary_y": True} if (tr.meta or {}).get("secondary") else {}))
@@ -130,10 +160,11 @@ def enas_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure:
     history = _check_history(snapshot.get("history") or [])
     bench = getattr(context, "benchmark", None)
     truth = truth_map(bench, sorted({h["mode"] for h in history} | {str(snapshot.get("mode"))}))
-    traces = _history_traces(history, len(levels), truth) if history else {}
+    traces = _history_traces(history, len(levels), truth, levels, options) if history else {}
     n = max(1, len(traces))
-    titles = ["policy along its mode"] + (["reward and baseline", "entropy per decision, p(mode)",
-                                           "ground truth of the mode (%)"][:n] if traces else [""])
+    names = {"reward": "reward and baseline", "policy": "entropy per decision, p(mode)",
+             "decisions": "each decision: p(the option it prefers now)", "truth": "ground truth of the mode (%)"}
+    titles = ["policy along its mode"] + ([names[k] for k in traces] if traces else [""])
     keys = list(traces) or [""]
     right = [[{"type": "xy", "secondary_y": k == "policy"}] for k in keys]
     fig = make_subplots(rows=n, cols=2, column_widths=[0.42, 0.58], horizontal_spacing=0.2, vertical_spacing=0.12,
