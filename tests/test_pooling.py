@@ -26,11 +26,14 @@ def space() -> PoolingSpace:
 )
 def test_sizes_and_defaults(name, size, default, depth):
     s = spaces.get(name)
-    assert len(s) == size == math.comb(depth - 1, s.num_levels - 1)
+    assert len(s) == size == math.comb(depth - 1, s.num_resolutions - 1)
     archs = s.enumerate()
     assert len(archs) == len(set(archs)) == size
     assert str(s.default()) == default
-    assert all(sum(a.genes) == depth and min(a.genes) >= 1 for a in archs)
+    # one binary decision per block (the stem never pools), exactly p poolings
+    assert s.num_levels == depth - 1
+    assert all(len(a.genes) == depth - 1 and sum(a.genes) == s.num_poolings for a in archs)
+    assert all(sum(s.layout(a)) == depth and min(s.layout(a)) >= 1 for a in archs)
     # the tree description and the closed-form size agree
     assert sum(1 for _ in s.iter_genes()) == size
 
@@ -42,19 +45,29 @@ def test_enumeration_order_matches_table_order(space):
     assert archs[-1] == "[8,1,1]"
 
 
-def test_level_options(space):
-    assert list(space.level_options(())) == list(range(1, 9))
-    assert list(space.level_options((4,))) == list(range(1, 6))
-    assert list(space.level_options((4, 3))) == [3]  # the last level is forced
-    assert list(space.level_options((8, 1))) == [1]
+def test_level_options_are_per_layer_with_the_pooling_count_enforced(space):
+    assert list(space.level_options(())) == [0, 1]
+    assert list(space.level_options((1, 1))) == [0]  # both poolings placed: identity only
+    assert list(space.level_options((0,) * 7)) == [1]  # two decisions left, two poolings to place
+    assert list(space.level_options((0,) * 7 + (1,))) == [1]
+    assert space.level_name(0) == "block 1" and space.option_label(0, 1) == "pool"
+    assert space.default().genes == (0, 0, 0, 1, 0, 0, 1, 0, 0)  # [4,3,3]: pools before blocks 4 and 7
+    assert space.layout(space.default()) == (4, 3, 3)
+    # the decision tree and the layouts describe the same 36 architectures
+    assert {space.format(g) for g in space.iter_genes()} == {str(a) for a in space.enumerate()}
 
 
 def test_parse_round_trip_and_tolerance(space):
     for a in space.enumerate():
         assert space.parse(str(a)) == a
     assert space.parse(" [ 4 , 3,3 ] ") == space.default()
-    assert space.parse((4, 3, 3)) == space.default()
-    assert space.arch([7, 1, 2]).text == "[7,1,2]"
+    assert space.parse((4, 3, 3)) == space.default()  # a layout sequence
+    assert space.parse((0, 0, 0, 1, 0, 0, 1, 0, 0)) == space.default()  # per-layer decisions
+    assert space.from_layout([7, 1, 2]).text == "[7,1,2]"
+    with pytest.raises(ValueError, match="looks like a layout"):
+        space.arch([7, 1, 2])
+    with pytest.raises(ValueError, match="exactly 2 poolings"):
+        space.arch([1] * 3 + [0] * 6)
 
 
 @pytest.mark.parametrize(
@@ -201,8 +214,8 @@ def test_unknown_variant():
 
 def test_encode_and_info(space):
     v = space.encode(space.default())
-    assert v.shape == (24,) and v.sum() == 3
-    assert space.encode(space.default(), "categorical").tolist() == [4, 3, 3]
+    assert v.shape == (18,) and v.sum() == 9  # one-hot of identity/pool for each of the 9 blocks
+    assert space.encode(space.default(), "categorical").tolist() == [0, 0, 0, 1, 0, 0, 1, 0, 0]
     info = space.info()
     assert info["size"] == 36 and info["example"] == "[4,3,3]" and info["resolutions"] == [32, 16, 8]
-    assert space.level_name(1) == "layers at 16x16"
+    assert space.level_name(1) == "block 2"

@@ -32,6 +32,7 @@ CASES = {
     "density": {"warmup": 0.25, "batch_size": 16, "reestimate_every": 0.5},
     "density-prototypes": {"variant": "prototypes", "prototypes": 3, "initial_samples": 8, "warmup": 0.25,
                            "batch_size": 16, "max_tries": 3},
+    "enas": {"controller_every": 2, "controller_steps": 1, "aggregate": 2},
 }
 
 
@@ -71,6 +72,8 @@ def test_sampler_trains_a_real_supernet_and_resumes_identically(name, digits):
         assert s.estimations == 2 and np.isclose(s.probs.sum(), 1.0)
     if name == "density-prototypes":
         assert s.prototypes.shape[0] == 3 and s.tried >= s.accepted >= 5
+    if name == "enas":  # controller phases at steps 2, 4 and 6, one update of 2 samples each
+        assert s.updates == 3 and len(s.history) == 3 and s.baseline is not None
     if name == "mixture":
         assert isinstance(tr.net, MixtureSupernet) and s.counts.sum() == STEPS
         # only the drawn model of each step was updated: optimizer state exists for those

@@ -42,14 +42,15 @@ def _run(name, steps=300, seed=0, **options):
     return s
 
 
-@pytest.mark.parametrize("name", ["boltzmann", "independent", "mcts", "mcts-reg", "mcts-learned", "mixture", "density"])
+@pytest.mark.parametrize("name", ["boltzmann", "independent", "mcts", "mcts-reg", "mcts-learned", "mixture", "density",
+                                  "enas"])
 def test_every_snapshot_is_plain_data_and_draws_its_panel(name):
-    snap = _run(name).snapshot()
+    snap = _run(name, **({"controller_every": 0} if name == "enas" else {})).snapshot()
     json.loads(json.dumps(snap))  # plain data, storable as is
     fig = panel_figure(snap, CTX)
     assert fig is not None and len(fig.data) >= 1
     assert snap["panel"].split(":")[0] in ("nasbench_lab.viz.mcts", "nasbench_lab.viz.density",
-                                            "nasbench_lab.viz.mixture")
+                                            "nasbench_lab.viz.mixture", "nasbench_lab.viz.enas")
 
 
 def test_icicle_sizes_are_visit_counts_and_colours_smoothed_rewards():
@@ -75,7 +76,7 @@ def test_node_link_hover_shows_uct_values():
     nodes = s.snapshot()["nodes"]
     fig = tree_links(nodes, max_depth=1)
     pts = [t for t in fig.data if t.meta["role"] == "nodes"][0]
-    assert len(pts.x) == 1 + 8  # the root and the 8 options of the first level
+    assert len(pts.x) == 1 + 2  # the root and the two choices of block 1 (pool, identity)
     row = [r for r in nodes if r["depth"] == 1 and r["n"] > 0][0]
     want = row["C"] + 0.5 * np.sqrt(np.log(nodes[0]["n"]) / row["n"])
     assert row["uct"] == pytest.approx(want)

@@ -174,9 +174,10 @@ def test_reinforce_respects_constrained_levels():
     s = strategies.get("reinforce", POOL, seed=0)
     for _ in range(40):
         a = s.ask()
-        assert sum(a.genes) == POOL.depth and min(a.genes) >= 1
-        s.tell(a, 90.0 if a.genes[0] == 1 else 80.0)
-    assert s.probabilities()[0][0] > s.probabilities()[0][-1]
+        # per-layer decisions with exactly two poolings: always a valid layout
+        assert sum(a.genes) == POOL.num_poolings and sum(POOL.layout(a)) == POOL.depth
+        s.tell(a, 90.0 if a.genes[0] == 1 else 80.0)  # rewarded: pool right after the stem
+    assert s.probabilities()[0][1] > s.probabilities()[0][0]
 
 
 # ----------------------------------------------------------------------------- BO

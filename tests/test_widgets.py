@@ -314,11 +314,11 @@ def test_explorer_dropdowns_follow_the_constrained_pooling_tree():
     ex = ArchitectureExplorer("pooling")
     bm = benchmarks.get("pooling", "cifar10")
     assert str(ex.arch) == "[4,3,3]"
-    assert [d.value for d in ex.level_dropdowns] == [4, 3, 3]
+    assert [d.value for d in ex.level_dropdowns] == [0, 0, 0, 1, 0, 0, 1, 0, 0]  # pool before blocks 4, 7
     assert f"{bm.query('[4,3,3]'):.2f}%" in ex.info.value and f"{bm.rank('[4,3,3]')} / 36" in ex.info.value
-    ex.level_dropdowns[0].value = 7  # 7 layers at 32x32 leave 3 for two resolutions
+    ex.level_dropdowns[3].value = 0  # block 4 keeps the resolution: the second pooling must come later
     assert str(ex.arch) == "[7,2,1]"
-    assert [v for _, v in ex.level_dropdowns[1].options] == [1, 2]
+    assert [v for _, v in ex.level_dropdowns[8].options] == [1]  # the last pooling is forced
     assert ex.text.value == "[7,2,1]"
     assert "[7,2,1]" in ex.dag.layout.title.text
     assert ex.distribution.layout.shapes[0].x0 == pytest.approx(bm.query("[7,2,1]"))

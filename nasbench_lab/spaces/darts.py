@@ -574,6 +574,12 @@ class DartsSpace(SearchSpace):
             return list(range(int(prefix[-2]) + 1, node + 2))
         return list(range(1, len(PRIMITIVES)))
 
+    def decision_blocks(self) -> list[tuple[int, int]]:
+        """Level ranges ``[lo, hi)`` whose joint options do not depend on earlier levels: one per
+        intermediate node (its two inputs and two ops). Samplers that need independent groups of
+        decisions (strict fairness) use them."""
+        return [(lo, lo + 4) for lo in range(0, self.num_levels, 4)]
+
     def level_name(self, level: int) -> str:
         cell, node, pos = self._where(level)
         edge = "a" if pos < 2 else "b"

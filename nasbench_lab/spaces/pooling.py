@@ -2,10 +2,21 @@
 
 The network is a fixed chain of layers: a 3x3 stem conv (layer 1, always at full resolution)
 followed by residual blocks. Strided convolutions are replaced by ``nn.MaxPool2d(2)`` and the
-search decides *where* the poolings go. An architecture is the number of layers at each
-resolution, e.g. ``[4,3,3]`` for ResNet20 = stem + 3 blocks at 32x32, 3 blocks at 16x16 and
-3 blocks at 8x8 (the standard layout). Counts are >= 1 and sum to the depth, so with ``p``
-poolings and ``L`` layers the space has ``C(L-1, p)`` architectures.
+search decides *where* the poolings go. An architecture is written as the number of layers at
+each resolution (its *layout*), e.g. ``[4,3,3]`` for ResNet20 = stem + 3 blocks at 32x32,
+3 blocks at 16x16 and 3 blocks at 8x8 (the standard layout). Counts are >= 1 and sum to the
+depth, so with ``p`` poolings and ``L`` layers the space has ``C(L-1, p)`` architectures.
+
+Decisions (the genes every sampler sees) are *per layer*, as in the thesis (§3.5.1: "each layer
+has the binary choice of performing downsampling (pooling) or maintaining resolution
+(identity)"; §3.5: the default MCTS tree takes each layer as a level; Table 3.2 one-hot encodes
+the operation of each layer): gene ``i`` is 1 when a max-pooling sits right before block
+``i + 1`` (layer ``i + 2``), else 0. The stem never pools (§2.2.1: the first pooling would only
+resize the input), so there are ``L - 1`` genes, and ``level_options`` enforces exactly ``p``
+poolings. ``[4,3,3]`` = genes ``(0,0,0,1,0,0,1,0,0)``. The layout stays the canonical string
+(tables, views, checkpoints, CLI), ``layout(arch)`` / ``from_layout(counts)`` convert, and
+``enumerate()`` keeps the layout order of the pooling benchmark (``[1,1,8]``, ``[1,2,7]``, ...),
+so indices into the benchmark are unchanged.
 
 Channels are fixed per layer *index* (as in the standard network), not per resolution, so every
 architecture has exactly the same parameters and one set of weights serves them all ("full
@@ -31,7 +42,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -42,7 +53,7 @@ import torch.nn.functional as F
 
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
-__all__ = ["PoolingSpace", "PoolingResNet", "VARIANTS", "BasicBlock", "Bottleneck"]
+__all__ = ["PoolingSpace", "PoolingResNet", "VARIANTS", "BasicBlock", "Bottleneck", "decisions_of", "layout_of"]
 
 
 # --------------------------------------------------------------------------- variants
@@ -110,6 +121,23 @@ def _boundaries(counts: Sequence[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def decisions_of(counts: Sequence[int], depth: int) -> tuple[int, ...]:
+    """Per-layer pooling decisions of a layout: gene ``i`` = 1 when block ``i + 1`` is pooled."""
+    pools = set(_boundaries(counts))
+    return tuple(int(i in pools) for i in range(1, depth))
+
+
+def layout_of(decisions: Sequence[int]) -> tuple[int, ...]:
+    """Layers per resolution of per-layer decisions (the stem is layer 0 and never pools)."""
+    out, n = [], 1
+    for d in decisions:
+        if int(d):
+            out.append(n)
+            n = 0
+        n += 1
+    return (*out, n)
+
+
 # --------------------------------------------------------------------------- network
 def _conv_bn(cin: int, cout: int, k: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout)]
@@ -147,10 +175,11 @@ class Bottleneck(nn.Module):
 class PoolingResNet(nn.Module):
     """A ResNet whose max-poolings are placed per forward call.
 
-    ``forward(x, arch=None)``: ``arch`` is an :class:`Arch`, a gene sequence (layers per
-    resolution) or its string. Without it the architecture fixed at construction is used
-    (``space.model(arch)``), or else the variant's standard layout (a supernet called
-    without an architecture behaves as the reference network).
+    ``forward(x, arch=None)``: ``arch`` is an :class:`Arch` (per-layer decisions), its string
+    (``"[4,3,3]"``), a layout (layers per resolution, e.g. ``(4, 3, 3)``) or a sequence of
+    per-layer decisions (``depth - 1`` zeros and ones). Without it the architecture fixed at
+    construction is used (``space.model(arch)``), or else the variant's standard layout (a
+    supernet called without an architecture behaves as the reference network).
     """
 
     def __init__(self, variant: str | Variant = "resnet20", num_classes: int | None = None,
@@ -174,11 +203,17 @@ class PoolingResNet(nn.Module):
         self.pools()  # validate the fixed layout now rather than at the first forward
 
     def _genes(self, arch: Arch | Sequence[int] | str) -> tuple[int, ...]:
+        """The layout (layers per resolution) of any accepted form of ``arch``."""
         if isinstance(arch, Arch):
-            return arch.genes
+            return layout_of(arch.genes)
         if isinstance(arch, str):
             return _parse_counts(arch)
-        return tuple(int(g) for g in arch)
+        genes = tuple(int(g) for g in arch)
+        v = self.variant
+        if len(genes) == v.depth - 1 and len(genes) != len(v.resolutions) and set(genes) <= {0, 1} \
+                and sum(genes) == len(v.resolutions) - 1:
+            return layout_of(genes)  # per-layer decisions
+        return genes
 
     def pools(self, arch: Arch | Sequence[int] | str | None = None) -> frozenset[int]:
         """Indices of the layers (0 = stem) preceded by a max-pooling."""
@@ -209,7 +244,8 @@ class PoolingResNet(nn.Module):
 
 # --------------------------------------------------------------------------- space
 class PoolingSpace(SearchSpace):
-    """Layers per resolution of a ResNet; genes = the counts, e.g. ``(4, 3, 3)``.
+    """Where a ResNet pools; genes = one binary decision per block (1 = pool before it), the
+    canonical string = the layout, e.g. ``[4,3,3]`` = genes ``(0,0,0,1,0,0,1,0,0)``.
 
     ``distance`` is the L1 distance between the per-layer resolution-level vectors (level 0 =
     full resolution), which equals the summed displacement of the poolings and the length of
@@ -235,51 +271,101 @@ class PoolingSpace(SearchSpace):
     # ----------------------------------------------------------------- decision tree
     @property
     def num_levels(self) -> int:
-        return len(self.variant.resolutions)
+        """One decision per block (every layer but the stem)."""
+        return self.variant.depth - 1
 
     @property
     def depth(self) -> int:
         return self.variant.depth
 
     @property
+    def num_resolutions(self) -> int:
+        return len(self.variant.resolutions)
+
+    @property
     def num_poolings(self) -> int:
-        return self.num_levels - 1
+        return self.num_resolutions - 1
 
     def level_options(self, prefix: Sequence[int]) -> Sequence[int]:
+        """0 (identity) and/or 1 (pool), so that exactly ``num_poolings`` poolings are placed."""
         level = len(prefix)
         if level >= self.num_levels:
             return []
-        left = self.depth - sum(prefix)
-        later = self.num_levels - level - 1  # each later resolution keeps at least one layer
-        if later == 0:
-            return [left] if left >= 1 else []
-        return list(range(1, left - later + 1))
+        placed = sum(int(g) for g in prefix)
+        left = self.num_poolings - placed  # poolings still to place
+        remaining = self.num_levels - level  # decisions left, this one included
+        if left <= 0:
+            return [0]
+        if left >= remaining:
+            return [1]
+        return [0, 1]
 
     def level_name(self, level: int) -> str:
-        r = self.variant.resolutions[level]
-        return f"layers at {r}x{r}"
+        return f"block {level + 1}"
 
     def option_label(self, level: int, gene: int) -> str:
-        return f"{gene} layer{'s' if gene != 1 else ''}"
+        return "pool" if int(gene) else "identity"
 
     def format(self, genes: Sequence[int]) -> str:
-        return _fmt(genes)
+        return _fmt(layout_of(genes))
 
     def _parse_genes(self, text: str) -> tuple[int, ...]:
-        return _parse_counts(text)
+        counts = _parse_counts(text)
+        self.validate_layout(counts)
+        return decisions_of(counts, self.depth)
+
+    def validate_layout(self, counts: Sequence[int]) -> None:
+        """Clear messages for the three ways a layout (layers per resolution) can be wrong."""
+        counts = tuple(int(c) for c in counts)
+        if len(counts) != self.num_resolutions:
+            raise self.error(
+                f"expected {self.num_resolutions} layer counts (one per resolution "
+                f"{'/'.join(map(str, self.variant.resolutions))}), got {len(counts)}"
+            )
+        if min(counts) < 1:
+            raise self.error(f"{_fmt(counts)}: every resolution needs at least one layer")
+        if sum(counts) != self.depth:
+            raise self.error(f"{_fmt(counts)}: layer counts must sum to {self.depth}, got {sum(counts)}")
 
     def validate_genes(self, genes: Sequence[int]) -> None:
-        # Clearer messages than the generic tree check for the three ways a layout can be wrong.
-        if len(genes) != self.num_levels:
-            raise self.error(
-                f"expected {self.num_levels} layer counts (one per resolution "
-                f"{'/'.join(map(str, self.variant.resolutions))}), got {len(genes)}"
-            )
-        if min(genes) < 1:
-            raise self.error(f"{_fmt(genes)}: every resolution needs at least one layer")
-        if sum(genes) != self.depth:
-            raise self.error(f"{_fmt(genes)}: layer counts must sum to {self.depth}, got {sum(genes)}")
-        super().validate_genes(genes)
+        if len(genes) != self.num_levels or not set(int(g) for g in genes) <= {0, 1}:
+            hint = (f"; {list(genes)} looks like a layout: use parse() or from_layout()"
+                    if len(genes) == self.num_resolutions else "")
+            raise self.error(f"expected {self.num_levels} per-layer pooling decisions (0 = identity, "
+                             f"1 = pool before the block), got {list(genes)}{hint}")
+        if sum(int(g) for g in genes) != self.num_poolings:
+            raise self.error(f"{list(genes)}: expected exactly {self.num_poolings} poolings, "
+                             f"got {sum(int(g) for g in genes)}")
+
+    def parse(self, text: str | Arch | Sequence[int]) -> Arch:
+        """Also takes a layout sequence such as ``(4, 3, 3)`` (its length tells it from decisions)."""
+        if not isinstance(text, str | Arch):
+            seq = tuple(int(g) for g in text)
+            if len(seq) == self.num_resolutions:
+                return self.from_layout(seq)
+        return super().parse(text)
+
+    def from_layout(self, counts: Sequence[int]) -> Arch:
+        """The architecture of a layout (layers per resolution), e.g. ``(4, 3, 3)``."""
+        self.validate_layout(counts)
+        return self.arch(decisions_of(counts, self.depth))
+
+    def layout(self, arch: Arch | str | Sequence[int]) -> tuple[int, ...]:
+        """Layers per resolution, e.g. ``(4, 3, 3)``."""
+        return layout_of(self.parse(arch).genes)
+
+    def iter_genes(self) -> Iterator[tuple[int, ...]]:
+        """Every architecture in the layout order of the pooling benchmark ([1,1,8], [1,2,7], ...)."""
+        def layouts(prefix: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
+            left, later = self.depth - sum(prefix), self.num_resolutions - len(prefix) - 1
+            if later == 0:
+                yield (*prefix, left)
+                return
+            for c in range(1, left - later + 1):
+                yield from layouts((*prefix, c))
+
+        for counts in layouts(()):
+            yield decisions_of(counts, self.depth)
 
     @cached_property
     def size(self) -> int:
@@ -288,11 +374,11 @@ class PoolingSpace(SearchSpace):
     # ----------------------------------------------------------------- geometry of the space
     def pool_positions(self, arch: Arch | str | Sequence[int]) -> tuple[int, ...]:
         """Layer indices (0 = stem) preceded by a pooling."""
-        return _boundaries(self.parse(arch).genes)
+        return _boundaries(self.layout(arch))
 
     def levels(self, arch: Arch | str | Sequence[int]) -> list[int]:
         """Resolution level of every layer (0 = full resolution)."""
-        return [lvl for lvl, n in enumerate(self.parse(arch).genes) for _ in range(n)]
+        return [lvl for lvl, n in enumerate(self.layout(arch)) for _ in range(n)]
 
     def resolutions(self, arch: Arch | str | Sequence[int]) -> list[int]:
         """Feature-map size of every layer, e.g. 32, 32, 32, 32, 16, ..."""
@@ -306,15 +392,15 @@ class PoolingSpace(SearchSpace):
 
     def neighbours(self, arch: Arch) -> list[Arch]:
         """Move one pooling by one layer (earlier or later), keeping every count >= 1."""
-        genes = list(self.parse(arch).genes)
+        counts = list(self.layout(arch))
         out = []
         for k in range(self.num_poolings):
             for step in (-1, 1):  # -1: pooling k moves one layer earlier
-                g = genes.copy()
+                g = counts.copy()
                 g[k] += step
                 g[k + 1] -= step
                 if min(g) >= 1:
-                    out.append(self.arch(g))
+                    out.append(self.from_layout(g))
         return out
 
     # ----------------------------------------------------------------- networks
@@ -326,7 +412,7 @@ class PoolingSpace(SearchSpace):
         """
         arch = self.parse(arch)
         v = self.variant
-        pools = set(_boundaries(arch.genes))
+        pools = set(_boundaries(self.layout(arch)))
         res = self.resolutions(arch)
         g = nx.DiGraph(space=self.name, arch=str(arch))
         names = ["stem"] + [f"block{i}" for i in range(1, v.depth)]

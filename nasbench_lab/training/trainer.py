@@ -1,8 +1,9 @@
 """The single-path one-shot Trainer: one loop for every sampler (thesis §3.3, §4.3.2).
 
 Each step: the sampler picks an architecture; one optimizer step on a training minibatch of that
-path of the supernet; the reward is the path's accuracy on one validation minibatch; the sampler
-observes it; the Run records the step. Data sits on the device as tensors with on-device
+path of the supernet; the reward is the path's accuracy on one validation minibatch (eq 3.4's
+``Acc(f_a(X_val, w))``, :meth:`Trainer.reward`, which changes no state of the supernet); the
+sampler observes it; the Run records the step. Data sits on the device as tensors with on-device
 augmentation, so the hot loop has no CPU data loader.
 """
 
@@ -104,10 +105,7 @@ class Trainer(Job):
         self.net = self.sampler.wrap_supernet(self.net)  # e.g. a mixture of supernets (issue 6)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay, nesterov=config.nesterov)
-        if config.schedule == "cosine":
-            self.scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=config.steps)
-        else:
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+        self.scheduler: Any = self._make_scheduler(config.steps)
         self.total_steps = config.steps
         self.step_count = 0
         self.gen = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -142,10 +140,7 @@ class Trainer(Job):
         self.optimizer.step()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        xv, yv = self._next_batch("val")
-        with torch.no_grad(), self._autocast():
-            reward = (self.net(xv, arch).argmax(1) == yv).float().mean()
-        reward_f = float(reward)  # one device sync per step, for the sampler
+        reward_f = self.reward(arch)  # one device sync per step, for the sampler
         self.sampler.observe(arch, reward_f)
         self.step_count += 1
         if self.cfg.rank_every and self.step_count % self.cfg.rank_every == 0 and not self.done:
@@ -203,6 +198,32 @@ class Trainer(Job):
 
         self._train_perm, self._train_pos = to(state["train_perm"]), int(state["train_pos"])
         self._val_perm, self._val_pos = to(state["val_perm"]), int(state["val_pos"])
+
+    def _make_scheduler(self, steps: int) -> Any:
+        if self.cfg.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, int(steps)))
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+
+    def reinitialize(self, fresh_schedule: bool = True) -> None:
+        """Fresh supernet weights (BN statistics included) and optimizer state, mid-run.
+
+        For methods whose search supernet starts from scratch after a warm-up (Alg 3.1, line 24:
+        ``w`` "initialized randomly", while the warm-up weights ``w_p`` only served the tree).
+        The initialisation is seeded from the run's seed (a resumed run reproduces it) without
+        touching the global RNG stream. ``fresh_schedule`` restarts the learning-rate schedule
+        over the remaining steps, as a new training run would.
+        """
+        from nasbench_lab.training.samplers.common import reset_parameters
+
+        devices = [self.device.index or 0] if self.cuda else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.cfg.seed + 1 + self.step_count)
+            reset_parameters(self.net)
+        self.optimizer.state.clear()  # momentum buffers belong to the old weights
+        if fresh_schedule:
+            for g in self.optimizer.param_groups:
+                g["lr"] = g.get("initial_lr", self.cfg.lr)
+            self.scheduler = self._make_scheduler(self.total_steps - self.step_count)
 
     # ------------------------------------------------------------------ data
     def _autocast(self):
@@ -282,46 +303,57 @@ class Trainer(Job):
         return 100.0 * correct / max(1, xs.shape[0])
 
     @torch.no_grad()
+    def reward(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+        """A sampler's reward: the accuracy in [0, 1] of one path on one validation minibatch
+        (the next one of the epoch-wise permutation, or ``batch``).
+
+        BN normalises with the minibatch's own statistics, as during training (the running
+        statistics of a single-path supernet mix every path), and nothing of the supernet
+        changes: no running statistics, no batch counters, no gradients.
+        """
+        x, y = batch if batch is not None else self._next_batch("val")
+        with self._batch_stats_only(), self._autocast():
+            return float((self.net(x, arch).argmax(1) == y).float().mean())
+
+    @torch.no_grad()
     def outputs(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
         """Logits of one path on ``x`` (train-mode BN: batch statistics, no running-stat update)."""
-        was = self.net.training
-        bn_momenta = self._freeze_bn_stats()
-        try:
-            self.net.train()
-            with self._autocast():
-                return self.net(x, arch).float()
-        finally:
-            self._restore_bn_stats(bn_momenta)
-            self.net.train(was)
+        with self._batch_stats_only(), self._autocast():
+            return self.net(x, arch).float()
 
     def gradient(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Flattened gradient of the loss w.r.t. the shared weights for one path on one batch."""
-        x, y = batch if batch is not None else self.fixed_val_batch(self.cfg.batch_size)
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        bn_momenta = self._freeze_bn_stats()
-        try:
-            self.net.train()
-            with self._autocast():
-                loss = F.cross_entropy(self.net(x, arch), y)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-        finally:
-            self._restore_bn_stats(bn_momenta)
         return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()
-                          for g, p in zip(grads, params)])
+                          for g, p in zip(self.gradients(arch, batch), self._params())])
 
-    def _freeze_bn_stats(self) -> list[tuple[nn.Module, Any]]:
-        # momentum 0 keeps running statistics unchanged while still using batch statistics
-        out = []
-        for m in self.net.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-                out.append((m, m.momentum))
-                m.momentum = 0.0
-        return out
+    def _params(self) -> list[nn.Parameter]:
+        return [p for p in self.net.parameters() if p.requires_grad]
 
-    @staticmethod
-    def _restore_bn_stats(saved: list[tuple[nn.Module, Any]]) -> None:
-        for m, mom in saved:
-            m.momentum = mom
+    def gradients(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> list[torch.Tensor | None]:
+        """Per-parameter gradients (None for weights the path does not use), same order as
+        ``net.parameters()`` (trainable ones), for one path on one batch; nothing is accumulated."""
+        x, y = batch if batch is not None else self.fixed_val_batch(self.cfg.batch_size)
+        params = self._params()
+        with self._batch_stats_only(), self._autocast():
+            loss = F.cross_entropy(self.net(x, arch), y)
+        return list(torch.autograd.grad(loss, params, allow_unused=True))
+
+    @contextlib.contextmanager
+    def _batch_stats_only(self):
+        """Train-mode forward whose BN layers use batch statistics and update nothing (running
+        statistics and ``num_batches_tracked`` untouched); the previous mode is restored."""
+        bns = [m for m in self.net.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        was = self.net.training
+        try:
+            for m in bns:
+                m.track_running_stats = False  # train mode + no tracking: batch stats, no update
+            self.net.train()
+            yield
+        finally:
+            for m in bns:
+                m.track_running_stats = True
+            self.net.train(was)
 
     def sample_archs(self, n: int, seed: int = 0) -> list[Arch]:
         """All architectures of a numerable space, else ``n`` distinct uniform samples."""

@@ -24,6 +24,8 @@ _REGISTRY: dict[str, str] = {
     "mcts-iterative": "nasbench_lab.training.samplers.mcts:IterativeMCTSSampler",
     "mixture": "nasbench_lab.training.samplers.mixture:MixtureSampler",
     "density": "nasbench_lab.training.samplers.density:DensitySampler",
+    # RL-controlled weight sharing (issue 12)
+    "enas": "nasbench_lab.training.samplers.enas:ENASSampler",
 }
 
 

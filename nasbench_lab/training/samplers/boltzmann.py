@@ -7,9 +7,16 @@ Eq 2.6 writes it with the inverse temperature ``tau = 1/T`` increased linearly f
 default ``schedule="inverse"`` (``1/T`` linear from ``1/t_start`` to ``1/t_end``); ``"linear"``
 anneals ``T`` itself linearly.
 
-Independent: ``p(a) = prod_l p(a_l)``, one smoothed reward per (level, option), updated for every
-level of each sampled architecture; ``p(a_l = g) ∝ exp(r_{l,g} / T)``. In constrained spaces
-(pooling) only the options valid after the earlier choices are eligible at each level.
+Independent: ``p(a) = prod_l p(a_l)`` (§3.3.2), one smoothed reward per (level, option), updated
+for every level of each sampled architecture; ``p(a_l = g) ∝ exp(r_{l,g} / T)``. On the pooling
+spaces a level is one block's binary choice (pool or identity), so the factors are per layer.
+Constrained spaces (pooling: exactly ``p`` poolings) are not products; the thesis does not say
+how it restricts the product there. We sample the product *restricted to the valid
+architectures*, ``p(a) ∝ prod_l p(a_l)`` over the space, exactly (by enumeration) when the space
+is numerable. Drawing level by level with each factor renormalised over the options still valid
+would instead favour the early levels (the last blocks would be forced to pool whenever the early
+ones did not). Large constrained spaces fall back to that sequential draw; product spaces are
+unaffected (both are the same there).
 
 Conventions the thesis leaves open (the authors' code does the same): an EMA starts at its first
 observation instead of 0, so a value does not depend on how often it was seen; unseen entries take
@@ -34,6 +41,7 @@ from nasbench_lab.training.samplers.common import (
     check_unit,
     choose,
     linear,
+    stale_state,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,8 +168,8 @@ class BoltzmannSampler(_Annealed):
                 "windows": self.windows.data()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "eps": self.eps.copy(), "seen": self.seen.copy(),
-                "counts": self.counts.copy()}
+        return {**super().state_dict(), "eps": self.eps.tolist(), "seen": self.seen.tolist(),
+                "counts": self.counts.tolist()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -190,7 +198,31 @@ class IndependentSampler(_Annealed):
         v = neutral_fill(self.value[level], self.seen[level])[cols]
         return boltzmann(v, self.temperature if temperature is None else temperature)
 
+    @property
+    def exact(self) -> bool:
+        """True when the restricted product is computed over every architecture."""
+        return not getattr(self.space, "product_space", False) and self.space.numerable
+
+    def probabilities(self, temperature: float | None = None) -> np.ndarray:
+        """``p(a) ∝ prod_l p(a_l) ∝ exp(sum_l r_{l, a_l} / T)`` over ``space.enumerate()``."""
+        t = self.temperature if temperature is None else temperature
+        archs = self.space.enumerate()
+        return boltzmann(self._scores(archs), t)
+
+    def _scores(self, archs: list[Arch]) -> np.ndarray:
+        filled = [neutral_fill(v, s) for v, s in zip(self.value, self.seen)]
+        cols = self._columns
+        return np.array([sum(filled[level][cols[level][g]] for level, g in enumerate(a.genes)) for a in archs])
+
+    @property
+    def _columns(self) -> list[dict[int, int]]:
+        return [{g: j for j, g in enumerate(opts)} for opts in self.options_at]
+
     def _descend(self, greedy: bool) -> Arch:
+        if self.exact:
+            archs = self.space.enumerate()
+            p = self.probabilities()
+            return archs[int(np.argmax(p))] if greedy else archs[choose(self.rng, p)]
         prefix: list[int] = []
         for level in range(self.space.num_levels):
             valid = list(self.space.level_options(prefix))
@@ -212,7 +244,8 @@ class IndependentSampler(_Annealed):
         super().observe(arch, reward)
 
     def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
-        """The most probable option at every level (valid given the earlier choices)."""
+        """The most probable architecture (the restricted product's mode; level by level for
+        large constrained spaces)."""
         return [self._descend(greedy=True)]
 
     def snapshot(self) -> dict[str, Any]:
@@ -227,10 +260,13 @@ class IndependentSampler(_Annealed):
                 "windows": self.windows.data()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "value": [v.copy() for v in self.value],
-                "seen": [s.copy() for s in self.seen], "counts": dict(self.counts)}
+        return {**super().state_dict(), "value": [v.tolist() for v in self.value],
+                "seen": [s.tolist() for s in self.seen], "counts": dict(self.counts)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if [len(v) for v in state["value"]] != [len(o) for o in self.options_at]:
+            raise stale_state(self.space, self.name, f"per-level rewards ({len(state['value'])} levels, the "
+                                                     f"space has {len(self.options_at)})")
         super().load_state_dict(state)
         self.value = [np.asarray(v, float).copy() for v in state["value"]]
         self.seen = [np.asarray(s, bool).copy() for s in state["seen"]]

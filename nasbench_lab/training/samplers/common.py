@@ -16,6 +16,15 @@ import numpy as np
 from scipy.special import softmax
 
 
+def reset_parameters(module: Any) -> None:
+    """A fresh initialisation of every submodule that has one (weights and BN statistics)."""
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    if hasattr(module, "reset_parameters"):
+        module.reset_parameters()
+
+
 def linear(start: float, end: float, frac: float) -> float:
     """Linear interpolation from ``start`` (frac 0) to ``end`` (frac 1), clipped."""
     frac = min(1.0, max(0.0, float(frac)))
@@ -47,6 +56,45 @@ def check_positive(name: str, value: float, example: str) -> float:
     if not v > 0:
         raise ValueError(f"{name}: expected a positive number, got {value!r} (e.g. {name}={example})")
     return v
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: expected true or false, got {value!r} (e.g. {name}=True)")
+    return bool(value)
+
+
+# --------------------------------------------------------------------------- checkpoints of older versions
+def stale_state(space: Any, sampler: str, what: str) -> ValueError:
+    """The error for sampler state written with decisions the space no longer has."""
+    return ValueError(
+        f"{sampler}: this checkpoint's {what} uses decisions of {space.name!r} that no longer exist "
+        f"(before per-layer pooling decisions, a pooling architecture was decided as layer counts per "
+        f"resolution; per-resolution statistics cannot be mapped onto per-layer ones). The run's "
+        f"records and configuration are intact: start it again from its configuration, or resume it "
+        f"with the nasbench_lab version that wrote it")
+
+
+def current_genes(space: Any, genes: Any) -> tuple[int, ...]:
+    """Genes as the space decides them now. A pooling checkpoint written before per-layer
+    decisions stored layouts such as ``(4, 3, 3)``; ``parse`` maps them onto the decisions."""
+    return space.parse(tuple(int(g) for g in genes)).genes
+
+
+def current_tree_state(space: Any, state: dict[str, Any], sampler: str) -> dict[str, Any]:
+    """A search tree's state with leaves in current genes; a default tree built on other
+    decision levels is refused with a clear error (its nodes mean other sets of architectures)."""
+    if state["kind"] == "default":
+        depth = max((len(p) for p in state.get("prefix", [])), default=0)
+        if depth != space.num_levels:
+            raise stale_state(space, sampler, f"default tree ({depth} decision levels, the space has "
+                                              f"{space.num_levels})")
+        return state
+    try:
+        leaves = [None if g is None else list(current_genes(space, g)) for g in state["leaf"]]
+    except ValueError as exc:
+        raise stale_state(space, sampler, f"tree ({exc})") from None
+    return {**state, "leaf": leaves}
 
 
 def check_unit(name: str, value: float, example: str) -> float:

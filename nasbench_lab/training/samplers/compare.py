@@ -27,7 +27,10 @@ from nasbench_lab.training.ranking import find_benchmark, rank_supernet
 from nasbench_lab.training.trainer import Trainer
 from nasbench_lab.validation import cli as T
 
-THESIS_METHODS = ("uniform", "fair", "boltzmann", "mcts", "mcts-learned", "mcts-iterative", "mixture", "density")
+THESIS_METHODS = ("uniform", "fair", "boltzmann", "independent", "mcts", "mcts-reg", "mcts-learned", "mcts-iterative",
+                  "mixture", "density")
+#: the default comparison: the thesis' samplers and ENAS beside them
+METHODS = (*THESIS_METHODS, "enas")
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {"mixture": {"models": 4}}
 
 
@@ -70,7 +73,7 @@ class Comparison:
     rankings: dict[tuple[str, int], pd.DataFrame] = field(default_factory=dict)
 
 
-def compare(methods: Sequence[str] = THESIS_METHODS, seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
+def compare(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
             **options: Any) -> Comparison:
     """Run every (method, seed) with the same budget (keyword options of :func:`run_one`)."""
     unknown = [m for m in methods if m not in samplers.names()]
@@ -99,8 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="pooling", help="search space (default: pooling)")
     parser.add_argument("--dataset", default="digits", help="training data (default: digits)")
     parser.add_argument("--data-root", default=None, help="folder with the CIFAR python batches (for cifar10/cifar100)")
-    parser.add_argument("--methods", nargs="+", default=list(THESIS_METHODS),
-                        help="samplers, by spaces or commas (default: the thesis' set)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        help="samplers, by spaces or commas (default: the thesis' set and enas)")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
     parser.add_argument("--steps", type=T.positive_int("300"), default=300, help="training steps per run (equal budgets)")
     parser.add_argument("--batch-size", type=T.positive_int("64"), default=64)

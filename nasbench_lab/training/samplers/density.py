@@ -13,16 +13,21 @@ number of steps; 0: never) because they drift while the supernet trains (Fig 5.4
 KMeans on the representations of ``N`` uniform samples; each step draws ``a ~ U``, its density
 ``alpha_a = 1 / d_a`` with ``d_a = sum_k d(a, c_k) / (K - 1)`` (line 13 as written), and accepts it
 with ``sigmoid((alpha_mid - alpha_a) / tau)`` (eq 5.10), else draws again (at most ``max_tries``);
-the prototypes follow the accepted samples by soft assignment (eq 5.8-5.9, as written:
-``beta_k = d^2(a, c_k) / sum_j d^2(a, c_j)``, ``c_k += lambda * beta_k * (a - c_k)``).
+the prototypes follow *every* uniformly drawn candidate, accepted or not (Alg 5.2 lines 12-19:
+the update is in the loop body, after the accept/reject of line 16, so the prototypes track
+the uniform distribution of the space, not the debiased one), by soft assignment (eq 5.8-5.9, as
+written: ``beta_k = d^2(a, c_k) / sum_j d^2(a, c_j)``, ``c_k += lambda * beta_k * (a - c_k)``).
 
 Scale. The thesis' temperatures (tau = 25 ~ uniform, 5 good, < 1 over-enforced, Fig 5.5) only make
 sense for distances on a common scale, which the text does not give; with ``normalize="zscore"``
 (default) the mean distances (numerable) and the density offsets (prototypes; ``alpha_mid`` is
 the median density of the candidates drawn so far) are divided by their standard deviation, which
 reproduces that behaviour for every representation. ``normalize="none"`` uses the raw values.
-For cosine representations vectors are scaled to unit length, so KMeans and the prototype
-updates work on the sphere the cosine distance lives on.
+For cosine representations vectors are scaled to unit length (per layer for gradients, whose
+distance is the mean per-layer cosine of §5.4.2, see ``representations``), so KMeans and the
+prototype updates work on the sphere the distance lives on. Gradients of large supernets are
+count-sketched, with one sketch (decided once for the largest batch, seeded by the run) for
+every call, so the uniform candidates are comparable with the KMeans prototypes.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from nasbench_lab.training.samplers.common import (
     check_fraction,
     check_positive,
     choose,
+    current_genes,
+    stale_state,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,7 +77,7 @@ def debiased_probabilities(mean_distance: np.ndarray, temperature: float, normal
     return boltzmann(normalise(mean_distance, normalize), temperature)
 
 
-def prototype_mean_distance(r: np.ndarray, prototypes: np.ndarray, metric: str) -> float:
+def prototype_mean_distance(r: np.ndarray, prototypes: np.ndarray, metric: reps.Metric) -> float:
     """Alg 5.2 line 13: ``d_a = sum_k d(a, c_k) / (K - 1)``."""
     d = reps.pairwise(np.atleast_2d(r), prototypes, metric)[0]
     return float(d.sum() / max(1, len(d) - 1))
@@ -81,7 +88,7 @@ def acceptance(alpha: float, alpha_mid: float, temperature: float, scale: float 
     return float(expit((alpha_mid - alpha) / (temperature * (scale if scale > 0 else 1.0))))
 
 
-def update_prototypes(prototypes: np.ndarray, r: np.ndarray, lam: float, metric: str) -> np.ndarray:
+def update_prototypes(prototypes: np.ndarray, r: np.ndarray, lam: float, metric: reps.Metric) -> np.ndarray:
     """Eq 5.8-5.9: ``beta_k = d^2(a, c_k) / sum_j d^2(a, c_j)``; ``c_k += lam * beta_k * (a - c_k)``."""
     C = np.asarray(prototypes, float)
     d2 = reps.pairwise(np.atleast_2d(r), C, metric)[0] ** 2
@@ -154,7 +161,9 @@ class DensitySampler(Sampler):
         if projection not in ("pca", "tsne"):
             raise ValueError(f"projection: expected 'pca' or 'tsne', got {projection!r}")
         self.projection = projection
-        self.metric = reps.METRICS[self.representation]
+        self.metric: reps.Metric = reps.METRICS[self.representation]  # the full metric after the first call
+        self.sketch: int | None = None  # gradient sketch size, decided at the first call
+        self._sketch_decided = False
         self.progress = Progress(total_steps)
         self.windows = Windows()
         self.counts: Counter[str] = Counter()
@@ -177,12 +186,14 @@ class DensitySampler(Sampler):
 
     # ------------------------------------------------------------------ representations
     def _represent(self, trainer: Trainer, archs: list[Arch]) -> np.ndarray:
-        X = reps.compute(trainer, archs, self.representation, batch_size=self.batch_size, gamma=self.gamma,
-                         layers=self.layers, seed=self.seed).X
-        if self.metric == "cosine":
-            norm = np.linalg.norm(X, axis=1, keepdims=True)
-            X = X / np.where(norm == 0, 1, norm)
-        return X
+        if not self._sketch_decided:  # one projection for the whole run (the largest batch decides)
+            largest = len(self.archs) if self.variant == "numerable" else self.N
+            self.sketch = reps.gradient_sketch(trainer, largest) if self.representation == "gradient" else None
+            self._sketch_decided = True
+        r = reps.compute(trainer, archs, self.representation, batch_size=self.batch_size, gamma=self.gamma,
+                         layers=self.layers, sketch=self.sketch, seed=self.seed)
+        self.metric = r.metric
+        return reps.layer_normalise(r.X, r.metric)
 
     def _interval(self) -> int:
         if self.reestimate_every <= 0:
@@ -257,7 +268,8 @@ class DensitySampler(Sampler):
         return [float(xy[0]), float(xy[1]) if len(xy) > 1 else 0.0]
 
     def _draw(self, trainer: Trainer) -> tuple[Arch, np.ndarray, float]:
-        """Uniform candidates accepted with eq 5.10 (the last one after ``max_tries``)."""
+        """Uniform candidates accepted with eq 5.10 (the last one after ``max_tries``); every
+        candidate moves the prototypes (eq 5.8-5.9, Alg 5.2 lines 18-19)."""
         for t in range(self.max_tries):
             a = self.space.sample(self.rng)
             r = self._represent(trainer, [a])[0]
@@ -265,6 +277,7 @@ class DensitySampler(Sampler):
             scale = float(np.std(self.alphas)) if self.normalize == "zscore" else 1.0
             p = acceptance(alpha, self.alpha_mid(), self.temperature, scale)
             ok = bool(self.rng.random() < p) or t == self.max_tries - 1
+            self.prototypes = update_prototypes(self.prototypes, r, self.proto_lr, self.metric)
             self.alphas = (self.alphas + [alpha])[-self.alpha_window:]
             self.tried += 1
             self.recent = (self.recent + [{"arch": str(a), "alpha": alpha, "p_accept": p, "accepted": ok,
@@ -287,8 +300,6 @@ class DensitySampler(Sampler):
         return self.pending[0]
 
     def observe(self, arch: Arch, reward: float) -> None:
-        if self.pending is not None and self.pending[0] == arch and self.prototypes is not None:
-            self.prototypes = update_prototypes(self.prototypes, self.pending[1], self.proto_lr, self.metric)
         self.pending = None
         super().observe(arch, reward)
         self.progress.observed(self.steps)
@@ -334,21 +345,27 @@ class DensitySampler(Sampler):
         return snap
 
     def state_dict(self) -> dict[str, Any]:
-        def arr(x: np.ndarray | None) -> np.ndarray | None:
-            return None if x is None else np.array(x, copy=True)
+        # plain data only (lists, numbers, strings): checkpoints load with weights_only=True
+        def arr(x: np.ndarray | None) -> list | None:
+            return None if x is None else np.asarray(x, float).tolist()
 
         return {**super().state_dict(), "progress": self.progress.state_dict(),
                 "windows": self.windows.state_dict(), "counts": dict(self.counts),
                 "mean_dist": arr(self.mean_dist), "probs": arr(self.probs), "coords": arr(self.coords),
                 "estimations": self.estimations, "last_estimate": self.last_estimate,
                 "history": [dict(h) for h in self.history], "prototypes": arr(self.prototypes),
-                "alphas": list(self.alphas), "tried": self.tried, "accepted": self.accepted,
+                "alphas": [float(a) for a in self.alphas], "tried": self.tried, "accepted": self.accepted,
                 "recent": [dict(r) for r in self.recent],
-                "pending": None if self.pending is None else (list(self.pending[0].genes), self.pending[1].copy(),
-                                                              self.pending[2]),
-                "pca": None if self.pca is None else (self.pca[0].copy(), self.pca[1].copy())}
+                "pending": None if self.pending is None else [list(self.pending[0].genes), arr(self.pending[1]),
+                                                              float(self.pending[2])],
+                "pca": None if self.pca is None else [arr(self.pca[0]), arr(self.pca[1])],
+                "metric": reps.metric_state(self.metric), "sketch": self.sketch,
+                "sketch_decided": self._sketch_decided}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "metric" not in state and self.representation == "gradient" and state["prototypes"] is not None:
+            raise stale_state(self.space, self.name, "gradient prototypes (one global cosine; the gradient "
+                                                     "distance is now the mean per-layer cosine of §5.4.2)")
         super().load_state_dict(state)
         self.progress.load_state_dict(state["progress"])
         self.windows.load_state_dict(state["windows"])
@@ -365,5 +382,9 @@ class DensitySampler(Sampler):
         self.tried, self.accepted = int(state["tried"]), int(state["accepted"])
         self.recent = [dict(r) for r in state["recent"]]
         p = state["pending"]
-        self.pending = None if p is None else (self.space.arch(p[0]), np.array(p[1], float), float(p[2]))
+        self.pending = None if p is None else (self.space.arch(current_genes(self.space, p[0])),
+                                               np.array(p[1], float), float(p[2]))
         self.pca = None if state["pca"] is None else (np.array(state["pca"][0]), np.array(state["pca"][1]))
+        self.metric = reps.metric_of(state.get("metric", reps.METRICS[self.representation]))
+        self.sketch = state.get("sketch")
+        self._sketch_decided = bool(state.get("sketch_decided", False))

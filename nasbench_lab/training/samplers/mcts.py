@@ -11,15 +11,25 @@ Phases (App. I §1.1: "roughly 40/25/35 for uniform sampling / MCTS warm-up / MC
 sampling while the tree collects statistics), then MCTS sampling with ``T`` annealed from
 ``t_start`` to ``t_end`` (pooling: 0.02 -> 0.0025, App. I).
 
-- ``mcts``: the default tree (levels = the space's decisions, branches = options; §3.3.4).
+- ``mcts``: the default tree (levels = the space's decisions, branches = options; §3.3.4). On the
+  pooling spaces a level is one block's binary choice, pool or identity (§3.5: "each layer of
+  CNN is considered as a level of tree, with operations providing the branching").
 - ``mcts-reg``: plus Su et al.'s regularisation: each update also updates, by the same EMA, every
-  equivalent node (same level, same option).
+  equivalent node (same level, same option: on pooling, the same block and the same choice).
 - ``mcts-learned``: Alg 3.1. After the uniform warm-up, the outputs of every architecture on the
   fixed validation batch (or another representation), pairwise distances, agglomerative
-  clustering -> a binary tree whose leaves are architectures; then MCTS on it.
+  clustering -> a binary tree whose leaves are architectures; then MCTS on it, with a supernet
+  that starts again from fresh weights (line 24; ``fresh_weights=False`` keeps the warm-up ones).
 - ``mcts-iterative``: Alg 4.1. After the warm-up, ``iterations`` rounds of: rank every
   architecture by its supernet accuracy on ``rank_batches`` validation minibatches, build a binary
-  tree from the ranking (§4.3.3), reset the node statistics and run MCTS on it.
+  tree from the ranking (§4.3.3, the two nodes of lowest average rank merged first), reset the
+  node statistics and run MCTS on it.
+
+Final choice (``select``), exploration off (``lambda = 0``): ``k = 1`` is the most probable path
+(App. I §1.1, pooling: "we only consider nodes with the maximum probabilities"); ``k > 1``
+samples ``k`` distinct architectures with ``lambda = 0`` (Alg 3.1's output, §3.4: "we sample k
+architectures without exploration and rank them based on their performance on validation
+dataset"), ranked by validation accuracy when a trainer is given.
 
 Learned and iterative trees need every architecture (numerable spaces); the default tree expands
 lazily on larger spaces.
@@ -39,9 +49,11 @@ from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.common import (
     Progress,
     Windows,
+    check_bool,
     check_fraction,
     check_positive,
     check_unit,
+    current_tree_state,
     linear,
 )
 from nasbench_lab.training.samplers.tree import SearchTree
@@ -123,19 +135,35 @@ class MCTSSampler(Sampler):
         self.windows.add(str(arch), self.steps, self.progress.total)
 
     def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
-        """Final choice with ``lambda = 0``: the greedy path, then the most probable leaves (eq 3.2
-        at the current temperature, exploration off); with a trainer and ``k > 1`` the candidates
-        are ranked by validation accuracy ("sample k architectures without exploration and rank")."""
+        """Final choice with ``lambda = 0``: ``k = 1``, the most probable path; ``k > 1``, ``k``
+        distinct architectures sampled without exploration (:meth:`final_samples`), ranked by
+        validation accuracy with a trainer, else by how often they were drawn."""
         if self.tree is None or self.tree.n[self.tree.root] == 0:
             return []
-        greedy = self.tree.leaf[self.tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]]
-        out = [self.space.arch(greedy)]
-        if k > 1:
-            logp = self.tree.leaf_log_probabilities(self.temperature, 0.0)
-            ranked = sorted((g for g in logp if g != greedy), key=lambda g: -logp[g])
-            out += [self.space.arch(g) for g in ranked[: k - 1]]
+        if k <= 1:
+            return [self.space.arch(self.tree.leaf[self.tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]])]
+        draws = self.final_samples(max_draws=200 * k, distinct=k)
+        order = Counter(draws)
+        out = [self.space.arch(g) for g, _ in sorted(order.items(), key=lambda kv: -kv[1])]
         if trainer is not None and len(out) > 1:
             out.sort(key=lambda a: -trainer.evaluate(a))
+        return out
+
+    def final_samples(self, max_draws: int, distinct: int | None = None) -> list[tuple[int, ...]]:
+        """Leaves drawn with eq 3.2 at the current temperature and ``lambda = 0`` (children never
+        visited are left out), until ``distinct`` different ones or ``max_draws`` draws. A
+        generator of its own (seeded by the run's seed and step) keeps the sampler's stream."""
+        if self.tree is None or self.tree.n[self.tree.root] == 0:
+            return []
+        rng = np.random.default_rng([self.seed, self.steps, int(max_draws)])
+        out: list[tuple[int, ...]] = []
+        seen: set[tuple[int, ...]] = set()
+        for _ in range(int(max_draws)):
+            g = self.tree.leaf[self.tree.descend(rng, self.temperature, 0.0, visited_only=True)[-1]]
+            out.append(g)
+            seen.add(g)
+            if distinct is not None and len(seen) >= distinct:
+                break
         return out
 
     # ------------------------------------------------------------------ views and state
@@ -170,7 +198,8 @@ class MCTSSampler(Sampler):
         self.progress.load_state_dict(state["progress"])
         self.windows.load_state_dict(state["windows"])
         self.counts = Counter(state["counts"])
-        self.tree = None if state["tree"] is None else SearchTree.from_state(state["tree"], self.space)
+        self.tree = None if state["tree"] is None else SearchTree.from_state(
+            current_tree_state(self.space, state["tree"], self.name), self.space)
 
 
 class RegularizedMCTSSampler(MCTSSampler):
@@ -188,14 +217,23 @@ def _need_numerable(space: SearchSpace, name: str) -> None:
 
 
 class LearnedTreeMCTSSampler(MCTSSampler):
-    """Alg 3.1: uniform warm-up, then a binary tree from agglomerative clustering of outputs."""
+    """Alg 3.1: uniform warm-up, then a binary tree from agglomerative clustering of outputs.
+
+    Two sets of weights, as Alg 3.1 has them: the warm-up supernet ``w_p`` (lines 3-6) gives the
+    outputs, distances and tree (lines 8-12); the search supernet ``w`` is "initialized randomly"
+    (its input list) and trained from there with MCTS (line 24). At the end of the warm-up the
+    Trainer's supernet is therefore re-initialised, with a fresh optimizer state and the
+    learning-rate schedule restarted over the remaining steps (:meth:`Trainer.reinitialize`);
+    ``fresh_weights=False`` keeps training the warm-up weights instead.
+    """
 
     name = "mcts-learned"
 
     def __init__(self, space: SearchSpace, seed: int = 0, representation: str = "functional",
                  batch_size: int = 64, linkage: str = "average", gamma: float | None = None,
-                 layers: list[str] | None = None, **options: Any) -> None:
+                 layers: list[str] | None = None, fresh_weights: bool = True, **options: Any) -> None:
         _need_numerable(space, self.name)
+        self.fresh_weights = check_bool("fresh_weights", fresh_weights)
         self.representation = reps.check_kind(representation)
         if linkage not in ("average", "complete", "single", "weighted"):
             raise ValueError(f"linkage: expected 'average', 'complete', 'single' or 'weighted' (distance-matrix "
@@ -213,6 +251,8 @@ class LearnedTreeMCTSSampler(MCTSSampler):
         super().before_step(trainer)
         if self.tree is None and self.progress.frac() >= self.warmup:
             self.build_tree(trainer)
+            if self.fresh_weights:
+                trainer.reinitialize()  # Alg 3.1 line 24: the search supernet w starts afresh
 
     def build_tree(self, trainer: Trainer) -> SearchTree:
         """Representations of every architecture -> distances -> agglomerative clustering."""
@@ -227,17 +267,31 @@ class LearnedTreeMCTSSampler(MCTSSampler):
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "representation": self.representation, "batch_size": self.batch_size,
-                "linkage": self.linkage, "gamma": self.gamma, "layers": self.layers}
+                "linkage": self.linkage, "gamma": self.gamma, "layers": self.layers,
+                "fresh_weights": self.fresh_weights}
 
 
 class IterativeMCTSSampler(MCTSSampler):
-    """Alg 4.1: rounds of MCTS on a tree rebuilt from the supernet's ranking."""
+    """Alg 4.1: rounds of MCTS on a tree rebuilt from the supernet's ranking.
+
+    The tree of each round merges the two nodes of lowest average rank, repeatedly (§4.3.3,
+    ``merge="greedy"``, a chain); ``merge="balanced"`` halves the ranking instead.
+
+    Weights across rounds. Fig 4.1's caption says "at each iteration, the tree structure T* is
+    provided, and a new supernet S is trained", which could mean fresh weights every round; but
+    Alg 4.1 initialises S once (line 3, S <- S_init, the uniformly trained supernet of §4.3.1)
+    and only re-initialises the tree probabilities per round (line 5), and §4.4.2 says each extra
+    round "slightly" increases the total training steps, which a from-scratch supernet per round
+    would not allow. We follow Alg 4.1: the supernet keeps training across rounds
+    (``fresh_weights=False``, default); ``fresh_weights=True`` re-initialises it (and restarts the
+    learning-rate schedule) after each ranking, the literal reading of Fig 4.1.
+    """
 
     name = "mcts-iterative"
 
     def __init__(self, space: SearchSpace, seed: int = 0, iterations: int = 3, rank_batches: int = 3,
-                 merge: str = "balanced", warmup: float = 0.4, uct_warmup: float = 0.0,
-                 **options: Any) -> None:
+                 merge: str = "greedy", warmup: float = 0.4, uct_warmup: float = 0.0,
+                 fresh_weights: bool = False, **options: Any) -> None:
         _need_numerable(space, self.name)
         if int(iterations) < 1:
             raise ValueError(f"iterations: expected a positive number of MCTS rounds, got {iterations!r} (e.g. 3)")
@@ -249,6 +303,7 @@ class IterativeMCTSSampler(MCTSSampler):
         self.iterations = int(iterations)
         self.rank_batches = int(rank_batches)
         self.merge = merge
+        self.fresh_weights = check_bool("fresh_weights", fresh_weights)
         self.iteration = 0  # trees built so far
         self.scores: list[float] = []
         super().__init__(space, seed, warmup=warmup, uct_warmup=uct_warmup, **options)
@@ -297,7 +352,10 @@ class IterativeMCTSSampler(MCTSSampler):
         return np.asarray(scores)
 
     def rebuild(self, trainer: Trainer) -> SearchTree:
-        return self.rebuild_from_scores(self.rank_scores(trainer))
+        tree = self.rebuild_from_scores(self.rank_scores(trainer))
+        if self.fresh_weights:
+            trainer.reinitialize()
+        return tree
 
     def rebuild_from_scores(self, scores: np.ndarray) -> SearchTree:
         """New tree from a ranking, with fresh node statistics (Alg 4.1 lines 5 and 19)."""
@@ -308,7 +366,7 @@ class IterativeMCTSSampler(MCTSSampler):
 
     def options(self) -> dict[str, Any]:
         return {**super().options(), "iterations": self.iterations, "rank_batches": self.rank_batches,
-                "merge": self.merge}
+                "merge": self.merge, "fresh_weights": self.fresh_weights}
 
     def snapshot(self) -> dict[str, Any]:
         snap = {**super().snapshot(), "iteration": self.iteration, "iterations": self.iterations}

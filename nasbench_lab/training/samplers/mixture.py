@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn as nn
+from scipy.special import logsumexp
 
 from nasbench_lab.spaces import Arch, SearchSpace
 from nasbench_lab.training.samplers.base import Sampler
@@ -36,6 +37,7 @@ from nasbench_lab.training.samplers.common import (
     check_unit,
     choose,
     linear,
+    reset_parameters,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,8 +45,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def kl_to_uniform(p: np.ndarray) -> float:
-    """``KL(p || U)`` of a probability vector."""
+    """``KL(p || U)`` of a probability vector (NaN when ``p`` is not finite: never "converged")."""
     p = np.asarray(p, float)
+    if not np.isfinite(p).all() or p.sum() <= 0:
+        return float("nan")
     p = p / p.sum()
     nz = p > 0
     return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
@@ -55,30 +59,45 @@ def ipf(P: np.ndarray, tol: float = 1e-4, max_iter: int = 1000) -> tuple[np.ndar
 
     Rows are scaled to ``1/C`` and columns to ``1/M`` in turn until ``KL(p(m) || U) < tol``
     (checked after each row step, so ``p(c)`` is exactly uniform on return). Returns the fitted
-    matrix, the number of row/column rounds and the final KL.
+    matrix, the number of row/column rounds and the final KL. Works in log space
+    (:func:`ipf_log`), so a concentrated matrix does not underflow.
     """
     P = np.asarray(P, float)
-    if P.ndim != 2 or (P < 0).any() or P.sum() <= 0:
-        raise ValueError(f"P: expected a non-negative (C, M) joint probability matrix, got shape {P.shape}")
-    C, M = P.shape
-    P = P / P.sum()
+    if P.ndim != 2 or not np.isfinite(P).all() or (P < 0).any() or (P.sum(1) <= 0).any() or (P.sum(0) <= 0).any():
+        raise ValueError(f"P: expected a finite, non-negative (C, M) joint probability matrix with no empty row "
+                         f"or column, got shape {P.shape}")
+    with np.errstate(divide="ignore"):
+        logP, it, kl = ipf_log(np.log(P), tol, max_iter)
+    return np.exp(logP), it, kl
+
+
+def ipf_log(logits: np.ndarray, tol: float = 1e-4, max_iter: int = 1000) -> tuple[np.ndarray, int, float]:
+    """IPF on unnormalised log-probabilities (eq 2.3's ``a / tau``): the fitted ``log p(c, m)``.
+
+    Each scaling is a log-sum-exp, so no row underflows to zeros however small ``tau`` is (in
+    linear space, ``softmax(a / tau)`` with ``tau = 1/(100 M)`` and M >= 16 leaves whole rows at 0,
+    whose 0/0 is NaN). Raises when the result is not finite.
+    """
+    L = np.asarray(logits, float)
+    if L.ndim != 2 or np.isnan(L).any() or np.isposinf(L).any():
+        raise ValueError(f"logits: expected a (C, M) matrix of finite log-probabilities, got shape {L.shape}")
+    C, M = L.shape
     kl = float("inf")
-    for it in range(1, max_iter + 1):
-        P = P / P.sum(1, keepdims=True) / C
-        kl = kl_to_uniform(P.sum(0))
-        if kl < tol:
-            return P, it, kl
-        P = P / P.sum(0, keepdims=True) / M
-    P = P / P.sum(1, keepdims=True) / C
-    return P, max_iter, kl_to_uniform(P.sum(0))
 
+    def rows(L: np.ndarray) -> np.ndarray:
+        return L - logsumexp(L, axis=1, keepdims=True) - np.log(C)
 
-def _reset(module: nn.Module) -> None:
-    for m in module.modules():
-        if m is not module and hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    if hasattr(module, "reset_parameters"):
-        module.reset_parameters()
+    rounds = 0
+    while True:
+        rounds += 1
+        L = rows(L)
+        kl = kl_to_uniform(np.exp(logsumexp(L, axis=0)))
+        if kl < tol or rounds >= max_iter:
+            break
+        L = L - logsumexp(L, axis=0, keepdims=True) - np.log(M)
+    if not np.isfinite(kl) or np.isnan(L).any():
+        raise ValueError("ipf: the fitted joint is not finite (a row or column with no probability mass)")
+    return L, rounds, kl
 
 
 class MixtureSupernet(nn.Module):
@@ -89,7 +108,7 @@ class MixtureSupernet(nn.Module):
         copies = []
         for _ in range(models - 1):
             c = copy.deepcopy(net)
-            _reset(c)  # independent weight sets: a fresh initialisation each (torch's seeded RNG)
+            reset_parameters(c)  # independent weight sets: a fresh initialisation each (torch's seeded RNG)
             copies.append(c)
         self.nets = nn.ModuleList([net, *copies])
         self.router = router
@@ -139,24 +158,30 @@ class MixtureSampler(Sampler):
         frac = (self.progress.frac() - self.warmup) / max(1e-12, 1 - self.warmup)
         return linear(self.tau_start, self.tau_end, frac)
 
+    def logits(self) -> np.ndarray:
+        """``a / tau`` (unseen pairs: neutral), eq 2.3's exponent."""
+        return neutral_fill(self.a, self.seen) / self.tau
+
     def raw(self) -> np.ndarray:
         """Eq 2.3: ``softmax(a / tau)`` over all (c, m), before balancing (unseen pairs: neutral)."""
-        from scipy.special import softmax
-
-        return softmax(neutral_fill(self.a, self.seen).ravel() / self.tau).reshape(self.a.shape)
+        L = self.logits()
+        return np.exp(L - logsumexp(L))
 
     def joint(self) -> np.ndarray:
-        """Balanced ``p(c, m)``: eq 2.3 fitted to uniform marginals by IPF."""
+        """Balanced ``p(c, m)``: eq 2.3 fitted to uniform marginals by IPF (in log space)."""
         key = (self.steps, self.tau)
         if self._P is None or self._P_key != key:
-            self._P, self._ipf_iter, self._ipf_kl = ipf(self.raw(), self.ipf_tol, self.ipf_max_iter)
+            logP, self._ipf_iter, self._ipf_kl = ipf_log(self.logits(), self.ipf_tol, self.ipf_max_iter)
+            self._logP = logP
+            self._P = np.exp(logP)
             self._P_key = key
         return self._P
 
     def conditional(self) -> np.ndarray:
-        """``p(m | c)``, one row per configuration."""
-        P = self.joint()
-        return P / P.sum(1, keepdims=True)
+        """``p(m | c)``, one row per configuration (from the log joint: rows never vanish)."""
+        self.joint()
+        L = self._logP
+        return np.exp(L - logsumexp(L, axis=1, keepdims=True))
 
     # ------------------------------------------------------------------ sampler contract
     def wrap_supernet(self, net: nn.Module) -> nn.Module:
@@ -226,9 +251,9 @@ class MixtureSampler(Sampler):
                 "history": self.history[-200:], "windows": self.windows.data()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "a": self.a.copy(), "seen": self.seen.copy(),
-                "counts": self.counts.copy(), "progress": self.progress.state_dict(),
-                "windows": self.windows.state_dict(), "current": self.current,
+        return {**super().state_dict(), "a": self.a.tolist(), "seen": self.seen.tolist(),
+                "counts": self.counts.tolist(), "progress": self.progress.state_dict(),
+                "windows": self.windows.state_dict(), "current": None if self.current is None else list(self.current),
                 "history": [dict(h) for h in self.history]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -8,11 +8,16 @@ ways to build one:
   are expanded in full; larger spaces expand a node the first time it is reached.
 - :meth:`SearchTree.from_distances`: agglomerative clustering (``scipy.cluster.hierarchy``) of a
   pairwise distance matrix -> a binary tree (Alg 3.1, lines 8-12).
-- :meth:`SearchTree.from_scores`: a binary tree from a ranking (Alg 4.1, §4.3.3). ``balanced``
-  pairs architectures bottom-up in rank order (best two together, then the next two, ...; then
-  the pairs of clusters with the lowest average ranks), which is the same tree as the authors'
-  code builds by splitting the rank-sorted list in halves; ``greedy`` merges, literally, the two
-  current nodes with the lowest average rank each time, which gives a chain (caterpillar).
+- :meth:`SearchTree.from_scores`: a binary tree from a ranking (Alg 4.1 line 19, §4.3.3).
+  ``greedy`` (default) is §4.3.3 as written: "a bottom-up approach then iteratively merges the
+  two nodes (architectures or existing clusters) with the lowest average ranks". Merging the
+  best two leaves makes the cluster of lowest average rank, which is then always merged with the
+  next leaf in rank order, so the tree is a chain (caterpillar): the root splits the worst
+  architecture from the rest, and the best two are the deepest pair. ``balanced`` (an option)
+  splits the rank-sorted list in halves, recursively (top-down; the better half is the first
+  child), a tree of depth ceil(log2 n). The previous docstring called it the same tree as pairing
+  adjacent ranks bottom-up; it is not, whenever n is not a power of 2 (36 architectures: halving
+  gives 18 + 18 at the root, bottom-up pairing with the odd cluster carried up gives 32 + 4).
 
 Every node keeps a visit count ``n`` and a smoothed reward ``C`` (eq 3.4). Selection is Boltzmann
 over UCT among siblings (eq 3.2-3.3); a child never visited is taken first (UCT "checks each action
@@ -146,8 +151,10 @@ class SearchTree:
         return cls.from_linkage(Z, archs, "learned")
 
     @classmethod
-    def from_scores(cls, archs: Sequence[Arch], scores: Sequence[float], merge: str = "balanced") -> SearchTree:
-        """Binary tree from a ranking (higher score = better rank, Alg 4.1 line 19, §4.3.3)."""
+    def from_scores(cls, archs: Sequence[Arch], scores: Sequence[float], merge: str = "greedy") -> SearchTree:
+        """Binary tree from a ranking (higher score = better rank, Alg 4.1 line 19, §4.3.3):
+        ``greedy`` merges the two nodes of lowest average rank until one is left (a chain),
+        ``balanced`` halves the rank-sorted list recursively."""
         if len(archs) != len(scores) or len(archs) < 2:
             raise ValueError(f"scores: expected one score per architecture (>= 2), got {len(scores)} for {len(archs)}")
         order = [int(j) for j in np.argsort(-np.asarray(scores, float), kind="stable")]  # rank 1 first
@@ -161,7 +168,7 @@ class SearchTree:
             nested = split(order)
         elif merge == "greedy":
             # the two current nodes with the lowest average rank are always the merged cluster so
-            # far and the next leaf in rank order
+            # far (average rank (m + 1) / 2 after m leaves) and the next leaf in rank order (m + 1)
             nested = order[0]
             for j in order[1:]:
                 nested = (nested, j)
@@ -232,11 +239,16 @@ class SearchTree:
         return out
 
     def descend(self, rng: np.random.Generator, temperature: float, lam: float,
-                greedy: bool = False) -> list[int]:
-        """Root-to-leaf path chosen by Boltzmann over UCT (or greedily, for the final choice)."""
+                greedy: bool = False, visited_only: bool | None = None) -> list[int]:
+        """Root-to-leaf path chosen by Boltzmann over UCT (or greedily, for the final choice).
+
+        ``visited_only`` (default: ``greedy``) ignores children never visited instead of taking
+        them first: a final choice reads the statistics the tree has, it does not explore.
+        """
+        visited_only = greedy if visited_only is None else visited_only
         path = [self.root]
         while not self.is_leaf(path[-1]):
-            ch, p = self.child_probabilities(path[-1], temperature, lam, visited_only=greedy)
+            ch, p = self.child_probabilities(path[-1], temperature, lam, visited_only=visited_only)
             path.append(ch[int(np.argmax(p))] if greedy else ch[choose(rng, p)])
         return path
 
