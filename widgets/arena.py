@@ -132,8 +132,9 @@ class StrategyArena(AutoRefresh):
         self._series = {(s.strategy_name, s.seed): ([], []) for s in arena.streams}
         self._seq = 0
         self.progress.max, self.progress.value = arena.total_steps, 0
-        self.figure.data = ()
-        self.figure.add_traces(regret_traces(regret_curves({}, arena.names), arena.names, None))
+        with self.figure.hold():
+            self.figure.data = ()
+            self.figure.add_traces(regret_traces(regret_curves({}, arena.names), arena.names, None))
         self.run = Run(arena, store=self.store, snapshot_every=max(1, arena.total_steps // 50),
                        checkpoint_every=0)
         self.run.start()

@@ -25,7 +25,6 @@ from ._common import (
     fmt_number,
     inline_error,
     row,
-    schedule_fit,
     section_title,
     status_badge,
     table_html,
@@ -77,7 +76,6 @@ class RunBrowser:
         self.reload()
         if self.select.options:  # open the newest run right away
             self.select.value = self.select.options[0][1]
-        schedule_fit([self.curves, self.panel])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -38,11 +38,9 @@ from ._common import (
     copy_figure,
     error_box,
     figure_widget,
-    fit,
     fmt_number,
     inline_error,
     row,
-    schedule_fit,
     section_title,
     status_badge,
     table_html,
@@ -265,8 +263,6 @@ class RunDashboard(AutoRefresh):
         while not self._closed:
             tick += 1
             try:
-                if tick in (2, 4, 12):  # shortly after display: size the figures to their boxes
-                    fit(self.figures)
                 self.refresh()
             except Exception as exc:  # keep refreshing; show what went wrong
                 self.message.value = inline_error(f"dashboard refresh failed: {type(exc).__name__}: {exc}")
@@ -462,7 +458,6 @@ class RunDashboard(AutoRefresh):
         if df is not None and len(df):
             if not self._ranking_shown:
                 self._arrange(True)
-                schedule_fit([self.ranking_fig, self.dag])
             df.attrs["summary"] = summary
             self.ranking = df
             copy_figure(self.ranking_fig, ranking_scatter(df, height=300))
@@ -478,8 +473,7 @@ class RunDashboard(AutoRefresh):
             last = t["all"][-1]
             self.tau_fig.layout.title.text = f"Kendall τ vs step (now {last:+.3f}, n={len(t['step'])})"
         if self.tau_box.layout.display == "none":
-            self.tau_box.layout.display = "flex"
-            schedule_fit([self.tau_fig])  # it was drawn hidden, at zero width
+            self.tau_box.layout.display = "flex"  # its view follows the box's new size by itself
 
     def _on_alarm(self, step: int | None, data: dict[str, Any]) -> None:
         rule = str(data.get("rule", "alarm"))
