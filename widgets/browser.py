@@ -10,6 +10,7 @@ import ipywidgets as W
 import pandas as pd
 
 from nasbench_lab import spaces
+from nasbench_lab.metrics import summary_label
 from nasbench_lab.runs import RunStore
 from nasbench_lab.viz.curves import training_curves
 from nasbench_lab.viz.panels import PanelContext, panel_figure
@@ -125,7 +126,7 @@ class RunBrowser:
         rows: list[tuple[str, Any]] = [("run id", f"<code>{html.escape(run_id)}</code>"),
                                        ("steps", f"{rec.get('step') or 0:,} / {rec.get('total_steps') or 0:,}")]
         for k, v in (rec.get("summary") or {}).items():
-            rows.append((k.replace("_", " "), fmt_number(v)))
+            rows.append((summary_label(k), fmt_number(v)))
         cfg_text = html.escape(json.dumps({k: v for k, v in cfg.items() if k != "job_class"}, indent=1, default=str))
         self.record.value = (table_html(rows) + "<details style='margin-top:6px'><summary style='cursor:pointer'>"
                              f"config</summary><pre style='font-size:11px'>{cfg_text}</pre></details>")

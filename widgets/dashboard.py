@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nasbench_lab import spaces
-from nasbench_lab.metrics import ranking_summary
+from nasbench_lab.metrics import ranking_summary, summary_label
 from nasbench_lab.runs import Run
 from nasbench_lab.spaces import SearchSpace
 from nasbench_lab.viz.curves import ema_extend, training_curves
@@ -33,6 +33,7 @@ from nasbench_lab.viz.style import empty_figure
 
 from ._common import (
     AutoRefresh,
+    badge,
     box,
     card,
     copy_figure,
@@ -118,6 +119,8 @@ class RunDashboard(AutoRefresh):
         self._ranking_summary: dict[str, Any] | None = None
         self._step_times: list[tuple[float, int]] = []
         self._shown_status: str | None = None
+        self._phase: dict[str, Any] | None = None  # {"phase": "ranking", "done", "total", "periodic"} while it lasts
+        self._final_ranking = False
         self._error_shown = False
         self._build(title)
         self._prefill_from_store()
@@ -167,6 +170,7 @@ class RunDashboard(AutoRefresh):
                                                 "Method view", 300))
         cfg = _job_config(run)
         every = cfg.get("rank_every")
+        self._rank_every = int(every) if isinstance(every, int) and every > 0 else 0
         note = ("the supernet's ranking against the truth appears at the end of training"
                 + (f"; Kendall τ every {every} steps is plotted below" if every else "")
                 if self.benchmark is not None else
@@ -310,11 +314,15 @@ class RunDashboard(AutoRefresh):
                         new[m][1].append(float(v))
                 if "arch" in ev.data:
                     self._arch = str(ev.data["arch"])
+                self._phase = None  # training again
                 self._step_times.append((ev.time, int(ev.step or 0)))
             elif ev.kind == "snapshot":
                 self._snapshot = ev.data.get("data")
                 self._snapshot_dirty = True
+            elif ev.kind == "phase":
+                self._phase = dict(ev.data)
             elif ev.kind == "ranking":
+                self._phase = None
                 self._on_ranking(ev.step, ev.data)
             elif ev.kind == "alarm":
                 self._on_alarm(ev.step, ev.data)
@@ -376,23 +384,48 @@ class RunDashboard(AutoRefresh):
         run = self.run
         status = run.status
         step, total = run.progress
-        self.progress.max = max(1, total)
-        self.progress.value = min(step, max(1, total))
-        self.progress.bar_style = {"failed": "danger", "finished": "success", "paused": "warning"}.get(status, "info")
-        rate = self.steps_per_s()
-        self.progress_text.value = (f"<span style='font-size:12px;color:#444'>{step:,} / {total:,} steps"
-                                    + (f" · {rate:.1f} steps/s" if rate and status == "running" else "") + "</span>")
-        if status != self._shown_status:
-            self._shown_status = status
-            self.status.value = status_badge(status)
+        phase = self._phase if status == "running" else None
+        if phase is not None:  # the supernet ranks: say so, with its own bar
+            done, n = int(phase.get("done", 0)), max(1, int(phase.get("total", 1)))
+            self.progress.max, self.progress.value = n, min(done, n)
+            self.progress.bar_style = "warning"
+            when = f"every {self._rank_every} steps" if phase.get("periodic") and self._rank_every else (
+                "periodic" if phase.get("periodic") else "final")
+            self.progress_text.value = (f"<span style='font-size:12px;color:#444'><b>ranking</b> ({when}, step "
+                                        f"{step:,}): {done:,} / {n:,} architectures</span>")
+        else:
+            self.progress.max = max(1, total)
+            self.progress.value = min(step, max(1, total))
+            self.progress.bar_style = {"failed": "danger", "finished": "success", "paused": "warning"}.get(status, "info")
+            rate = self.steps_per_s()
+            self.progress_text.value = (f"<span style='font-size:12px;color:#444'>{step:,} / {total:,} steps"
+                                        + (f" · {rate:.1f} steps/s" if rate and status == "running" else "") + "</span>")
+        shown = status if phase is None else f"{status}:ranking"
+        if shown != self._shown_status:
+            self._shown_status = shown
+            self.status.value = status_badge(status) + (" " + badge("ranking", "#ef6c00") if phase else "")
             self._update_buttons(status)
             self.summary.value = self._summary_html(self._ranking_summary)
+            if status in ("stopped", "failed") and self._ranking_shown and not self._final_ranking:
+                copy_figure(self.ranking_fig, empty_figure(self._no_ranking_note(status, step, total), "Ranking", 300))
         if status == "failed" and not self._error_shown:
             self._error_shown = True
             err = run.error
             title = f"the run failed at step {step}: {type(err).__name__}: {err}" if err else "the run failed"
             self.error.value = error_box(title, run.traceback)
             self.error.layout.display = "block"
+
+    def _no_ranking_note(self, status: str, step: int, total: int) -> str:
+        """Why the ranking panel stays empty after Stop (or a failure)."""
+        why = (f"stopped at step {step:,} of {total:,}" if status == "stopped"
+               else f"the run failed at step {step:,}")
+        lines = [f"No final ranking: {why}.", "The supernet ranks every architecture at the end of training."]
+        if self._tau["all"]:
+            lines.append(f"Last periodic ranking (step {int(self._tau['step'][-1]):,}): "
+                         f"Kendall τ = {self._tau['all'][-1]:+.3f} (plot below).")
+        if status == "stopped":
+            lines.append(f"Continue it with Run.resume({str(self.run.run_id)!r}).")
+        return "<br>".join(html.escape(x) for x in lines)
 
     def steps_per_s(self) -> float | None:
         """Recent training speed from the step events' timestamps."""
@@ -443,7 +476,9 @@ class RunDashboard(AutoRefresh):
             # The job had no ground truth for its dataset; compare with the dashboard's benchmark.
             try:
                 df["truth"] = [self.benchmark.query(a) for a in df["arch"]]
-                summary.update(ranking_summary(df["estimate"], df["truth"]))
+                # the job's own order: by estimate, ties broken by validation loss (est_rank)
+                score = -df["est_rank"].astype(float) if "est_rank" in df else df["estimate"]
+                summary.update(ranking_summary(score, df["truth"]))
                 summary["benchmark"] = f"{self.benchmark.space}/{self.benchmark.dataset}"
             except (KeyError, ValueError):
                 df = df.drop(columns=["truth"], errors="ignore")
@@ -456,6 +491,7 @@ class RunDashboard(AutoRefresh):
             if data.get("periodic") or len(self._tau["step"]) > 1:
                 self._draw_tau()
         if df is not None and len(df):
+            self._final_ranking = True
             if not self._ranking_shown:
                 self._arrange(True)
             df.attrs["summary"] = summary
@@ -495,7 +531,7 @@ class RunDashboard(AutoRefresh):
         for k, v in (ranking or {}).items():
             if k in ("kendall_tau", "benchmark") or v is None:
                 continue
-            rows.append((k.replace("_", " "), fmt_number(v)))
+            rows.append((summary_label(k), fmt_number(v)))
         if run.store is not None:
             path = html.escape(str(run.store.path))
             rows.append(("store", f"<code title='{path}'>{html.escape(run.store.path.name)}</code>"))
