@@ -109,16 +109,16 @@ class LabServer:
         wait_until(up, 120, "JupyterLab to answer")
 
     def notebook_copy(self, folder: str, notebook: str, params: str = "") -> tuple[str, list]:
-        """Copy the repo's ``notebooks/`` into ``<root>/<folder>`` and append ``params`` to
-        ``notebook``'s parameters cell; returns (its URL, its cells)."""
+        """Copy the repo's ``notebooks/`` into ``<root>/<folder>``, append ``params`` to
+        ``notebook``'s parameters cell (which also points the kernel at its own workspace,
+        ``<folder>/workspace``); returns (its URL, its cells)."""
         dest = self.root / folder
         shutil.copytree(REPO / "notebooks", dest)
         path = dest / notebook
         nb = nbformat.read(path, as_version=4)
-        if params:
-            cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-            cell.source += "\n" + params
-            nbformat.write(nb, path)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        cell.source += (f"\nimport os\nos.environ['NASBENCH_LAB_HOME'] = {str(dest / 'workspace')!r}\n" + params)
+        nbformat.write(nb, path)
         return f"{self.base}/lab/tree/{folder}/{notebook}?token={self.token}&reset", nb.cells
 
     def shutdown_kernels(self) -> None:
@@ -264,6 +264,7 @@ def panel(card: Any, title_part: str) -> dict | None:
 
 
 def blank_panels(card: Any) -> list[dict]:
-    """Graphs under ``card`` that show nothing: no title, or no trace with a point and no note."""
-    return [g for g in plot_info(card)
-            if not g["title"].strip() or not (any(g["points"]) or any(n.strip() for n in g["notes"]))]
+    """Visible graphs under ``card`` that show nothing: no title, or no trace with a point and no
+    note (a hidden one, e.g. Kendall tau before the first periodic ranking, is not shown at all)."""
+    return [g for g in plot_info(card) if g["width"] > 0
+            and (not g["title"].strip() or not (any(g["points"]) or any(n.strip() for n in g["notes"])))]

@@ -12,7 +12,8 @@ from scipy import stats
 from nasbench_lab import benchmarks
 from nasbench_lab.training import Trainer
 from nasbench_lab.training.ranking import rank_supernet, tie_broken_rank
-from nasbench_lab.viz.ranking import ranking_scatter, robust_range
+from nasbench_lab.viz.ranking import ranking_scatter
+from nasbench_lab.viz.style import robust_range
 
 
 def test_tie_broken_rank_orders_by_accuracy_then_loss_and_keeps_true_ties():
@@ -81,7 +82,7 @@ def test_a_far_outlier_sits_on_the_edge_instead_of_squashing_the_others():
     assert lo < others.min() and hi > others.max() and lo > 12.0  # the axis keeps to the other 35
     out = next(t for t in fig.data if t.meta["role"] == "outliers")
     assert list(out.y) == [lo] and out.marker.symbol[0] == "triangle-down-open"
-    assert "a3: 12.0%" in fig.layout.annotations[0].text
+    assert "a3: est. 12.0%, truth" in out.name
     assert sum(len(t.x) for t in fig.data if t.meta["role"] in ("all", "topk", "outliers")) == 36
     assert robust_range(np.arange(10.0)) is None  # an even spread has no outliers
 

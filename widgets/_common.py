@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from nasbench_lab.metrics import summary_label
 from nasbench_lab.viz.style import STATUS_COLORS
 
 from ._figure import LiveFigure
@@ -112,6 +113,27 @@ def fmt_number(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return html.escape(str(v))
+
+
+#: summary keys shown first (the rest follow in the job's order)
+_SUMMARY_ORDER = ("selected", "selected_tied", "kendall_tau", "kendall_tau_top10", "spearman", "top10_overlap")
+
+
+def summary_rows(summary: dict[str, Any], skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """A job's summary as table rows: one label per key (:func:`nasbench_lab.metrics.summary_label`),
+    rank correlations to 3 decimals, "tied with 0" left out."""
+    keys = [k for k in _SUMMARY_ORDER if k in summary] + [k for k in summary if k not in _SUMMARY_ORDER]
+    rows = []
+    for k in keys:
+        v = summary[k]
+        if k in skip or v is None or isinstance(v, dict | list) or (k == "selected_tied" and not v):
+            continue
+        if isinstance(v, float) and (k.startswith(("kendall", "spearman")) or k.endswith("overlap")):
+            text = f"{v:.3f}"
+        else:
+            text = fmt_number(v)
+        rows.append((summary_label(k), text))
+    return rows
 
 
 def section_title(text: str) -> W.HTML:

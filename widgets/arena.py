@@ -81,7 +81,7 @@ class StrategyArena(AutoRefresh):
         self.budget = W.BoundedIntText(value=int(budget), min=1, max=100_000, description="budget",
                                        layout=W.Layout(width="180px"))
         self.axis = W.ToggleButtons(options=[("queries", "query"), ("simulated time", "time")], value="query",
-                                    style={"button_width": "110px"})
+                                    style={"button_width": "130px"})
         self.axis.observe(lambda _: self._redraw(), names="value")
         self.start_button = W.Button(description="Start", button_style="success", icon="play",
                                      layout=W.Layout(width="100px"))

@@ -10,7 +10,6 @@ import ipywidgets as W
 import pandas as pd
 
 from nasbench_lab import spaces
-from nasbench_lab.metrics import summary_label
 from nasbench_lab.runs import RunStore
 from nasbench_lab.viz.curves import training_curves
 from nasbench_lab.viz.panels import PanelContext, panel_figure
@@ -23,11 +22,11 @@ from ._common import (
     copy_figure,
     error_box,
     figure_widget,
-    fmt_number,
     inline_error,
     row,
     section_title,
     status_badge,
+    summary_rows,
     table_html,
 )
 
@@ -125,8 +124,7 @@ class RunBrowser:
         copy_figure(self.panel, self._panel(snaps[-1]["data"] if snaps else None, space_name, cfg.get("method", "")))
         rows: list[tuple[str, Any]] = [("run id", f"<code>{html.escape(run_id)}</code>"),
                                        ("steps", f"{rec.get('step') or 0:,} / {rec.get('total_steps') or 0:,}")]
-        for k, v in (rec.get("summary") or {}).items():
-            rows.append((summary_label(k), fmt_number(v)))
+        rows += summary_rows(rec.get("summary") or {})
         cfg_text = html.escape(json.dumps({k: v for k, v in cfg.items() if k != "job_class"}, indent=1, default=str))
         self.record.value = (table_html(rows) + "<details style='margin-top:6px'><summary style='cursor:pointer'>"
                              f"config</summary><pre style='font-size:11px'>{cfg_text}</pre></details>")

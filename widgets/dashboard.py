@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from nasbench_lab import spaces
-from nasbench_lab.metrics import ranking_summary, summary_label
+from nasbench_lab.metrics import ranking_summary
 from nasbench_lab.runs import Run
 from nasbench_lab.spaces import SearchSpace
 from nasbench_lab.viz.curves import ema_extend, training_curves
-from nasbench_lab.viz.dag import dag_figure
+from nasbench_lab.viz.dag import arch_caption, arch_title, dag_figure
 from nasbench_lab.viz.panels import PanelContext, panel_figure
 from nasbench_lab.viz.ranking import ranking_scatter, tau_curve
 from nasbench_lab.viz.sampling import sampling_frequency
@@ -39,11 +39,11 @@ from ._common import (
     copy_figure,
     error_box,
     figure_widget,
-    fmt_number,
     inline_error,
     row,
     section_title,
     status_badge,
+    summary_rows,
     table_html,
 )
 
@@ -438,10 +438,9 @@ class RunDashboard(AutoRefresh):
     def _update_slow(self) -> None:
         if self._arch is not None and self._arch != self._shown_arch and self.space is not None:
             try:
-                fig = dag_figure(self.space, self._arch, height=285,
-                                 title=f"Current architecture <span style='font-size:12px;color:#555'>{self._arch}</span>")
-                # in a half-width box the op legend would cover the title: give it its own line
-                fig.update_layout(margin_t=78, title_y=0.97, title_yanchor="top")
+                # the architecture string wrapped under the title: it fits the half-width box
+                title, lines = arch_title("Current architecture", arch_caption(self.space, self._arch), width=52)
+                fig = dag_figure(self.space, self._arch, height=250 + 17 * lines, title=title, title_lines=lines)
             except ValueError:
                 fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
             copy_figure(self.dag, fig)
@@ -496,7 +495,7 @@ class RunDashboard(AutoRefresh):
                 self._arrange(True)
             df.attrs["summary"] = summary
             self.ranking = df
-            copy_figure(self.ranking_fig, ranking_scatter(df, height=300))
+            copy_figure(self.ranking_fig, ranking_scatter(df, height=340))
         self._ranking_summary = summary
         self.summary.value = self._summary_html(summary)
 
@@ -528,10 +527,7 @@ class RunDashboard(AutoRefresh):
             rows.append(("ground truth", f"{self.benchmark.space}/{self.benchmark.dataset}"))
         if self._tau["all"]:
             rows.append(("Kendall τ", f"<b>{self._tau['all'][-1]:.3f}</b>"))
-        for k, v in (ranking or {}).items():
-            if k in ("kendall_tau", "benchmark") or v is None:
-                continue
-            rows.append((summary_label(k), fmt_number(v)))
+        rows += summary_rows(ranking or {}, skip=("kendall_tau", "benchmark"))
         if run.store is not None:
             path = html.escape(str(run.store.path))
             rows.append(("store", f"<code title='{path}'>{html.escape(run.store.path.name)}</code>"))

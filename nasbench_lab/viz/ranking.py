@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from nasbench_lab.metrics import kendall_tau
-from nasbench_lab.viz.style import HIGHLIGHT, REWARD_COLOR, base_layout, empty_figure
+from nasbench_lab.viz.style import HIGHLIGHT, REWARD_COLOR, base_layout, empty_figure, robust_range
 
 
 def ranking_tau(df: pd.DataFrame) -> float:
@@ -21,25 +21,6 @@ def ranking_tau(df: pd.DataFrame) -> float:
     if "truth" not in df.columns:
         return float("nan")
     return kendall_tau(df["estimate"], df["truth"])
-
-
-def robust_range(values: np.ndarray, k: float = 3.0) -> tuple[float, float] | None:
-    """An axis range that keeps far outliers out (Tukey's fences: quartiles ± ``k`` IQR), or None
-    when nothing lies outside them. ``k=3`` marks only "far out" points, never a spread-out cloud."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if v.size < 4:
-        return None
-    q1, q3 = np.percentile(v, [25, 75])
-    iqr = q3 - q1
-    if iqr <= 0:
-        return None
-    lo, hi = q1 - k * iqr, q3 + k * iqr
-    inside = v[(v >= lo) & (v <= hi)]
-    if inside.size == v.size or inside.size == 0:
-        return None
-    pad = 0.06 * max(float(inside.max() - inside.min()), 1e-9)
-    return float(inside.min() - pad), float(inside.max() + pad)
 
 
 def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, height: int = 340) -> go.Figure:
@@ -53,7 +34,7 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
     Ties (equal accuracy and validation loss, ``tied`` > 0) read as ties: the hover says "tied
     with n", and a tied pick is labelled so. A far outlier (outside the quartiles ± 3 IQR, e.g. a
     path the supernet never learned) would squash every other point into a corner: the axes keep
-    to the rest, and outliers sit on the edge as open triangles with their values in a note.
+    to the rest, and outliers sit on the edge as open triangles, their values in the legend.
     """
     if not isinstance(df, pd.DataFrame) or not {"arch", "estimate"} <= set(df.columns):
         raise ValueError("df: expected the DataFrame of rank_supernet() with columns arch, estimate[, truth] "
@@ -106,8 +87,10 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
                              hovertext=[hover[i] for i in tk], hoverinfo="text", meta={"role": "topk"}))
     far = [i for i in range(len(df)) if out[i]]
     if far:
+        vals = "; ".join(f"{df['arch'].iloc[i]}: est. {est[i]:.1f}%" + (f", truth {x[i]:.1f}%" if has_truth else "")
+                         for i in far[:2]) + (" …" if len(far) > 2 else "")
         fig.add_trace(go.Scatter(
-            x=xs[far], y=ys[far], mode="markers", name="outlier (drawn at the edge)", hovertext=[hover[i] for i in far],
+            x=xs[far], y=ys[far], mode="markers", name=f"at the edge ({vals})", hovertext=[hover[i] for i in far],
             hoverinfo="text", meta={"role": "outliers"},
             marker=dict(size=11, symbol=["triangle-down-open" if (yr is not None and est[i] < yr[0]) else
                                          "triangle-up-open" if (yr is not None and est[i] > yr[1]) else
@@ -122,14 +105,9 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
                              else "middle right",
                              marker=dict(symbol="star", size=18, color="#ffb000", line=dict(color="#333", width=1)),
                              hovertext=[hover[best]], hoverinfo="text", meta={"role": "selected"}))
-    # legend inside, bottom right: a top legend collides with the long title
-    layout = base_layout(title, height, legend=dict(x=1, y=0, xanchor="right", yanchor="bottom",
-                                                    bgcolor="rgba(255,255,255,0.8)", bordercolor="#ddd", borderwidth=1))
-    if far:
-        vals = ", ".join(f"{df['arch'].iloc[i]}: {est[i]:.1f}%" for i in far[:3]) + (" …" if len(far) > 3 else "")
-        layout["annotations"] = [dict(text=f"{len(far)} outlier{'s' if len(far) > 1 else ''} at the edge ({vals})",
-                                      x=0, y=1, xref="paper", yref="paper", xanchor="left", yanchor="top",
-                                      showarrow=False, font=dict(size=10, color="#555"), bgcolor="rgba(255,255,255,0.8)")]
+    # the legend under the axis title: inside the plot it covered points, at the top the title
+    layout = base_layout(title, height, legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.22, yanchor="top",
+                                                    font=dict(size=11)))
     fig.update_layout(**layout)
     fig.update_xaxes(title_text="ground-truth accuracy (%)" if has_truth else "estimated rank",
                      range=list(xr) if xr is not None else None)
