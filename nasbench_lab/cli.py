@@ -6,13 +6,11 @@ import argparse
 import contextlib
 import importlib
 import json
-import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -269,18 +267,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    """Open JupyterLab on the start notebook, bound to 127.0.0.1."""
-    root = Path(args.root) if args.root else Path(__file__).resolve().parent.parent / "notebooks"
-    if not (root / "00_start_here.ipynb").is_file():
-        raise FileNotFoundError(f"--root: {root} has no 00_start_here.ipynb; pass the repo's notebooks/ folder")
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={root}",
-           f"--port={args.port}"]
-    if args.no_browser:
-        cmd.append("--no-browser")
-    cmd.append("00_start_here.ipynb")
-    print("starting:", " ".join(cmd))
-    os.execv(sys.executable, cmd)
-    return 0  # pragma: no cover
+    """Open JupyterLab on the start notebook (see :mod:`nasbench_lab.labapp`)."""
+    from nasbench_lab import labapp
+
+    return labapp.main(args.root, args.port, args.no_browser, args.jupyter_args)
 
 
 # Feature modules that bring their own sub-command: name -> (module, help).
@@ -301,7 +291,10 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a TCP port in 1..65535, got {text!r} (e.g. 8888)") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``plugins``: the plug-in commands whose modules to import for their arguments
+    (default all; :func:`main` imports only the one asked for, so ``nasbench-lab lab`` starts in a
+    second instead of importing torch and scipy for commands it does not run)."""
     p = argparse.ArgumentParser(prog="nasbench-lab", description="Interactive NAS workbench (headless commands).")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -368,13 +361,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--section", action="append", help="only these sections (repeatable)")
     s.set_defaults(func=cmd_bench)
 
-    s = sub.add_parser("lab", help="open JupyterLab on the start notebook (127.0.0.1)")
-    s.add_argument("--port", type=_port, default=8888)
+    s = sub.add_parser("lab", help="open JupyterLab on the start notebook (127.0.0.1, with a token)",
+                       description="Open JupyterLab on notebooks/00_start_here.ipynb from any folder; "
+                                   "arguments after -- go to JupyterLab, e.g. nasbench-lab lab -- --port 9999")
+    s.add_argument("--port", type=_port, help="port (default: the first free one from 8888)")
     s.add_argument("--root", help="notebook folder (default: the repo's notebooks/)")
-    s.add_argument("--no-browser", action="store_true")
+    s.add_argument("--no-browser", action="store_true", help="do not open a browser (implied without a display)")
+    s.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: passed to JupyterLab as they are")
     s.set_defaults(func=cmd_lab)
 
     for name, (module, help_) in _PLUGINS.items():
+        if plugins is not None and name not in plugins:
+            sub.add_parser(name, help=help_)  # listed in --help; its module is imported when it runs
+            continue
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -386,7 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(plugins=[wanted] if wanted in _PLUGINS else [])
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,3 +59,28 @@ def ranking_summary(estimate: Sequence[float], truth: Sequence[float], k: int = 
         "selected_true_rank": int(true_rank[int(np.argmax(est))]) if len(est) else -1,
         "n": int(len(est)),
     }
+
+
+#: how the summary keys of :func:`ranking_summary` and the trainers read in tables and dashboards
+SUMMARY_LABELS = {
+    "kendall_tau": "Kendall τ",
+    "spearman": "Spearman ρ",
+    "selected": "selected (best estimate)",
+    "selected_true_rank": "selected: true rank (ranked set)",
+    "selected_truth_rank_in_space": "selected: true rank (space)",
+    "selected_tied": "selected: tied with",
+    "n": "architectures ranked",
+    "benchmark": "ground truth",
+    "steps": "steps",
+}
+
+
+def summary_label(key: str) -> str:
+    """A readable, consistent label for a summary key (``kendall_tau_top10`` -> "Kendall τ (true top-10)")."""
+    if key in SUMMARY_LABELS:
+        return SUMMARY_LABELS[key]
+    if m := re.fullmatch(r"kendall_tau_top(\d+)", key):
+        return f"Kendall τ (true top-{m.group(1)})"
+    if m := re.fullmatch(r"top(\d+)_overlap", key):
+        return f"top-{m.group(1)} overlap"
+    return key.replace("_", " ")

@@ -26,3 +26,14 @@ def cifar10_root():
     if why:
         pytest.skip(why)
     return realdata.cifar10_root()
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    """One JupyterLab for every browser test of the session (see tests/browser_util.py); each test
+    copies the notebooks it needs into its own folder of the server's root."""
+    from browser_util import LabServer
+
+    server = LabServer(tmp_path_factory.mktemp("jupyterlab"))
+    yield server
+    server.stop()

@@ -1,12 +1,21 @@
 """Notebook 05 in a real JupyterLab: the live Pareto view renders and grows (faint points, bold
-fronts, the dashed true front), then the hypervolume table appears. Reuses the helpers of
-tests/test_browser.py."""
+fronts, the dashed true front), titled and drawn, with a clean console. Uses the shared server
+and helpers of tests/browser_util.py (the ``lab`` fixture of tests/test_browser.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.test_browser import _browser, _cell_index, _open_notebook, _run_all_above, _shot, _wait_until, lab  # noqa: F401
+from browser_util import (
+    assert_clean_console,
+    blank_panels,
+    browser,
+    cell_index,
+    open_notebook,
+    run_all_above,
+    shot,
+    wait_until,
+)
+from test_browser import lab  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 
@@ -16,18 +25,20 @@ JS_PARETO = """() => Array.from(document.querySelectorAll('.js-plotly-plot'))
               dash: d.data.map(t => (t.line && t.line.dash) || ''), width: d.getBoundingClientRect().width}))"""
 
 
-def test_pareto_front_grows_live_in_jupyterlab(lab):  # noqa: F811 - the fixture of test_browser
-    info = lab("05_multi_objective.ipynb", "SEEDS, BUDGET, BUDGET_SAMPLES, LATENCY_CHECK = 2, 150, 2000, 0\n")
-    cells = info["cells"]
-    wait_cell = _cell_index(cells, "await search.wait()")
-    with _browser(info["tmp"]) as page:
-        _open_notebook(page, info["url"])
-        _run_all_above(page, wait_cell)
-        first = _wait_until(lambda: (v := page.evaluate(JS_PARETO)) and v[0]["points"][0] > 0 and v[0], 240,
-                            "the Pareto view with its first points")
+def test_pareto_front_grows_live_in_jupyterlab(lab, tmp_path):  # noqa: F811 - the fixture of test_browser
+    url, cells = lab("05_multi_objective.ipynb", "SEEDS, BUDGET, BUDGET_SAMPLES, LATENCY_CHECK = 2, 150, 2000, 0\n")
+    wait_cell = cell_index(cells, "await search.wait()")
+    with browser(tmp_path) as page:
+        open_notebook(page, url)
+        run_all_above(page, wait_cell)
+        first = wait_until(lambda: (v := page.evaluate(JS_PARETO)) and v[0]["points"][0] > 0 and v[0], 240,
+                           "the Pareto view with its first points")
         assert first["roles"] == ["points", "front", "points", "front", "true_front"]
         assert first["dash"][-1] == "dash" and first["points"][-1] >= 5 and first["width"] > 300
-        later = _wait_until(lambda: (v := page.evaluate(JS_PARETO)) and v[0]["points"][2] > first["points"][2]
-                            and v[0], 240, "the fronts to grow")
+        later = wait_until(lambda: (v := page.evaluate(JS_PARETO)) and v[0]["points"][2] > first["points"][2]
+                           and v[0], 240, "the fronts to grow")
         assert later["points"][1] >= 1 and later["points"][3] >= 1  # a bold front per strategy
-        _shot(page, page.locator(".jp-Cell").nth(wait_cell - 1), info["tmp"], "pareto_live.png")
+        card = page.locator(".jp-Cell").nth(wait_cell - 1).locator(".jp-OutputArea")
+        assert not blank_panels(card), f"Pareto search: blank or untitled panels {blank_panels(card)}"
+        shot(page, card, tmp_path, "pareto_live.png")
+        assert_clean_console(page)

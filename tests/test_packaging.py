@@ -41,6 +41,22 @@ def test_every_package_folder_is_listed_for_setuptools():
     assert PYPROJECT["tool"]["setuptools"]["package-dir"]["nasbench_lab.widgets"] == "widgets"
 
 
+def test_every_folder_that_ships_files_is_a_declared_package_with_its_data():
+    """setuptools warns (a wall of text at install) about a folder it can import but was not told
+    about, e.g. the benchmark tables: each such folder is a package, and package-data covers its files."""
+    package_data = PYPROJECT["tool"]["setuptools"].get("package-data", {})
+    for folder in [ROOT / "nasbench_lab", *(p for p in (ROOT / "nasbench_lab").rglob("*") if p.is_dir())]:
+        files = [f for f in folder.iterdir() if f.is_file()]
+        if "__pycache__" in folder.parts or not files:
+            continue
+        assert (folder / "__init__.py").is_file(), f"{folder.relative_to(ROOT)} ships files but is no package"
+        name = ".".join(folder.relative_to(ROOT).parts)
+        data = [f for f in files if f.suffix not in (".py", ".pyc")]
+        patterns = package_data.get(name, [])
+        missed = [f.name for f in data if not any(f.match(p) for p in patterns)]
+        assert not missed, f"{name}: package-data does not ship {missed}"
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)

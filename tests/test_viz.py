@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -49,7 +50,9 @@ def test_nb201_cell_has_one_coloured_edge_per_op_and_faint_dashed_none_edges():
     assert list(nodes.x) == [0.0, 1.0, 2.0, 3.0]  # left to right in topological order
     labels = _role(fig, "label")[0]
     assert list(labels.text).count("none") == 2 and "conv 3x3" in labels.text
-    assert NB201_ARCH in fig.layout.title.text
+    # the string is in the title, wrapped at its '+' separators so it never runs off the figure
+    lines = [re.sub(r"<[^>]+>", "", x) for x in fig.layout.title.text.split("<br>")[1:]]
+    assert "".join(lines) == NB201_ARCH and len(lines) > 1 and all(len(x) <= 48 for x in lines)
 
 
 def test_pooling_chain_has_resolution_bands_and_marks_the_two_poolings():

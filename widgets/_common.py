@@ -1,4 +1,4 @@
-"""Small pieces shared by the workbench widgets: figure copying, badges, inline messages."""
+"""Small pieces shared by the workbench widgets: figure widgets, badges, inline messages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from nasbench_lab.metrics import summary_label
 from nasbench_lab.viz.style import STATUS_COLORS
+
+from ._figure import LiveFigure
 
 #: the few CSS rules ipywidgets' Layout cannot express (gaps, rounded cards), scoped by class
 CSS = """<style>
@@ -38,58 +41,33 @@ def row(children: list[W.Widget], cls: str = "nbl-row", **layout: Any) -> W.HBox
     return out
 
 
-def figure_widget(fig: go.Figure) -> go.FigureWidget:
-    """A FigureWidget that fills its container's width (the figure keeps its height)."""
-    fw = go.FigureWidget(fig)
+def figure_widget(fig: go.Figure) -> LiveFigure:
+    """A :class:`~._figure.LiveFigure` that fills its container's width (the figure keeps its
+    height; the browser view follows the container's size)."""
+    fw = LiveFigure(fig)
     fw.layout.autosize = True
     fw.add_class("nbl-fig")
     return fw
 
 
-def fit(figures: list[go.FigureWidget]) -> None:
-    """Make the browser re-measure the figures' containers.
-
-    The plotly widget draws on creation, before JupyterLab attaches it to the page, so it starts at
-    plotly's default 700 px; any relayout message makes plotly.js autosize to its container. A
-    counter in ``layout.meta`` is a change that draws nothing.
-    """
-    for fw in figures:
-        meta = fw.layout.meta if isinstance(fw.layout.meta, dict) else {}
-        fw.layout.meta = {**meta, "nbl_fit": int(meta.get("nbl_fit", 0)) + 1}
-
-
-def schedule_fit(figures: list[go.FigureWidget], delays: tuple[float, ...] = (0.5, 1.5, 4.0)) -> bool:
-    """:func:`fit` a few times shortly after display, from the kernel's event loop (if one runs)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    for d in delays:
-        loop.call_later(d, fit, figures)
-    return True
-
-
-def copy_figure(fw: go.FigureWidget, fig: go.Figure) -> None:
-    """Show ``fig`` in the existing FigureWidget ``fw`` (never a new widget).
+def copy_figure(fw: LiveFigure, fig: go.Figure) -> None:
+    """Show ``fig`` in the existing figure widget ``fw`` (never a new widget), in one message.
 
     Traces of the same number and types are restyled in place; otherwise the traces are swapped.
-    The layout is replaced as a whole, so shapes and annotations of the old figure go away.
+    The layout is replaced as a whole (the browser receives the whole figure, so nothing of the
+    old one, such as its annotations, stays behind).
     """
-    same = len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data))
-    if not same:
-        fw.data = ()
-        fw.add_traces(list(fig.data))
-    elif fig.data:
-        with fw.batch_update():
-            for old, new in zip(fw.data, fig.data):
-                old.update(new.to_plotly_json(), overwrite=True)
-    # Assigning a layout sends only the keys the new one has: clear the old figure's arrays
-    # first, or the browser would keep drawing its annotations and shapes.
-    stale = {k: [] for k in ("annotations", "shapes", "images") if fw.layout[k]}
-    if stale:
-        fw.plotly_relayout(stale)
-    fw.layout = fig.layout
-    fw.layout.autosize = True
+    with fw.hold():
+        same = len(fw.data) == len(fig.data) and all(a.type == b.type for a, b in zip(fw.data, fig.data))
+        if not same:
+            fw.data = ()
+            fw.add_traces(list(fig.data))
+        elif fig.data:
+            with fw.batch_update():
+                for old, new in zip(fw.data, fig.data):
+                    old.update(new.to_plotly_json(), overwrite=True)
+        fw.layout = fig.layout
+        fw.layout.autosize = True
 
 
 def box(child: W.Widget, width: str = "100%", **layout: Any) -> W.Box:
@@ -135,6 +113,27 @@ def fmt_number(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return html.escape(str(v))
+
+
+#: summary keys shown first (the rest follow in the job's order)
+_SUMMARY_ORDER = ("selected", "selected_tied", "kendall_tau", "kendall_tau_top10", "spearman", "top10_overlap")
+
+
+def summary_rows(summary: dict[str, Any], skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """A job's summary as table rows: one label per key (:func:`nasbench_lab.metrics.summary_label`),
+    rank correlations to 3 decimals, "tied with 0" left out."""
+    keys = [k for k in _SUMMARY_ORDER if k in summary] + [k for k in summary if k not in _SUMMARY_ORDER]
+    rows = []
+    for k in keys:
+        v = summary[k]
+        if k in skip or v is None or isinstance(v, dict | list) or (k == "selected_tied" and not v):
+            continue
+        if isinstance(v, float) and (k.startswith(("kendall", "spearman")) or k.endswith("overlap")):
+            text = f"{v:.3f}"
+        else:
+            text = fmt_number(v)
+        rows.append((summary_label(k), text))
+    return rows
 
 
 def section_title(text: str) -> W.HTML:

@@ -81,7 +81,7 @@ class StrategyArena(AutoRefresh):
         self.budget = W.BoundedIntText(value=int(budget), min=1, max=100_000, description="budget",
                                        layout=W.Layout(width="180px"))
         self.axis = W.ToggleButtons(options=[("queries", "query"), ("simulated time", "time")], value="query",
-                                    style={"button_width": "110px"})
+                                    style={"button_width": "130px"})
         self.axis.observe(lambda _: self._redraw(), names="value")
         self.start_button = W.Button(description="Start", button_style="success", icon="play",
                                      layout=W.Layout(width="100px"))
@@ -132,8 +132,9 @@ class StrategyArena(AutoRefresh):
         self._series = {(s.strategy_name, s.seed): ([], []) for s in arena.streams}
         self._seq = 0
         self.progress.max, self.progress.value = arena.total_steps, 0
-        self.figure.data = ()
-        self.figure.add_traces(regret_traces(regret_curves({}, arena.names), arena.names, None))
+        with self.figure.hold():
+            self.figure.data = ()
+            self.figure.add_traces(regret_traces(regret_curves({}, arena.names), arena.names, None))
         self.run = Run(arena, store=self.store, snapshot_every=max(1, arena.total_steps // 50),
                        checkpoint_every=0)
         self.run.start()

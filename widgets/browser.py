@@ -22,12 +22,11 @@ from ._common import (
     copy_figure,
     error_box,
     figure_widget,
-    fmt_number,
     inline_error,
     row,
-    schedule_fit,
     section_title,
     status_badge,
+    summary_rows,
     table_html,
 )
 
@@ -77,7 +76,6 @@ class RunBrowser:
         self.reload()
         if self.select.options:  # open the newest run right away
             self.select.value = self.select.options[0][1]
-        schedule_fit([self.curves, self.panel])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -126,8 +124,7 @@ class RunBrowser:
         copy_figure(self.panel, self._panel(snaps[-1]["data"] if snaps else None, space_name, cfg.get("method", "")))
         rows: list[tuple[str, Any]] = [("run id", f"<code>{html.escape(run_id)}</code>"),
                                        ("steps", f"{rec.get('step') or 0:,} / {rec.get('total_steps') or 0:,}")]
-        for k, v in (rec.get("summary") or {}).items():
-            rows.append((k.replace("_", " "), fmt_number(v)))
+        rows += summary_rows(rec.get("summary") or {})
         cfg_text = html.escape(json.dumps({k: v for k, v in cfg.items() if k != "job_class"}, indent=1, default=str))
         self.record.value = (table_html(rows) + "<details style='margin-top:6px'><summary style='cursor:pointer'>"
                              f"config</summary><pre style='font-size:11px'>{cfg_text}</pre></details>")

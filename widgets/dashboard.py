@@ -25,7 +25,7 @@ from nasbench_lab.metrics import ranking_summary
 from nasbench_lab.runs import Run
 from nasbench_lab.spaces import SearchSpace
 from nasbench_lab.viz.curves import ema_extend, training_curves
-from nasbench_lab.viz.dag import dag_figure
+from nasbench_lab.viz.dag import arch_caption, arch_title, dag_figure
 from nasbench_lab.viz.panels import PanelContext, panel_figure
 from nasbench_lab.viz.ranking import ranking_scatter, tau_curve
 from nasbench_lab.viz.sampling import sampling_frequency
@@ -33,18 +33,17 @@ from nasbench_lab.viz.style import empty_figure
 
 from ._common import (
     AutoRefresh,
+    badge,
     box,
     card,
     copy_figure,
     error_box,
     figure_widget,
-    fit,
-    fmt_number,
     inline_error,
     row,
-    schedule_fit,
     section_title,
     status_badge,
+    summary_rows,
     table_html,
 )
 
@@ -120,6 +119,8 @@ class RunDashboard(AutoRefresh):
         self._ranking_summary: dict[str, Any] | None = None
         self._step_times: list[tuple[float, int]] = []
         self._shown_status: str | None = None
+        self._phase: dict[str, Any] | None = None  # {"phase": "ranking", "done", "total", "periodic"} while it lasts
+        self._final_ranking = False
         self._error_shown = False
         self._build(title)
         self._prefill_from_store()
@@ -169,6 +170,7 @@ class RunDashboard(AutoRefresh):
                                                 "Method view", 300))
         cfg = _job_config(run)
         every = cfg.get("rank_every")
+        self._rank_every = int(every) if isinstance(every, int) and every > 0 else 0
         note = ("the supernet's ranking against the truth appears at the end of training"
                 + (f"; Kendall τ every {every} steps is plotted below" if every else "")
                 if self.benchmark is not None else
@@ -265,8 +267,6 @@ class RunDashboard(AutoRefresh):
         while not self._closed:
             tick += 1
             try:
-                if tick in (2, 4, 12):  # shortly after display: size the figures to their boxes
-                    fit(self.figures)
                 self.refresh()
             except Exception as exc:  # keep refreshing; show what went wrong
                 self.message.value = inline_error(f"dashboard refresh failed: {type(exc).__name__}: {exc}")
@@ -314,11 +314,15 @@ class RunDashboard(AutoRefresh):
                         new[m][1].append(float(v))
                 if "arch" in ev.data:
                     self._arch = str(ev.data["arch"])
+                self._phase = None  # training again
                 self._step_times.append((ev.time, int(ev.step or 0)))
             elif ev.kind == "snapshot":
                 self._snapshot = ev.data.get("data")
                 self._snapshot_dirty = True
+            elif ev.kind == "phase":
+                self._phase = dict(ev.data)
             elif ev.kind == "ranking":
+                self._phase = None
                 self._on_ranking(ev.step, ev.data)
             elif ev.kind == "alarm":
                 self._on_alarm(ev.step, ev.data)
@@ -380,23 +384,48 @@ class RunDashboard(AutoRefresh):
         run = self.run
         status = run.status
         step, total = run.progress
-        self.progress.max = max(1, total)
-        self.progress.value = min(step, max(1, total))
-        self.progress.bar_style = {"failed": "danger", "finished": "success", "paused": "warning"}.get(status, "info")
-        rate = self.steps_per_s()
-        self.progress_text.value = (f"<span style='font-size:12px;color:#444'>{step:,} / {total:,} steps"
-                                    + (f" · {rate:.1f} steps/s" if rate and status == "running" else "") + "</span>")
-        if status != self._shown_status:
-            self._shown_status = status
-            self.status.value = status_badge(status)
+        phase = self._phase if status == "running" else None
+        if phase is not None:  # the supernet ranks: say so, with its own bar
+            done, n = int(phase.get("done", 0)), max(1, int(phase.get("total", 1)))
+            self.progress.max, self.progress.value = n, min(done, n)
+            self.progress.bar_style = "warning"
+            when = f"every {self._rank_every} steps" if phase.get("periodic") and self._rank_every else (
+                "periodic" if phase.get("periodic") else "final")
+            self.progress_text.value = (f"<span style='font-size:12px;color:#444'><b>ranking</b> ({when}, step "
+                                        f"{step:,}): {done:,} / {n:,} architectures</span>")
+        else:
+            self.progress.max = max(1, total)
+            self.progress.value = min(step, max(1, total))
+            self.progress.bar_style = {"failed": "danger", "finished": "success", "paused": "warning"}.get(status, "info")
+            rate = self.steps_per_s()
+            self.progress_text.value = (f"<span style='font-size:12px;color:#444'>{step:,} / {total:,} steps"
+                                        + (f" · {rate:.1f} steps/s" if rate and status == "running" else "") + "</span>")
+        shown = status if phase is None else f"{status}:ranking"
+        if shown != self._shown_status:
+            self._shown_status = shown
+            self.status.value = status_badge(status) + (" " + badge("ranking", "#ef6c00") if phase else "")
             self._update_buttons(status)
             self.summary.value = self._summary_html(self._ranking_summary)
+            if status in ("stopped", "failed") and self._ranking_shown and not self._final_ranking:
+                copy_figure(self.ranking_fig, empty_figure(self._no_ranking_note(status, step, total), "Ranking", 300))
         if status == "failed" and not self._error_shown:
             self._error_shown = True
             err = run.error
             title = f"the run failed at step {step}: {type(err).__name__}: {err}" if err else "the run failed"
             self.error.value = error_box(title, run.traceback)
             self.error.layout.display = "block"
+
+    def _no_ranking_note(self, status: str, step: int, total: int) -> str:
+        """Why the ranking panel stays empty after Stop (or a failure)."""
+        why = (f"stopped at step {step:,} of {total:,}" if status == "stopped"
+               else f"the run failed at step {step:,}")
+        lines = [f"No final ranking: {why}.", "The supernet ranks every architecture at the end of training."]
+        if self._tau["all"]:
+            lines.append(f"Last periodic ranking (step {int(self._tau['step'][-1]):,}): "
+                         f"Kendall τ = {self._tau['all'][-1]:+.3f} (plot below).")
+        if status == "stopped":
+            lines.append(f"Continue it with Run.resume({str(self.run.run_id)!r}).")
+        return "<br>".join(html.escape(x) for x in lines)
 
     def steps_per_s(self) -> float | None:
         """Recent training speed from the step events' timestamps."""
@@ -409,10 +438,9 @@ class RunDashboard(AutoRefresh):
     def _update_slow(self) -> None:
         if self._arch is not None and self._arch != self._shown_arch and self.space is not None:
             try:
-                fig = dag_figure(self.space, self._arch, height=285,
-                                 title=f"Current architecture <span style='font-size:12px;color:#555'>{self._arch}</span>")
-                # in a half-width box the op legend would cover the title: give it its own line
-                fig.update_layout(margin_t=78, title_y=0.97, title_yanchor="top")
+                # the architecture string wrapped under the title: it fits the half-width box
+                title, lines = arch_title("Current architecture", arch_caption(self.space, self._arch), width=52)
+                fig = dag_figure(self.space, self._arch, height=250 + 17 * lines, title=title, title_lines=lines)
             except ValueError:
                 fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
             copy_figure(self.dag, fig)
@@ -447,7 +475,9 @@ class RunDashboard(AutoRefresh):
             # The job had no ground truth for its dataset; compare with the dashboard's benchmark.
             try:
                 df["truth"] = [self.benchmark.query(a) for a in df["arch"]]
-                summary.update(ranking_summary(df["estimate"], df["truth"]))
+                # the job's own order: by estimate, ties broken by validation loss (est_rank)
+                score = -df["est_rank"].astype(float) if "est_rank" in df else df["estimate"]
+                summary.update(ranking_summary(score, df["truth"]))
                 summary["benchmark"] = f"{self.benchmark.space}/{self.benchmark.dataset}"
             except (KeyError, ValueError):
                 df = df.drop(columns=["truth"], errors="ignore")
@@ -460,12 +490,12 @@ class RunDashboard(AutoRefresh):
             if data.get("periodic") or len(self._tau["step"]) > 1:
                 self._draw_tau()
         if df is not None and len(df):
+            self._final_ranking = True
             if not self._ranking_shown:
                 self._arrange(True)
-                schedule_fit([self.ranking_fig, self.dag])
             df.attrs["summary"] = summary
             self.ranking = df
-            copy_figure(self.ranking_fig, ranking_scatter(df, height=300))
+            copy_figure(self.ranking_fig, ranking_scatter(df, height=340))
         self._ranking_summary = summary
         self.summary.value = self._summary_html(summary)
 
@@ -478,8 +508,7 @@ class RunDashboard(AutoRefresh):
             last = t["all"][-1]
             self.tau_fig.layout.title.text = f"Kendall τ vs step (now {last:+.3f}, n={len(t['step'])})"
         if self.tau_box.layout.display == "none":
-            self.tau_box.layout.display = "flex"
-            schedule_fit([self.tau_fig])  # it was drawn hidden, at zero width
+            self.tau_box.layout.display = "flex"  # its view follows the box's new size by itself
 
     def _on_alarm(self, step: int | None, data: dict[str, Any]) -> None:
         rule = str(data.get("rule", "alarm"))
@@ -498,10 +527,7 @@ class RunDashboard(AutoRefresh):
             rows.append(("ground truth", f"{self.benchmark.space}/{self.benchmark.dataset}"))
         if self._tau["all"]:
             rows.append(("Kendall τ", f"<b>{self._tau['all'][-1]:.3f}</b>"))
-        for k, v in (ranking or {}).items():
-            if k in ("kendall_tau", "benchmark") or v is None:
-                continue
-            rows.append((k.replace("_", " "), fmt_number(v)))
+        rows += summary_rows(ranking or {}, skip=("kendall_tau", "benchmark"))
         if run.store is not None:
             path = html.escape(str(run.store.path))
             rows.append(("store", f"<code title='{path}'>{html.escape(run.store.path.name)}</code>"))

@@ -20,7 +20,6 @@ from ._common import (
     figure_widget,
     inline_error,
     row,
-    schedule_fit,
     section_title,
     table_html,
 )
@@ -62,7 +61,6 @@ class ArchitectureExplorer:
         self._costs: dict[tuple[Arch, str], int] = {}
         self._build()
         self._show()
-        schedule_fit([self.dag, self.distribution])
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:

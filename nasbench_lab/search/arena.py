@@ -286,11 +286,16 @@ class Arena(Job):
     def regret_table(self, at: int | None = None) -> pd.DataFrame:
         """Regret after ``at`` queries (default: the last query every seed has reached).
 
-        Columns: strategy, queries, seeds, regret_mean, regret_sem, regret_median, best_acc_mean,
-        found_optimum (share of seeds), sim_time_mean, and p_vs_random (one-sided Mann-Whitney U
-        that the strategy's regrets are lower than random search's, when random is present).
+        Columns: strategy, queries, seeds, regret_mean, regret_sem, regret_median, best_acc_mean
+        (the ground-truth accuracy of the incumbent, %), found_optimum (share of seeds),
+        sim_time_mean, and p_vs_random (one-sided Mann-Whitney U that the strategy's regrets are
+        lower than random search's, when random is present). When the strategies saw something
+        other than the table's accuracy (a proxy score, a supernet estimate, a trained or
+        low-fidelity accuracy), the best value they saw gets its own, named column
+        (:meth:`score_column`, e.g. ``best_naswot_score_mean``): a naswot score is no accuracy.
         """
         df = self.results()
+        score = self.score_column()
         rows = []
         finals: dict[str, np.ndarray] = {}
         for name in self.names:
@@ -305,7 +310,8 @@ class Arena(Job):
             rows.append({"strategy": name, "queries": n, "seeds": len(streams), "regret_mean": float(reg.mean()),
                          "regret_sem": float(stats.sem(reg)) if len(reg) > 1 else float("nan"),
                          "regret_median": float(np.median(reg)),
-                         "best_acc_mean": float(last["best_so_far"].mean()),
+                         "best_acc_mean": float(last["incumbent_truth"].mean()),
+                         **({score: float(last["best_so_far"].mean())} if score else {}),
                          "found_optimum": float(np.mean(reg <= 1e-9)),
                          "sim_time_mean": float(last["sim_time"].mean())})
         out = pd.DataFrame(rows)
@@ -320,6 +326,22 @@ class Arena(Job):
                     pv.append(float(stats.mannwhitneyu(finals[name], finals["random"], alternative="less").pvalue))
             out["p_vs_random"] = pv
         return out
+
+    def score_column(self) -> str | None:
+        """The regret table's column for what the strategies saw, when it is not the table's
+        accuracy: ``best_<proxy>_score_mean``, ``best_supernet_acc_mean``, ``best_trained_acc_mean``
+        or ``best_observed_acc_mean`` (simulated low fidelities); None for a plain benchmark."""
+        ev = self.evaluator
+        name = getattr(ev, "name", "")
+        if name == "proxy":
+            return f"best_{getattr(ev, 'proxy_name', 'proxy')}_score_mean"
+        if name == "supernet":
+            return "best_supernet_acc_mean"
+        if name == "training":
+            return "best_trained_acc_mean"
+        if getattr(ev, "fidelities", None):
+            return "best_observed_acc_mean"
+        return None
 
     def _stream_data(self) -> dict[tuple[str, int], tuple[list[float], list[float]]]:
         return {(s.strategy_name, s.seed): (s.times, s.regrets) for s in self.streams}

@@ -153,11 +153,18 @@ class Trainer(Job):
             snap = {**snap, "rankings": list(self.rankings)}
         return snap
 
+    def _ranking_progress(self, periodic: bool):
+        """``on_progress`` for :func:`rank_supernet`: "phase" events, so a dashboard can say that
+        the supernet is ranking (and how far it is) instead of showing a finished step count."""
+        def report(done: int, total: int) -> None:
+            self.emit("phase", phase="ranking", done=done, total=total, periodic=periodic)
+        return report
+
     def _rank_now(self) -> None:
         """Periodic ranking (``rank_every``): Kendall tau etc. against ground truth, as an event."""
         from nasbench_lab.training.ranking import rank_supernet
 
-        summary = dict(rank_supernet(self).attrs.get("summary", {}))
+        summary = dict(rank_supernet(self, on_progress=self._ranking_progress(True)).attrs.get("summary", {}))
         self.rankings.append({"step": self.step_count, **summary})
         self.emit("ranking", summary=summary, periodic=True)
 
@@ -166,7 +173,7 @@ class Trainer(Job):
             return {"steps": self.step_count}
         from nasbench_lab.training.ranking import rank_supernet
 
-        self.ranking = rank_supernet(self)
+        self.ranking = rank_supernet(self, on_progress=self._ranking_progress(False))
         summary = dict(self.ranking.attrs.get("summary", {}))
         summary["selected"] = self.ranking.attrs.get("selected")
         self.emit("ranking", summary=summary, table=self.ranking.head(50).to_dict("records"))
@@ -284,10 +291,16 @@ class Trainer(Job):
         for m, mom in zip(bns, momenta):
             m.momentum = mom
 
-    @torch.no_grad()
     def evaluate(self, arch: Arch | str, split: str = "val", recalibrate: bool | None = None,
                  max_images: int | None = None) -> float:
         """Accuracy (%) of one path of the supernet on the validation (or test) split."""
+        return self.evaluate_metrics(arch, split, recalibrate, max_images)[0]
+
+    @torch.no_grad()
+    def evaluate_metrics(self, arch: Arch | str, split: str = "val", recalibrate: bool | None = None,
+                         max_images: int | None = None) -> tuple[float, float]:
+        """(accuracy %, mean cross-entropy) of one path on the validation (or test) split, from one
+        forward pass; the loss breaks the ties of the accuracy when ranking."""
         arch = self.space.parse(arch)
         if recalibrate if recalibrate is not None else self.cfg.bn_recalibration:
             self.recalibrate_bn(arch)
@@ -295,12 +308,16 @@ class Trainer(Job):
         if max_images is not None:
             xs, ys = xs[:max_images], ys[:max_images]
         self.net.eval()
-        correct = 0
+        correct, loss_sum = 0, 0.0
         for lo in range(0, xs.shape[0], 512):
             with self._autocast():
-                correct += int((self.net(xs[lo:lo + 512], arch).argmax(1) == ys[lo:lo + 512]).sum())
+                logits = self.net(xs[lo:lo + 512], arch)
+            y = ys[lo:lo + 512]
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
         self.net.train()
-        return 100.0 * correct / max(1, xs.shape[0])
+        n = max(1, xs.shape[0])
+        return 100.0 * correct / n, loss_sum / n
 
     @torch.no_grad()
     def reward(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:

@@ -69,6 +69,43 @@ def _trajectory_traces(snapshot: dict[str, Any], g: str, e: int, legend: set[str
     return out
 
 
+def weight_range(snapshot: dict[str, Any], edges: list[tuple[str, int, str]]) -> list[float]:
+    """The y range of the trajectories: the weights' own span, padded, within [0, 1].
+
+    A fixed 0-1 axis put every line of a young run at 1/K (0.2 for 5 ops) and made its changes
+    invisible; the small multiples share this range, so the edges stay comparable.
+    """
+    values = [w[e][k] for g, e, _ in edges for w in snapshot["history"]["weights"][g] for k in range(len(w[e]))]
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return [0.0, 1.0]
+    lo, hi = min(values), max(values)
+    pad = max(0.01, 0.1 * (hi - lo))
+    return [max(0.0, lo - pad), min(1.0, hi + pad)]
+
+
+def _uniform_line(snapshot: dict[str, Any], g: str) -> float | None:
+    """1/K, where softmax weights start (no such line for FairDARTS' independent sigmoids)."""
+    if snapshot.get("weight_kind", "softmax") == "sigmoid":
+        return None
+    return 1.0 / max(1, len(snapshot["groups"][g]["ops"]))
+
+
+def _uniform_lines(fig: go.Figure, snapshot: dict[str, Any], edges: list[tuple[str, int, str]], cols: int) -> None:
+    """A dotted line at 1/K in every trajectory subplot, added as plain shapes in one layout
+    update (add_hline per subplot re-validates the figure each time: too slow for a live panel)."""
+    shapes = list(fig.layout.shapes or ())
+    for i, (g, _e, _) in enumerate(edges):
+        u = _uniform_line(snapshot, g)
+        if u is None:
+            continue
+        sub = fig.get_subplot(i // cols + 1, i % cols + 1)
+        x, y = sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+        shapes.append(dict(type="line", xref=f"{x} domain", x0=0, x1=1, yref=y, y0=u, y1=u, layer="below",
+                           line=dict(color=MUTED, width=1, dash="dot")))
+    fig.update_layout(shapes=shapes)
+
+
 def alpha_trajectories(snapshot: dict[str, Any], group: str | None = None, cols: int | None = None,
                        height: int | None = None) -> go.Figure:
     """Mixing weight of every op on every edge over the steps (one subplot per edge)."""
@@ -84,7 +121,8 @@ def alpha_trajectories(snapshot: dict[str, Any], group: str | None = None, cols:
     for i, (g, e, _) in enumerate(edges):
         for tr in _trajectory_traces(snapshot, g, e, legend):
             fig.add_trace(tr, row=i // cols + 1, col=i % cols + 1)
-    fig.update_yaxes(range=[-0.02, 1.02])
+    _uniform_lines(fig, snapshot, edges, cols)
+    fig.update_yaxes(range=weight_range(snapshot, edges))
     title = f"{snapshot.get('method', '')} {_kind_label(snapshot)} per edge"
     fig.update_layout(**base_layout(title, height or 170 * rows + 90))
     fig.update_annotations(font_size=11)
@@ -279,11 +317,13 @@ def alpha_panel(snapshot: dict[str, Any], context: Any = None) -> go.Figure:
                         horizontal_spacing=0.035, vertical_spacing=0.09 if traj_rows < 4 else 0.05,
                         row_heights=[1.0] * traj_rows + [1.5])
     legend: set[str] = set()
+    yrange = weight_range(snapshot, edges)
     for i, (g, e, _) in enumerate(edges):
         r, c = i // cols + 1, i % cols + 1
         for tr in _trajectory_traces(snapshot, g, e, legend):
             fig.add_trace(tr, row=r, col=c)
-        fig.update_yaxes(range=[-0.02, 1.02], row=r, col=c, showticklabels=c == 1)
+        fig.update_yaxes(range=yrange, row=r, col=c, showticklabels=c == 1, tickformat=".2f")
+    _uniform_lines(fig, snapshot, edges, cols)
     bottom = traj_rows + 1
     try:
         dag = derived_cell_figure(snapshot, context)

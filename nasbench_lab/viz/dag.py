@@ -11,6 +11,8 @@ Two layouts, chosen from the graph itself so a new space gets a view without cod
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import networkx as nx
@@ -45,23 +47,74 @@ def is_chain(graph: nx.DiGraph) -> bool:
     return graph.number_of_nodes() > 0 and any("resolution" in d for _, d in graph.nodes(data=True))
 
 
-def dag_figure(space: SearchSpace | str, arch: Arch | str, height: int = 300, title: str | None = None) -> go.Figure:
+def wrap_arch(text: str, width: int = 48) -> list[str]:
+    """A long canonical string (NB-201 cells, DARTS genotypes) cut into lines of at most about
+    ``width`` characters, at its own separators (``+``, ``,``, ``|``), so a title never runs off."""
+    text = str(text)
+    if len(text) <= width:
+        return [text]
+    lines, cur = [], ""
+    for piece in re.split(r"(?<=[+,])", text):  # keep each separator at the end of its piece
+        if cur and len(cur) + len(piece) > width:
+            lines.append(cur)
+            cur = ""
+        while len(piece) > width:  # one piece longer than a line: cut it at a '|' or hard
+            cut = piece.rfind("|", 1, width) + 1 or width
+            lines.append(cur + piece[:cut])
+            cur, piece = "", piece[cut:]
+        cur += piece
+    return lines + ([cur] if cur else [])
+
+
+def arch_caption(space: SearchSpace | str, arch: Arch | str) -> str:
+    """What a title says about the drawn architecture: its canonical string, or for a space whose
+    view draws one cell of a longer genotype (DARTS), which cell it is."""
+    space, arch = _space_arch(space, arch)
+    return _caption(space.graph(arch), arch)
+
+
+def _caption(graph: nx.DiGraph, arch: Arch) -> str:
+    cell = graph.graph.get("cell")
+    return f"{cell} cell (hover the edges for the ops)" if cell else str(arch)
+
+
+def arch_title(head: str, caption: Any, width: int = 48, max_lines: int = 4) -> tuple[str, int]:
+    """``head`` with the architecture caption under it, wrapped (title HTML, number of lines)."""
+    lines = wrap_arch(str(caption), width)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines - 1] + [lines[max_lines - 1][: width - 1] + "…"]
+    sub = "<br>".join(f"<span style='font-size:11px;color:#555'>{html.escape(x)}</span>" for x in lines)
+    return f"{head}<br>{sub}", 1 + len(lines)
+
+
+def dag_figure(space: SearchSpace | str, arch: Arch | str, height: int = 300, title: str | None = None,
+               title_lines: int | None = None) -> go.Figure:
     """The DAG of one architecture (layer chain or cell, see the module docstring).
 
     Every trace carries ``meta={"role": ..., "op": ...}`` (roles: ``"edge"``, ``"arrow"``,
     ``"layer"``, ``"node"``, ``"label"``, ``"pool"``), so a reader can find edges and layers
-    without parsing names.
+    without parsing names. The default title is the space with the (wrapped) architecture
+    string; the legend of the ops sits under the drawing (``title_lines``: how many lines a
+    custom title takes, counted from its ``<br>`` otherwise).
     """
     space, arch = _space_arch(space, arch)
     graph = space.graph(arch)
     if title is None:
-        title = f"{space.name} <span style='font-size:12px;color:#555'>{arch}</span>"
+        title, title_lines = arch_title(space.name, _caption(graph, arch))
+    if title_lines is None:
+        title_lines = title.count("<br>") + 1
     traces, layout = _chain_parts(graph) if is_chain(graph) else _cell_parts(graph)
     # One constructor call: a live view redraws this every second, and plotly's add_*/update_*
     # calls each re-validate (several times slower than building the figure at once).
     for axis in ("xaxis", "yaxis"):
         layout[axis].update(visible=False, fixedrange=True)
-    return go.Figure(data=traces, layout={**base_layout(title, height, showlegend=True), **layout})
+    # the title's lines at the top; the ops' legend under the drawing, where it cannot cover the
+    # title however many rows it wraps into (plotly grows the margins to fit both)
+    base = base_layout(title, height, showlegend=True, margin=dict(l=10, r=10, t=10 + 17 * title_lines, b=10),
+                       legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0.0,
+                                   font=dict(size=11)))
+    base["title"].update(automargin=True, yref="paper", y=1.0, yanchor="bottom", pad=dict(b=8))
+    return go.Figure(data=traces, layout={**base, **layout})
 
 
 # ----------------------------------------------------------------------------- chain layout
@@ -93,11 +146,16 @@ def _chain_parts(graph: nx.DiGraph) -> tuple[list[dict], dict]:
             bands[-1] = (r, bands[-1][1], i)
         else:
             bands.append((r, i, i))
+    low = False
     for k, (r, lo, hi) in enumerate(bands):
         shapes.append(dict(type="rect", x0=lo - 0.45, x1=hi + 0.45, y0=-0.7, y1=0.75, line_width=0,
                            fillcolor=_BAND_COLORS[k % len(_BAND_COLORS)], layer="below"))
-        annotations.append(dict(x=(lo + hi) / 2, y=0.72, text=f"<b>{_fmt_res(r)}</b>", showarrow=False,
-                                font=dict(size=12, color="#444"), yanchor="top"))
+        # a one-layer band is narrower than its label: next to another narrow one, take turns
+        # between the top and a second line, so "32×32" and "16×16" never run together
+        narrow = hi == lo
+        low = narrow and not low and k > 0 and bands[k - 1][2] == bands[k - 1][1]
+        annotations.append(dict(x=(lo + hi) / 2, y=0.48 if low else 0.72, text=f"<b>{_fmt_res(r)}</b>",
+                                showarrow=False, font=dict(size=11 if narrow else 12, color="#444"), yanchor="top"))
 
     # Edges: plain grey links; a drop in resolution (or a pooling edge) gets a red marker.
     ex, ey = [], []
@@ -140,10 +198,12 @@ def _chain_parts(graph: nx.DiGraph) -> tuple[list[dict], dict]:
         text=[str(n) for n in nodes], textfont=dict(size=10, color="#555"), meta={"role": "label", "op": ""},
     ))
     if px:
+        # the kind goes to the legend (adjacent poolings' labels ran together: "maxpoolmaxpool")
+        kinds = sorted(set(ptext))
+        name = (f"{kinds[0]} (resolution ÷2)" if len(kinds) == 1 else "downsampling (resolution ÷2)")
         traces.append(dict(
             type="scatter",
-            x=px, y=py, mode="markers+text", name="downsampling", text=ptext, textposition="bottom center",
-            textfont=dict(size=10, color="#c44e52"), hovertext=phover, hoverinfo="text",
+            x=px, y=py, mode="markers", name=name, text=ptext, hovertext=phover, hoverinfo="text",
             marker=dict(symbol="triangle-down", size=15, color="#c44e52", line=dict(color="white", width=1)),
             meta={"role": "pool", "op": "maxpool"},
         ))
@@ -173,30 +233,69 @@ def _bezier(p0: tuple[float, float], p1: tuple[float, float], h: float, n: int =
     return x, y
 
 
+def _cell_positions(graph: nx.DiGraph, nodes: list[Any]) -> dict[Any, tuple[float, float]]:
+    """Left to right by the nodes' ``layer`` when they have one (DARTS: both inputs in layer 0,
+    stacked; the intermediate nodes zigzag above and below the middle, so the edges fanning out of
+    the inputs leave at different angles and their labels stay apart), else by topological order
+    (NB-201: one node per column, on a line)."""
+    if not all("layer" in graph.nodes[n] for n in nodes):
+        return {n: (float(i), 0.0) for i, n in enumerate(nodes)}
+    columns: dict[int, list[Any]] = {}
+    for n in nodes:
+        columns.setdefault(int(graph.nodes[n]["layer"]), []).append(n)
+    stacked = any(len(m) > 1 for m in columns.values())
+    last = max(columns)
+    pos = {}
+    for k, (x, members) in enumerate(sorted(columns.items())):
+        for j, n in enumerate(members):
+            if len(members) > 1:
+                y = 1.8 * ((len(members) - 1) / 2 - j) / max(1, len(members) - 1)
+            elif stacked and 0 < x < last:
+                y = 0.45 if k % 2 else -0.45
+            else:
+                y = 0.0
+            pos[n] = (float(x), y)
+    return pos
+
+
+def _blocked(p0: tuple[float, float], p1: tuple[float, float], others: list[tuple[float, float]]) -> bool:
+    """Whether the straight edge p0 -> p1 would run through another node."""
+    for q in others:
+        if p0[0] < q[0] < p1[0]:
+            t = (q[0] - p0[0]) / (p1[0] - p0[0])
+            if abs(p0[1] + t * (p1[1] - p0[1]) - q[1]) < 0.12:
+                return True
+    return False
+
+
 def _cell_parts(graph: nx.DiGraph) -> tuple[list[dict], dict]:
     nodes = _order(graph)
-    pos = {n: (float(i), 0.0) for i, n in enumerate(nodes)}
+    pos = _cell_positions(graph, nodes)
     index = {n: i for i, n in enumerate(nodes)}
     traces: list[dict] = []
     seen_ops: set[str] = set()
     lx, ly, ltext, lcolor = [], [], [], []
     up = True
-    edges = sorted(graph.edges(data=True), key=lambda e: (index[e[1]] - index[e[0]], index[e[0]]))
+    edges = sorted(graph.edges(data=True), key=lambda e: (pos[e[1]][0] - pos[e[0]][0], index[e[0]]))
     for u, v, d in edges:
         op = str(d.get("op", "edge"))
-        span = index[v] - index[u]
-        # Neighbouring nodes: straight; longer skips alternate above and below, higher when longer.
-        h = 0.0 if span == 1 else (0.34 if span == 2 else 0.27 * span) * (1 if up else -1)
-        if span > 1:
+        span = pos[v][0] - pos[u][0]
+        # straight where nothing is in the way; longer skips alternate above and below, higher when longer
+        others = [pos[n] for n in nodes if n not in (u, v)]
+        h = 0.0
+        if _blocked(pos[u], pos[v], others):
+            h = (0.34 if span <= 2 else 0.27 * span) * (1 if up else -1)
             up = not up
         x, y = _bezier(pos[u], pos[v], h)
-        none = op == "none"
-        color = op_color(op)
+        none, concat = op == "none", op == "concat"
+        color = MUTED if concat else op_color(op)
         mid = len(x) // 2
         traces.append(dict(
             type="scatter",
-            x=x, y=y, mode="lines", name=op, legendgroup=op, showlegend=op not in seen_ops,
-            line=dict(color=color, width=1.5 if none else 3.5, dash="dash" if none else "solid"),
+            x=x, y=y, mode="lines", name="output (concat)" if concat else op, legendgroup=op,
+            showlegend=op not in seen_ops,
+            line=dict(color=color, width=1.2 if concat else 1.5 if none else 3.5,
+                      dash="dot" if concat else "dash" if none else "solid"),
             opacity=0.35 if none else 1.0, hoverinfo="text", hovertext=f"{u} → {v}: {op}",
             meta={"role": "edge", "op": op, "source": str(u), "target": str(v)},
         ))
@@ -204,27 +303,44 @@ def _cell_parts(graph: nx.DiGraph) -> tuple[list[dict], dict]:
         traces.append(dict(
             type="scatter",
             x=x[mid:mid + 2], y=y[mid:mid + 2], mode="markers", legendgroup=op, showlegend=False,
-            marker=dict(symbol="arrow", size=[0, 13], color=color, angleref="previous", line=dict(width=0)),
+            marker=dict(symbol="arrow", size=[0, 9 if concat else 13], color=color, angleref="previous",
+                        line=dict(width=0)),
             opacity=0.35 if none else 1.0, hoverinfo="skip", meta={"role": "arrow", "op": op},
         ))
         seen_ops.add(op)
-        lx.append(float(x[mid]))
-        ly.append(float(y[mid]) + (0.09 if h >= 0 else -0.09))
+        if concat:  # every intermediate node goes to the output: a label per edge is noise
+            continue
+        # the label sits a little past the middle, towards the target: edges fanning out of one
+        # input then get their labels apart
+        k = int(len(x) * 0.58)
+        lx.append(float(x[k]))
+        ly.append(float(y[k]) + (0.07 if h >= 0 else -0.07))
         ltext.append(SHORT_LABELS.get(op, op))
         lcolor.append(MUTED if none else color)
-    traces.append(dict(type="scatter", x=lx, y=ly, mode="text", text=ltext, textfont=dict(size=11, color=lcolor),
-                             hoverinfo="skip", showlegend=False, meta={"role": "label", "op": ""}))
+    traces.append(dict(type="scatter", x=lx, y=ly, mode="text", text=ltext,
+                       # a white halo keeps a label readable where it crosses another edge
+                       textfont=dict(size=11, color=lcolor, shadow="0px 0px 3px white, 0px 0px 2px white"),
+                       hoverinfo="skip", showlegend=False, meta={"role": "label", "op": ""}))
     last = len(nodes) - 1
     names = [str(graph.nodes[n].get("label", "input" if i == 0 else "output" if i == last else ""))
              for i, n in enumerate(nodes)]
+    shown = [_node_text(n) for n in nodes]
     traces.append(dict(
         type="scatter",
-        x=[pos[n][0] for n in nodes], y=[0.0] * len(nodes), mode="markers+text", showlegend=False,
-        marker=dict(size=30, color="white", line=dict(color="#333", width=2)),
-        text=[str(n) for n in nodes], textfont=dict(size=13, color="#222"),
+        x=[pos[n][0] for n in nodes], y=[pos[n][1] for n in nodes], mode="markers+text", showlegend=False,
+        marker=dict(size=[30 if len(t) <= 2 else 40 for t in shown], color="white", line=dict(color="#333", width=2)),
+        text=shown, textfont=dict(size=[13 if len(t) <= 2 else 10 for t in shown], color="#222"),
         hovertext=[f"{n}: {nm}" if nm else str(n) for n, nm in zip(nodes, names)], hoverinfo="text",
         meta={"role": "node", "op": ""},
     ))
-    span = max(1, last)
-    return traces, dict(xaxis=dict(range=[-0.35, span + 0.35]),
-                        yaxis=dict(range=[-0.27 * span - 0.25, 0.27 * span + 0.25]))
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+    span = max(1.0, max(xs) - min(xs))
+    bulge = 0.27 * span + 0.25
+    return traces, dict(xaxis=dict(range=[min(xs) - 0.45, max(xs) + 0.45]),
+                        yaxis=dict(range=[min(min(ys) - 0.35, -bulge), max(max(ys) + 0.35, bulge)]))
+
+
+def _node_text(n: Any) -> str:
+    """Node names as drawn: DARTS' LaTeX-ish ``c_{k-1}`` reads as ``c[k-1]``."""
+    return re.sub(r"_\{(.*?)\}", r"[\1]", str(n))

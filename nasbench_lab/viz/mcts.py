@@ -250,12 +250,30 @@ def top_k_frequency(windows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence
     series = windows if isinstance(windows, Mapping) else {"sampler": windows}
     top = set(sorted(truth, key=lambda a: -truth[a])[: int(k)])
     fig = go.Figure()
-    for i, (name, w) in enumerate(series.items()):
+    drawn: dict[tuple, list[str]] = {}  # identical curves share one line and one label
+    empty = []
+    for name, w in series.items():
         xs, ys = _top_k_series(w, top)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=str(name),
-                                 line=dict(color=_FALLBACK[i % len(_FALLBACK)], width=2), meta={"role": "freq"}))
+        if not xs:
+            empty.append(str(name))
+            continue
+        drawn.setdefault((tuple(xs), tuple(round(y, 12) for y in ys)), []).append(str(name))
+    annotations = []
+    for i, ((xs, ys), names) in enumerate(drawn.items()):
+        label = " = ".join(names)
+        color = _FALLBACK[i % len(_FALLBACK)]
+        fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines+markers", name=label, showlegend=True,
+                                 line=dict(color=color, width=2), meta={"role": "freq", "methods": names}))
+        # each line is labelled where it ends, so two methods never hide behind one unnamed line
+        annotations.append(dict(x=xs[-1], y=ys[-1], text=label, showarrow=False, xanchor="left", xshift=6,
+                                font=dict(size=11, color=color)))
     uniform = len(top) / len(truth)
-    fig.update_layout(**base_layout(title or f"How often the true top-{len(top)} are trained", height))
+    if empty:
+        annotations.append(dict(text=f"no sampling windows recorded: {', '.join(empty)}", x=0, y=1, xref="paper",
+                                yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
+                                font=dict(size=10, color=MUTED)))
+    fig.update_layout(**base_layout(title or f"How often the true top-{len(top)} are trained", height,
+                                    margin=dict(l=55, r=110, t=60, b=45), annotations=annotations))
     fig.add_hline(y=uniform, line=dict(color=MUTED, dash="dot"), annotation_text="uniform")
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text=f"share of steps on top-{len(top)}", rangemode="tozero")

@@ -4,7 +4,8 @@
   when a benchmark is given, so a bias toward the good or the bad end is visible at a glance),
   or a heatmap of how often each choice was taken at each level (large spaces);
 * :func:`accuracy_distribution`: the histogram of a benchmark's accuracies with one
-  architecture marked (where does it sit in the space?).
+  architecture marked (where does it sit in the space?);
+* :func:`op_count_boxes`: a cell benchmark's accuracy against how many edges use each op.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import plotly.graph_objects as go
 
 from nasbench_lab import spaces
 from nasbench_lab.spaces import Arch, SearchSpace
-from nasbench_lab.viz.style import HIGHLIGHT, REWARD_COLOR, base_layout, empty_figure
+from nasbench_lab.viz.style import HIGHLIGHT, REWARD_COLOR, base_layout, empty_figure, op_color, robust_range
 
 #: spaces up to this size get one bar per architecture (zeros included) in "auto" mode
 MAX_BARS = 100
@@ -88,6 +89,13 @@ def _arch_bars(counts: dict[str, float], sp: SearchSpace | None, benchmark: Any,
         vals = [acc[k] if acc[k] is not None else np.nan for k in keys]
         marker = {"color": vals, "colorscale": "Viridis", "showscale": True,
                   "colorbar": dict(title=dict(text="true acc %", side="right"), thickness=12)}
+        # one far outlier (a layout that barely trains) would take the whole colour scale and
+        # paint every other bar alike: the scale keeps to the rest; the outlier gets its end
+        span = robust_range(np.asarray(vals, float))
+        if span is not None:
+            out = sum(not span[0] <= v <= span[1] for v in vals if np.isfinite(v))
+            marker.update(cmin=span[0], cmax=span[1])
+            marker["colorbar"]["title"]["text"] = f"true acc %<br>({out} outlier{'s' * (out > 1)} at the ends)"
         hover = [h + (f"<br>true accuracy {a:.2f}%" if a is not None else "") for h, a in zip(hover, (acc[k] for k in keys))]
     uniform = total / len(counts)
     order = "by true accuracy (best left)" if acc is not None else "by count"
@@ -200,4 +208,40 @@ def accuracy_distribution(benchmark: Any, arch: Arch | str | None = None, bins: 
                                     showlegend=False, bargap=0.02))
     fig.update_xaxes(title_text=getattr(benchmark, "metric", "accuracy (%)"))
     fig.update_yaxes(title_text="architectures")
+    return fig
+
+
+def op_count_boxes(benchmark: Any, space: SearchSpace | str | None = None, title: str | None = None,
+                   height: int = 340) -> go.Figure:
+    """Accuracy against how many edges of a cell use each op (NAS-Bench-201): one panel per op,
+    one box per count, every panel on the same accuracy axis (in %).
+
+    ``benchmark``: a Benchmark of an edge-op cell space (every level offers the same ops).
+    Traces: ``meta={"role": "box", "op": name}``.
+    """
+    sp = _space(space if space is not None else getattr(benchmark, "space", None))
+    if sp is None or getattr(benchmark, "table", None) is None:
+        raise ValueError("benchmark: expected a Benchmark of a cell space, e.g. benchmarks.get('nb201', 'cifar10')")
+    options = list(sp.level_sizes[0])
+    if any(list(opts) != options for opts in sp.level_sizes):
+        raise ValueError(f"space: {sp.name} does not offer the same ops on every edge; op counts need a cell space "
+                         "(e.g. 'nb201')")
+    from plotly.subplots import make_subplots
+
+    genes = np.array([a.genes for a in benchmark.archs()])  # in table order, like table["acc"]
+    acc = benchmark.table["acc"].to_numpy(dtype=float)
+    names = [sp.option_label(0, g) for g in options]
+    fig = make_subplots(rows=1, cols=len(options), shared_yaxes=True, horizontal_spacing=0.015,
+                        subplot_titles=names)
+    for j, (g, name) in enumerate(zip(options, names), start=1):
+        counts = (genes == g).sum(axis=1)
+        fig.add_trace(go.Box(x=counts, y=acc, name=name, boxpoints=False, marker=dict(color=op_color(name)),
+                             line=dict(width=1.2), showlegend=False, meta={"role": "box", "op": name},
+                             hovertemplate=f"{name} on %{{x}} edges<br>%{{y:.2f}}%<extra></extra>"), row=1, col=j)
+        fig.update_xaxes(title_text="edges" if j == (len(options) + 1) // 2 else None, dtick=1, row=1, col=j)
+    label = getattr(benchmark, "dataset", "")
+    fig.update_layout(**base_layout(title or f"{sp.name} ({label}): accuracy against how many of the "
+                                    f"{sp.num_levels} edges use each op", height, showlegend=False))
+    fig.update_yaxes(title_text=f"{label} test accuracy (%)", row=1, col=1)
+    fig.update_annotations(font_size=11)
     return fig

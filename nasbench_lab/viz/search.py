@@ -56,12 +56,27 @@ def _space(space: SearchSpace | str) -> SearchSpace:
 LOG_FLOOR = 1e-3
 
 
+def log_lower_edge(mean: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The band's lower edge on a log axis: the upper edge mirrored about the mean (mean²/hi).
+
+    With a handful of seeds the t interval of the mean regret reaches zero or below, which a log
+    axis cannot show: its lower edge fell to the floor and the band looked like a wall. Drawn
+    symmetric on the log axis instead (mean ×/÷ hi/mean), the band keeps the upper edge's
+    information and stays readable; a mean of 0 (every seed found the optimum) stays at 0.
+    """
+    mean, hi = np.asarray(mean, float), np.asarray(hi, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where((mean > 0) & (hi > 0), mean * mean / hi, 0.0)
+    return np.minimum(out, mean)
+
+
 def regret_traces(curves: pd.DataFrame, strategies: Sequence[str], reference: pd.DataFrame | None = None,
                   floor: float | None = LOG_FLOOR) -> list[go.Scatter]:
     """Two traces per strategy (band polygon, mean line), then the reference line, always in that
     order and number, so a live view can restyle them in place
-    (``meta={"role": "band"|"mean"|"reference", "strategy": name}``). ``floor``: values below it
-    are drawn at it (zero regret has no place on a log axis); None draws them as they are."""
+    (``meta={"role": "band"|"mean"|"reference", "strategy": name}``). ``floor``: the figure is on
+    a log axis: values below it are drawn at it (zero regret has no place on a log axis) and the
+    band's lower edge is :func:`log_lower_edge`; None draws the band as ``lo``..``hi``."""
 
     def clip(v: np.ndarray) -> np.ndarray:
         return np.maximum(v, floor) if floor is not None else v
@@ -72,7 +87,11 @@ def regret_traces(curves: pd.DataFrame, strategies: Sequence[str], reference: pd
         x = sub["x"].to_numpy(float) if len(sub) else np.array([])
         color = strategy_color(name, i)
         band_x = np.concatenate([x, x[::-1]]) if len(x) else []
-        band_y = clip(np.concatenate([sub["hi"].to_numpy(float), sub["lo"].to_numpy(float)[::-1]])) if len(x) else []
+        hi = sub["hi"].to_numpy(float) if len(x) else np.array([])
+        lo = sub["lo"].to_numpy(float) if len(x) else np.array([])
+        if floor is not None and len(x):
+            lo = log_lower_edge(sub["mean"].to_numpy(float), hi)
+        band_y = clip(np.concatenate([hi, lo[::-1]])) if len(x) else []
         traces.append(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=_rgba(color, 0.15), mode="lines",
                                  line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=name,
                                  name=f"{name} band", meta={"role": "band", "strategy": name}))
@@ -94,7 +113,8 @@ def regret_figure(curves: pd.DataFrame, reference: pd.DataFrame | None = None, b
     """Anytime regret: mean over seeds (line) and its confidence band per strategy, plus the exact
     expectation of random search (dashed). ``curves``: columns strategy, x, mean, lo, hi (as
     ``Arena.curves``); ``reference``: columns x, regret (as ``Arena.reference``). On the default
-    log axis, values below :data:`LOG_FLOOR` (a found optimum) are drawn at the floor."""
+    log axis, values below :data:`LOG_FLOOR` (a found optimum) are drawn at the floor and the band
+    is symmetric in log space (:func:`log_lower_edge`)."""
     need = {"strategy", "x", "mean", "lo", "hi"}
     if not need.issubset(curves.columns):
         raise ValueError(f"curves: expected columns {sorted(need)} (Arena.curves()), got {list(curves.columns)}")
@@ -103,8 +123,10 @@ def regret_figure(curves: pd.DataFrame, reference: pd.DataFrame | None = None, b
     fig = go.Figure(regret_traces(curves, strategies, reference, floor=LOG_FLOOR if log_y else None))
     xtitle = "queries" if by == "query" else "simulated time (s)"
     ytitle = f"regret (% points; 0 drawn at {LOG_FLOOR:g})" if log_y else "regret (% points)"
+    # the legend under the axis title: at the top it covered the title in a narrow widget
     fig.update_layout(**base_layout(title if title is not None else "Regret (optimum − accuracy of the incumbent)",
-                                    height),
+                                    height, legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.2,
+                                                        yanchor="top")),
                       xaxis=dict(title=xtitle, type="log" if by == "time" else "linear"),
                       yaxis=dict(title=ytitle, type="log" if log_y else "linear"))
     return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 
+import numpy as np
 import plotly.graph_objects as go
 
 #: fixed colour per op name, shared by all spaces (Okabe-Ito / Tableau-like, colour-blind friendly)
@@ -97,3 +98,22 @@ def empty_figure(message: str, title: str = "", height: int = 320) -> go.Figure:
     fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=13, color=MUTED))
     return fig
+
+
+def robust_range(values: np.ndarray, k: float = 3.0) -> tuple[float, float] | None:
+    """An axis range that keeps far outliers out (Tukey's fences: quartiles ± ``k`` IQR), or None
+    when nothing lies outside them. ``k=3`` marks only "far out" points, never a spread-out cloud."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size < 4:
+        return None
+    q1, q3 = np.percentile(v, [25, 75])
+    iqr = q3 - q1
+    if iqr <= 0:
+        return None
+    lo, hi = q1 - k * iqr, q3 + k * iqr
+    inside = v[(v >= lo) & (v <= hi)]
+    if inside.size == v.size or inside.size == 0:
+        return None
+    pad = 0.06 * max(float(inside.max() - inside.min()), 1e-9)
+    return float(inside.min() - pad), float(inside.max() + pad)

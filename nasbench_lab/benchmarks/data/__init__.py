@@ -1,0 +1,1 @@
+"""Tabular ground truth shipped with the package: data files only (a package so setuptools ships it as one)."""
