@@ -290,7 +290,7 @@ def test_darts_alpha_view_and_collapse_alarm_render_live_in_jupyterlab(lab, tmp_
     """Notebook 04: DARTS on the NB-201 supernet; the alpha trajectories grow live, the dominant
     eigenvalue grows over its early value (DARTS-ES) and the dashboard raises the alarm banner."""
     url, cells = lab("04_darts_and_collapse.ipynb", f"STEPS = {DARTS_STEPS}\nBATCH_SIZE = 16\nCHANNELS = 4\n"
-                                                    "HESSIAN_EVERY = 20\nHESSIAN_BATCH = 16\n")
+                                                    "HESSIAN_EVERY = 20\nHESSIAN_BATCH = 16\nES_START_EPOCH = 0\n")
     wait_cell = cell_index(cells, "await dash.wait()")
     with browser(tmp_path) as page:
         open_notebook(page, url)

@@ -504,7 +504,7 @@ def test_an_old_store_is_migrated_and_keeps_its_runs(tmp_path):
 
 @pytest.mark.parametrize("make, match", [
     (lambda: Trainer(**{**TINY, "lr": "0.1"}), "lr: expected a finite number, got '0.1'"),
-    (lambda: spaces.get("pooling").parse(None), "pooling: expected a sequence of 3 integer genes, got None"),
+    (lambda: spaces.get("pooling").parse(None), "pooling: expected a layout of 3 layer counts such as \\[4,3,3\\], 9 per-layer pooling decisions or its string, got None"),
     (lambda: spaces.get(["pooling"]), r"unknown search space \['pooling'\]; valid names"),
     (lambda: Run.resume("no-such-id", store=RunStore()), "'no-such-id' is neither a checkpoint file nor a run id"),
     (lambda: Trainer(**{**TINY, "bogus": 1}), "Trainer: unknown option"),

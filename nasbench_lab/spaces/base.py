@@ -95,6 +95,12 @@ class SearchSpace(ABC):
     def arch(self, genes: Sequence[int]) -> Arch:
         """Build a validated architecture from genes (integers; ``4.7`` or ``True`` is an error,
         never truncated)."""
+        genes = self.integer_genes(genes)
+        self.validate_genes(genes)
+        return Arch(self.name, genes, self.format(genes))
+
+    def integer_genes(self, genes: Any) -> tuple[int, ...]:
+        """``genes`` as a tuple of ints after the type checks of :meth:`arch` (no range check)."""
         if isinstance(genes, str | bytes) or not isinstance(genes, Sequence | np.ndarray):
             raise self.error(f"expected a sequence of {self.num_levels} integer genes, got {_short(genes)}")
         if len(genes) > 4 * self.num_levels + 16:
@@ -104,9 +110,7 @@ class SearchSpace(ABC):
         if bad:
             i, g = bad[0]
             raise self.error(f"gene {i} is {g!r}; genes are integers")
-        genes = tuple(int(g) for g in genes)
-        self.validate_genes(genes)
-        return Arch(self.name, genes, self.format(genes))
+        return tuple(int(g) for g in genes)
 
     def validate_genes(self, genes: Sequence[int]) -> None:
         if len(genes) != self.num_levels:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import networkx as nx
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -340,7 +341,11 @@ class PoolingSpace(SearchSpace):
     def parse(self, text: str | Arch | Sequence[int]) -> Arch:
         """Also takes a layout sequence such as ``(4, 3, 3)`` (its length tells it from decisions)."""
         if not isinstance(text, str | Arch):
-            seq = tuple(int(g) for g in text)
+            if isinstance(text, bytes) or not isinstance(text, Sequence | np.ndarray):
+                raise self.error(f"expected a layout of {self.num_resolutions} layer counts such as "
+                                 f"{self.example}, {self.num_levels} per-layer pooling decisions or its string, "
+                                 f"got {text!r:.80}")
+            seq = self.integer_genes(text)  # 4.7 or True is an error, never truncated
             if len(seq) == self.num_resolutions:
                 return self.from_layout(seq)
         return super().parse(text)
