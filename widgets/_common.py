@@ -168,3 +168,42 @@ class AutoRefresh:
         self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
+
+
+#: run states after which no more events come
+TERMINAL = ("finished", "failed", "stopped")
+
+
+class FollowsRun(AutoRefresh):
+    """An :class:`AutoRefresh` view of one ``self.run`` (set by the subclass) that reads its
+    events through ``refresh()`` and reports refresh errors through ``show_refresh_error``."""
+
+    run: Any = None
+    _seq: int = 0
+    interval_s: float = 1 / 3
+
+    def refresh(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def show_refresh_error(self, text: str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def _refresher(self) -> None:
+        while not self._closed and self.run is not None:
+            try:
+                self.refresh()
+            except Exception as exc:  # keep refreshing; show what went wrong
+                self.show_refresh_error(f"refresh failed: {type(exc).__name__}: {exc}")
+            if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
+                return
+            await asyncio.sleep(self.interval_s)
+
+    async def wait(self, timeout: float | None = None) -> str:
+        """``await view.wait()``: wait for the run's end while the kernel keeps refreshing."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        self.start_auto_refresh()
+        while self.run is not None and self.run.status not in TERMINAL and (timeout is None or loop.time() - t0 < timeout):
+            await asyncio.sleep(0.1)
+        self.refresh()
+        return self.run.status if self.run is not None else "created"

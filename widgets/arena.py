@@ -10,7 +10,6 @@ and scripts call ``refresh()`` themselves.
 
 from __future__ import annotations
 
-import asyncio
 import html
 from typing import Any
 
@@ -23,9 +22,7 @@ from nasbench_lab.search import strategies as st_mod
 from nasbench_lab.search.arena import Arena, final_regret, regret_curves, time_grid
 from nasbench_lab.viz.search import regret_figure, regret_traces
 
-from ._common import AutoRefresh, box, error_box, figure_widget, inline_error, status_badge
-
-TERMINAL = ("finished", "failed", "stopped")
+from ._common import TERMINAL, FollowsRun, box, error_box, figure_widget, inline_error, status_badge
 
 
 def _benchmarks() -> list[tuple[str, str]]:
@@ -34,7 +31,7 @@ def _benchmarks() -> list[tuple[str, str]]:
     return [tuple(x) for x in benchmarks.available()]
 
 
-class StrategyArena(AutoRefresh):
+class StrategyArena(FollowsRun):
     """Controls for space, dataset column, strategies, seeds and budget; live regret curves
     (against queries or simulated time) with the exact random-search expectation; a table of the
     final regret per strategy. Display it as the last expression of a cell.
@@ -55,7 +52,7 @@ class StrategyArena(AutoRefresh):
         self.arena: Arena | None = None
         self._seq = 0
         self._series: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
-        self._task: asyncio.Task | None = None
+        self._task = None
         self._closed = False
         self._build(space, dataset, list(strategies), seeds, budget)
         if start:
@@ -147,25 +144,8 @@ class StrategyArena(AutoRefresh):
             self.run.stop(wait=True)
         self.refresh()
 
-    async def _refresher(self) -> None:
-        while not self._closed and self.run is not None:
-            try:
-                self.refresh()
-            except Exception as exc:  # keep refreshing; show what went wrong
-                self.message.value = inline_error(f"refresh failed: {type(exc).__name__}: {exc}")
-            if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
-                return
-            await asyncio.sleep(self.interval_s)
-
-    async def wait(self, timeout: float | None = None) -> str:
-        """``await arena.wait()``: wait for the end while the kernel keeps refreshing."""
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        self.start_auto_refresh()
-        while self.run is not None and self.run.status not in TERMINAL and (timeout is None or loop.time() - t0 < timeout):
-            await asyncio.sleep(0.1)
-        self.refresh()
-        return self.run.status if self.run is not None else "created"
+    def show_refresh_error(self, text: str) -> None:
+        self.message.value = inline_error(text)
 
     # ------------------------------------------------------------------ refreshing
     def refresh(self) -> int:

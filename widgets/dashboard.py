@@ -32,6 +32,7 @@ from nasbench_lab.viz.sampling import sampling_frequency
 from nasbench_lab.viz.style import empty_figure
 
 from ._common import (
+    TERMINAL,
     AutoRefresh,
     badge,
     box,
@@ -47,7 +48,6 @@ from ._common import (
     table_html,
 )
 
-TERMINAL = ("finished", "failed", "stopped")
 #: metrics drawn as curves when the job reports them, in this order of preference
 CURVE_PRIORITY = ("loss", "reward", "regret", "best_so_far", "val_loss", "acc", "accuracy")
 _BOOKKEEPING = {"step", "seed", "query", "lr", "arch_lr", "time", "sim_time"}

@@ -10,7 +10,6 @@ The front view shows one seed (``seed``, default the first) of every strategy.
 
 from __future__ import annotations
 
-import asyncio
 import html
 from typing import Any
 
@@ -21,12 +20,10 @@ from nasbench_lab.search.arena import regret_curves
 from nasbench_lab.search.multiobjective import ParetoArena
 from nasbench_lab.viz.pareto import hv_gap_figure, pareto_figure, pareto_traces
 
-from ._common import AutoRefresh, box, error_box, figure_widget, status_badge
-
-TERMINAL = ("finished", "failed", "stopped")
+from ._common import TERMINAL, FollowsRun, box, error_box, figure_widget, status_badge
 
 
-class ParetoSearch(AutoRefresh):
+class ParetoSearch(FollowsRun):
     """Live Pareto fronts and hypervolume gaps of a :class:`ParetoArena` (display it as a cell's
     last expression). Arena arguments as for :class:`ParetoArena`; ``start=True`` starts at once."""
 
@@ -44,7 +41,7 @@ class ParetoSearch(AutoRefresh):
         self.store = store
         self.run: Run | None = None
         self._seq = 0
-        self._task: asyncio.Task | None = None
+        self._task = None
         self._closed = False
         self._points: dict[str, list[list[float]]] = {n: [] for n in self.arena.names}
         self._series: dict[tuple[str, int], tuple[list[float], list[float]]] = {
@@ -83,24 +80,8 @@ class ParetoSearch(AutoRefresh):
             self.run.stop(wait=True)
         self.refresh()
 
-    async def _refresher(self) -> None:
-        while not self._closed and self.run is not None:
-            try:
-                self.refresh()
-            except Exception as exc:  # keep refreshing; show what went wrong
-                self.error.value = error_box(f"refresh failed: {type(exc).__name__}: {exc}", None)
-            if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
-                return
-            await asyncio.sleep(self.interval_s)
-
-    async def wait(self, timeout: float | None = None) -> str:
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        self.start_auto_refresh()
-        while self.run is not None and self.run.status not in TERMINAL and (timeout is None or loop.time() - t0 < timeout):
-            await asyncio.sleep(0.1)
-        self.refresh()
-        return self.run.status if self.run is not None else "created"
+    def show_refresh_error(self, text: str) -> None:
+        self.error.value = error_box(text, None)
 
     # ------------------------------------------------------------------ refreshing
     def refresh(self) -> int:

@@ -316,15 +316,7 @@ class Arena(Job):
                          "sim_time_mean": float(last["sim_time"].mean())})
         out = pd.DataFrame(rows)
         if "random" in finals:
-            pv = []
-            for name in out["strategy"]:
-                if name == "random" or name not in finals:
-                    pv.append(float("nan"))
-                elif np.ptp(np.concatenate([finals[name], finals["random"]])) == 0:
-                    pv.append(1.0)  # identical constants: no evidence either way
-                else:
-                    pv.append(float(stats.mannwhitneyu(finals[name], finals["random"], alternative="less").pvalue))
-            out["p_vs_random"] = pv
+            out["p_vs_random"] = p_vs_random(out["strategy"], finals, "less")
         return out
 
     def score_column(self) -> str | None:
@@ -478,3 +470,18 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+def p_vs_random(strategies: Sequence[str], finals: dict[str, np.ndarray], alternative: str) -> list[float]:
+    """One-sided Mann-Whitney U p-value of each strategy's final values against random search's
+    (``alternative``: "less" for regrets, "greater" for hypervolumes); NaN for random itself and
+    for a strategy with no final values, 1.0 when every value is the same constant."""
+    out = []
+    for name in strategies:
+        if name == "random" or name not in finals:
+            out.append(float("nan"))
+        elif np.ptp(np.concatenate([finals[name], finals["random"]])) == 0:
+            out.append(1.0)  # identical constants: no evidence either way
+        else:
+            out.append(float(stats.mannwhitneyu(finals[name], finals["random"], alternative=alternative).pvalue))
+    return out

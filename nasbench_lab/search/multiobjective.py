@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import stats
 
 from nasbench_lab.search import strategies as st_mod
-from nasbench_lab.search.arena import Arena, regret_curves
+from nasbench_lab.search.arena import Arena, p_vs_random, regret_curves
 from nasbench_lab.search.evaluators import Evaluator
 from nasbench_lab.search.pareto import Objectives, hypervolume, nondominated
 from nasbench_lab.spaces.cost import cost_model
@@ -199,15 +199,7 @@ class ParetoArena(Arena):
                          "gap_mean": float(self.true_hv - hv.mean()), "front_size_mean": float(np.mean(fronts))})
         out = pd.DataFrame(rows)
         if "random" in finals:
-            pv = []
-            for name in out["strategy"]:
-                if name == "random" or name not in finals:
-                    pv.append(float("nan"))
-                elif np.ptp(np.concatenate([finals[name], finals["random"]])) == 0:
-                    pv.append(1.0)
-                else:
-                    pv.append(float(stats.mannwhitneyu(finals[name], finals["random"], alternative="greater").pvalue))
-            out["p_vs_random"] = pv
+            out["p_vs_random"] = p_vs_random(out["strategy"], finals, "greater")
         return out
 
     def _front_size(self, strategy: str, seed: int, n: int) -> int:
