@@ -463,6 +463,28 @@ def test_collapse_onto_skip_raises_the_alarm_and_stops_the_run(digits):
     assert "6 decided skip connections in the cell (&gt;= 3" in dash.alarm.value
 
 
+def test_a_derived_cell_cut_off_by_none_edges_raises_the_disconnected_alarm(digits):
+    """DARTS on NB-201 also degrades to cells whose every path crosses ``none`` (10 %, the table's
+    chance entry) with no skip edge and a flat eigenvalue; the "disconnected" rule names it."""
+    job = tiny("darts", digits, steps=4, alarm_after=0)
+    fired = []
+    job.bind(lambda kind, step=None, **data: fired.append((kind, step, data)))
+    job.step()
+    assert fired == [] and job.space.ops_on_paths(job.derive()[0])  # the initial cell carries signal
+    with torch.no_grad():
+        job.alphas["cell"][[0, 1, 3], 0] = 3.0  # none on 1<-0, 2<-0 and 3<-0: node 0 reaches nothing
+    job.step()
+    arch = job.derive()[0]
+    assert job.space.ops_on_paths(arch) == [] and job.table_accuracy(arch) == pytest.approx(10.0)
+    assert [(k, s, d["rule"]) for k, s, d in fired] == [("alarm", 2, "disconnected")]
+    job.step()  # still disconnected: no second alarm until it reconnects
+    with torch.no_grad():
+        job.alphas["cell"][3, 0] = -3.0
+        job.alphas["cell"][3, 3] = 3.0  # 3<-0 becomes conv 3x3: connected again
+    job.step()
+    assert len(fired) == 1 and job.space.ops_on_paths(job.derive()[0])
+
+
 def test_the_skip_rule_ignores_the_argmax_of_near_uniform_alphas(digits):
     """Issue 13: in CI mode the skip rule fired at step 1 while every weight was still 0.2. A skip
     edge now counts only once its weight leads the runner-up by skip_margin (0.05)."""
@@ -496,9 +518,11 @@ def test_eigenvalue_alarm_fires_when_the_eigenvalue_grows_over_its_early_value(d
 
 def test_darts_es_alarm_stops_the_run_where_darts_es_would_and_keeps_the_earlier_architecture(digits, monkeypatch):
     # 718 training images at batch 8: 89.75 steps per epoch, so 0.034 epochs start DARTS-ES at step 3
+    # (at this arch lr the cell also drifts to a disconnected one by step 9: that rule is tested apart)
     job = tiny("darts", digits, steps=14, hessian_every=1, alarm_after=0, stop_on_alarm=True, arch_lr=0.05,
-               es_start_epoch=0.034)
-    assert job.cfg.alarm_rules == ("skip", "darts-es") and job.darts_es.start == 3
+               es_start_epoch=0.034, alarm_rules=("skip", "darts-es"))
+    assert job.darts_es.start == 3
+    assert tiny("darts", digits).cfg.alarm_rules == ("skip", "darts-es", "disconnected")
     assert tiny("darts", digits).darts_es.start == 898  # the default: 10 epochs
     values = iter([1.0] * 8 + [2.0] * 6)
     monkeypatch.setattr(job, "eigenvalue", lambda: next(values))

@@ -41,7 +41,7 @@ or sigmoid for FairDARTS).
 Collapse alarms (event ``"alarm"`` with ``rule``, ``message``, ``value``, ``threshold``), each
 firing when its condition becomes true (re-armed when it becomes false again), checked from step
 ``alarm_after`` on (default: max(warm-up, 10 % of the steps)). ``alarm_rules`` picks them
-(default ``("skip", "darts-es")``):
+(default ``("skip", "darts-es", "disconnected")``):
 
 * ``"skip"`` (DARTS+ criterion 1): at least ``skip_threshold`` *decided* skip edges in the derived
   cell (DARTS cells: 2 in the normal cell; NB-201: 3 of 6 edges). A skip edge counts once its
@@ -54,6 +54,11 @@ firing when its condition becomes true (re-armed when it becomes false again), c
   and the eigenvalue grows in healthy runs too; on CIFAR-10 at batch 64 that is step 3,906, on
   digits step 112); the alarm names the step whose architecture DARTS-ES keeps (``stop_step``,
   ``stop_arch``);
+* ``"disconnected"`` (NB-201): every input-to-output path of the derived cell crosses a ``none``
+  edge, so the cell outputs zeros (the table's 10 %). DARTS on NB-201 drifts there as well as
+  to skips: a first-order run on digits (C=8, 600 steps, arch lr 3e-3) went from a 91.8 % cell
+  to this one at step ~200 while its validation loss kept falling, with the eigenvalue flat and
+  no skip edge, so neither rule above saw it;
 * ``"eigenvalue"`` (opt-in, the earlier rule): eigenvalue >= ``eig_ratio`` x the mean of the
   first ``eig_window`` measurements. It compares with the first, near-initial, measurements,
   so it fires on the eigenvalue's normal early growth; DARTS-ES compares local averages instead.
@@ -96,7 +101,7 @@ __all__ = ["METHODS", "DifferentiableConfig", "DifferentiableTrainer"]
 METHODS: tuple[str, ...] = ("darts", "darts2", "gdas", "fairdarts", "pcdarts", "darts-minus", "gaea")
 WEIGHT_KIND = {"fairdarts": "sigmoid", "gdas": "gumbel"}  # every other method: softmax
 PANEL = "nasbench_lab.viz.alphas:alpha_panel"
-ALARM_RULES: tuple[str, ...] = ("skip", "darts-es", "eigenvalue")
+ALARM_RULES: tuple[str, ...] = ("skip", "darts-es", "disconnected", "eigenvalue")
 #: at most this many eigenvalue measurements per run when ``hessian_every`` is None (R-DARTS: one
 #: per epoch of a 50-epoch search)
 HESSIAN_POINTS = 50
@@ -144,7 +149,7 @@ class DifferentiableConfig:
     hessian_batch: int = 32
     skip_threshold: int | None = None  # None: the space's rule
     skip_margin: float = 0.05  # a skip edge counts once it leads the runner-up weight by this much
-    alarm_rules: tuple[str, ...] = ("skip", "darts-es")  # any of ALARM_RULES
+    alarm_rules: tuple[str, ...] = ("skip", "darts-es", "disconnected")  # any of ALARM_RULES
     es_window: int = 5  # DARTS-ES (R-DARTS): local-average window, in measurements
     es_delta: int = 4  # compare with the local average this many measurements earlier
     es_factor: float = 1.3  # stop when it grew by more than this factor
@@ -640,7 +645,7 @@ class DifferentiableTrainer(Job):
                         "entropy": ent, "margin": mar, "arch": str(arch), "skip_count": skip,
                         "decided_skips": decided, "table_acc": table}
         self._record(step, weights, skip, table, out, metrics)
-        self._check_alarms(step, decided, eig)
+        self._check_alarms(step, decided, eig, arch)
         return out
 
     def _record(self, step: int, weights, skip, table, out, metrics) -> None:
@@ -672,11 +677,18 @@ class DifferentiableTrainer(Job):
         past = [a for s, a in self.arch_history if s <= step]
         return past[-1] if past else (self.arch_history[0][1] if self.arch_history else None)
 
-    def _check_alarms(self, step: int, skip: int | None, eig: float | None) -> None:
+    def _check_alarms(self, step: int, skip: int | None, eig: float | None, arch: Any = None) -> None:
         # the argmax of near-uniform early alphas is noise: judge the cell only after alarm_after steps
         if step < self.alarm_after:
             return
         rules = self.cfg.alarm_rules
+        paths = getattr(self.space, "ops_on_paths", None)
+        if "disconnected" in rules and arch is not None and paths is not None:
+            on = not paths(arch)
+            if on and not self._alarm_on["disconnected"]:
+                self._fire(step, "disconnected", "the derived cell is disconnected: every path from its input to "
+                           "its output crosses a none edge, so it outputs zeros", 0, 1)
+            self._alarm_on["disconnected"] = on
         if "skip" in rules and self.skip_threshold is not None and skip is not None:
             on = skip >= self.skip_threshold
             if on and not self._alarm_on["skip"]:
