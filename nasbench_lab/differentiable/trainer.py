@@ -57,8 +57,8 @@ firing when its condition becomes true (re-armed when it becomes false again), c
 * ``"disconnected"`` (NB-201): every input-to-output path of the derived cell crosses a ``none``
   edge, so the cell outputs zeros (the table's 10 %). DARTS on NB-201 drifts there as well as
   to skips: a first-order run on digits (C=8, 600 steps, arch lr 3e-3) went from a 91.8 % cell
-  to this one at step ~200 while its validation loss kept falling, with the eigenvalue flat and
-  no skip edge, so neither rule above saw it;
+  to this one at step 147 and stayed there while its validation loss kept falling; the eigenvalue
+  fell (max 0.35, last 0.075) and no edge was a skip, so neither rule above saw it;
 * ``"eigenvalue"`` (opt-in, the earlier rule): eigenvalue >= ``eig_ratio`` x the mean of the
   first ``eig_window`` measurements. It compares with the first, near-initial, measurements,
   so it fires on the eigenvalue's normal early growth; DARTS-ES compares local averages instead.
