@@ -188,6 +188,13 @@ class FollowsRun(AutoRefresh):
     def show_refresh_error(self, text: str) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def new_events(self) -> list:
+        """The run's events since the last call (the view's cursor ``_seq`` moves past them)."""
+        events = self.run.events.since(self._seq)
+        if events:
+            self._seq = events[-1].seq
+        return events
+
     async def _refresher(self) -> None:
         while not self._closed and self.run is not None:
             try:

@@ -88,9 +88,7 @@ class ParetoSearch(FollowsRun):
         """Pull the new events once and restyle the figures; returns how many events were read."""
         if self._closed or self.run is None:
             return 0
-        events = self.run.events.since(self._seq)
-        if events:
-            self._seq = events[-1].seq
+        events = self.new_events()
         steps = 0
         for ev in events:
             if ev.kind == "step":
