@@ -40,7 +40,6 @@ class StrategyArena(FollowsRun):
     default workspace store) or False (no store). ``strategy_options`` as for :class:`Arena`.
     """
 
-    interval_s = 1 / 3
 
     def __init__(self, space: str = "nb201", dataset: str = "cifar10",
                  strategies: list[str] | tuple[str, ...] = ("random", "rea", "ls", "bo"), seeds: int = 5,

@@ -27,7 +27,6 @@ class ParetoSearch(FollowsRun):
     """Live Pareto fronts and hypervolume gaps of a :class:`ParetoArena` (display it as a cell's
     last expression). Arena arguments as for :class:`ParetoArena`; ``start=True`` starts at once."""
 
-    interval_s = 1 / 3
 
     def __init__(self, space: str = "nb201", dataset: str = "cifar10",
                  strategies: list[str] | tuple[str, ...] = ("random", "nsga2"), seeds: int = 3, budget: int = 100,
