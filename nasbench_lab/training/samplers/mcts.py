@@ -22,8 +22,8 @@ sampling while the tree collects statistics), then MCTS sampling with ``T`` anne
   that starts again from fresh weights (line 24; ``fresh_weights=False`` keeps the warm-up ones).
 - ``mcts-iterative``: Alg 4.1. After the warm-up, ``iterations`` rounds of: rank every
   architecture by its supernet accuracy on ``rank_batches`` validation minibatches, build a binary
-  tree from the ranking (§4.3.3, the two nodes of lowest average rank merged first), reset the
-  node statistics and run MCTS on it.
+  tree from the ranking (§4.3.3; by default the ranking halved recursively, as the authors' code
+  does), reset the node statistics and run MCTS on it.
 
 Final choice (``select``), exploration off (``lambda = 0``): ``k = 1`` is the most probable path
 (App. I §1.1, pooling: "we only consider nodes with the maximum probabilities"); ``k > 1``
@@ -274,8 +274,10 @@ class LearnedTreeMCTSSampler(MCTSSampler):
 class IterativeMCTSSampler(MCTSSampler):
     """Alg 4.1: rounds of MCTS on a tree rebuilt from the supernet's ranking.
 
-    The tree of each round merges the two nodes of lowest average rank, repeatedly (§4.3.3,
-    ``merge="greedy"``, a chain); ``merge="balanced"`` halves the ranking instead.
+    The tree of each round halves the supernet's ranking recursively (``merge="balanced"``,
+    default, as the authors' code does); ``merge="greedy"`` is §4.3.3's sentence read literally
+    (merge the two nodes of lowest average rank, repeatedly: a chain that starves its best
+    leaves, see :meth:`SearchTree.from_scores`).
 
     Weights across rounds. Fig 4.1's caption says "at each iteration, the tree structure T* is
     provided, and a new supernet S is trained", which could mean fresh weights every round; but
@@ -290,7 +292,7 @@ class IterativeMCTSSampler(MCTSSampler):
     name = "mcts-iterative"
 
     def __init__(self, space: SearchSpace, seed: int = 0, iterations: int = 3, rank_batches: int = 3,
-                 merge: str = "greedy", warmup: float = 0.4, uct_warmup: float = 0.0,
+                 merge: str = "balanced", warmup: float = 0.4, uct_warmup: float = 0.0,
                  fresh_weights: bool = False, **options: Any) -> None:
         _need_numerable(space, self.name)
         if int(iterations) < 1:

@@ -9,15 +9,20 @@ ways to build one:
 - :meth:`SearchTree.from_distances`: agglomerative clustering (``scipy.cluster.hierarchy``) of a
   pairwise distance matrix -> a binary tree (Alg 3.1, lines 8-12).
 - :meth:`SearchTree.from_scores`: a binary tree from a ranking (Alg 4.1 line 19, §4.3.3).
-  ``greedy`` (default) is §4.3.3 as written: "a bottom-up approach then iteratively merges the
-  two nodes (architectures or existing clusters) with the lowest average ranks". Merging the
-  best two leaves makes the cluster of lowest average rank, which is then always merged with the
-  next leaf in rank order, so the tree is a chain (caterpillar): the root splits the worst
-  architecture from the rest, and the best two are the deepest pair. ``balanced`` (an option)
-  splits the rank-sorted list in halves, recursively (top-down; the better half is the first
-  child), a tree of depth ceil(log2 n). The previous docstring called it the same tree as pairing
-  adjacent ranks bottom-up; it is not, whenever n is not a power of 2 (36 architectures: halving
-  gives 18 + 18 at the root, bottom-up pairing with the odd cluster carried up gives 32 + 4).
+  ``balanced`` (default) splits the rank-sorted list in halves, recursively (the better half is
+  the first child), a tree of depth ceil(log2 n): the tree the authors' code builds
+  (mehravehj/Iterative_MCTS, ``build_balanced_rank_tree``). ``greedy`` is §4.3.3 read literally:
+  "a bottom-up approach then iteratively merges the two nodes (architectures or existing
+  clusters) with the lowest average ranks". Merging the best two leaves makes the cluster of
+  lowest average rank, which is then always merged with the next leaf in rank order, so the tree
+  is a chain (caterpillar): the root splits the worst architecture from the rest, and the best
+  two are the deepest pair. That chain starves its best leaves: each level halves the visits
+  under UCT, so 600 MCTS steps on the 36 pooling layouts never reach the top of the ranking, and
+  the final lambda=0 path stops at the deepest visited leaf (simulated with the true accuracies
+  as noiseless rewards: the pick has true rank 25-32 of 36 with ``greedy``, 1-2 with
+  ``balanced``; tests/test_samplers_fidelity.py). The halving is not the same tree as pairing
+  adjacent ranks bottom-up whenever n is not a power of 2 (36 architectures: halving gives
+  18 + 18 at the root, bottom-up pairing with the odd cluster carried up gives 32 + 4).
 
 Every node keeps a visit count ``n`` and a smoothed reward ``C`` (eq 3.4). Selection is Boltzmann
 over UCT among siblings (eq 3.2-3.3); a child never visited is taken first (UCT "checks each action
@@ -151,10 +156,10 @@ class SearchTree:
         return cls.from_linkage(Z, archs, "learned")
 
     @classmethod
-    def from_scores(cls, archs: Sequence[Arch], scores: Sequence[float], merge: str = "greedy") -> SearchTree:
+    def from_scores(cls, archs: Sequence[Arch], scores: Sequence[float], merge: str = "balanced") -> SearchTree:
         """Binary tree from a ranking (higher score = better rank, Alg 4.1 line 19, §4.3.3):
-        ``greedy`` merges the two nodes of lowest average rank until one is left (a chain),
-        ``balanced`` halves the rank-sorted list recursively."""
+        ``balanced`` (default, the authors' code) halves the rank-sorted list recursively;
+        ``greedy`` merges the two nodes of lowest average rank until one is left (a chain)."""
         if len(archs) != len(scores) or len(archs) < 2:
             raise ValueError(f"scores: expected one score per architecture (>= 2), got {len(scores)} for {len(archs)}")
         order = [int(j) for j in np.argsort(-np.asarray(scores, float), kind="stable")]  # rank 1 first
