@@ -4,6 +4,8 @@ space, and clear errors. Membership is checked against the cost computed here, a
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,7 @@ def _prepare(s, rng: np.random.Generator) -> None:
         s.set_mean_distances(rng.random(n) + 0.5)
 
 
+@cache
 def _median_band(space: str, metric: str = "flops", lo: float = 0.99) -> tuple[Budget, np.ndarray]:
     sp = spaces.get(space)
     cm = cost_model(sp, metric)
@@ -63,7 +66,7 @@ def _draw(name: str, space: str, budget, n: int, seed: int = 0):
 
 @pytest.mark.parametrize("name", samplers.names())
 def test_every_sampler_stays_inside_the_band_on_pooling_and_nb201(name):
-    for space, lo, n in (("pooling", 0.8, 40), ("nb201", 0.99, 40 if name != "enas" else 8)):
+    for space, lo, n in (("pooling", 0.8, 40 if name != "enas" else 6), ("nb201", 0.99, 20 if name != "enas" else 3)):
         budget, _ = _median_band(space, lo=lo)
         s, draws = _draw(name, space, budget, n)
         cm = cost_model(space, "flops")
@@ -75,7 +78,7 @@ def test_every_sampler_stays_inside_the_band_on_pooling_and_nb201(name):
 @pytest.mark.parametrize("name", [n for n in samplers.names() if n not in NUMERABLE_ONLY | {"density"}])
 def test_large_space_samplers_hold_the_thesis_band_on_mobilenet(name):
     budget, _ = _median_band("mobilenet")  # [0.99, 1] x the median FLOPs: about 1e-3 of the space
-    s, draws = _draw(name, "mobilenet", budget, 60 if name != "enas" else 4)
+    s, draws = _draw(name, "mobilenet", budget, 30 if name != "enas" else 3)
     cm = cost_model("mobilenet", "flops")
     costs = np.array([cm(a.genes) for a in draws])
     assert np.all((costs >= budget.low) & (costs <= budget.high))
@@ -83,11 +86,11 @@ def test_large_space_samplers_hold_the_thesis_band_on_mobilenet(name):
 
 def test_mcts_tree_visits_only_feasible_leaves_and_does_not_starve_under_a_narrow_band():
     budget, c = _median_band("mobilenet", lo=0.999)  # a 0.1% band
-    s, draws = _draw("mcts", "mobilenet", budget, 300)
+    s, draws = _draw("mcts", "mobilenet", budget, 150)
     tree, cm = s.tree, cost_model("mobilenet", "flops")
-    assert tree.n[tree.root] == 300  # every draw was observed, none rejected
+    assert tree.n[tree.root] == 150  # every draw was observed, none rejected
     visited = [tree.leaf[i] for i in range(len(tree)) if tree.is_leaf(i) and tree.n[i] > 0]
-    assert sum(tree.n[i] for i in range(len(tree)) if tree.is_leaf(i)) == 300
+    assert sum(tree.n[i] for i in range(len(tree)) if tree.is_leaf(i)) == 150
     assert all(budget.low <= cm(g) <= budget.high for g in visited)
     # the tree's children are feasible options only: every expanded child can reach the band
     for i in range(1, len(tree)):
@@ -114,8 +117,8 @@ def test_mcts_numerable_tree_has_exactly_the_in_band_leaves():
 
 @pytest.mark.parametrize("name", samplers.names())
 def test_a_band_holding_the_whole_space_changes_no_draw(name):
-    for space in ("pooling", "nb201"):
-        n = 30 if name != "enas" else 5
+    for space in ("pooling", "nb201") if name in ("uniform", "fair", "independent", "mcts") else ("pooling",):
+        n = 20 if name != "enas" else 3
         _, c = _median_band(space)
         whole = Budget("flops", float(c.max()) * 2, 0.0)
         _, with_budget = _draw(name, space, whole, n)
