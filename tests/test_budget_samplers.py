@@ -155,3 +155,33 @@ def test_trainer_reports_the_budget_metric_of_every_step_inside_the_band():
     for st in steps:
         assert st["flops"] == cm(spaces.get("pooling").parse(st["arch"]).genes)
         assert budget.low <= st["flops"] <= budget.high
+
+
+def test_dashboard_plots_the_budget_metric_of_each_step_against_the_band():
+    import time
+
+    from nasbench_lab.runs import Run
+    from nasbench_lab.viz.budget import budget_figure
+    from nasbench_lab.widgets.dashboard import RunDashboard
+
+    budget, _ = _median_band("pooling", lo=0.8)
+    job = Trainer(space="pooling", method="uniform", steps=20, batch_size=16, val_batch_size=16, rank_at_end=False,
+                  budget=f"flops:[{budget.low!r},{budget.high!r}]")
+    run = Run(job, store=False)
+    dash = RunDashboard(run, auto_refresh=False)
+    run.step(5)
+    deadline = time.monotonic() + 60
+    while run.progress[0] < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.stop()
+    dash.refresh(force_slow=True)
+    steps = [e.step for e in run.events.since(0, kinds="step")]
+    values = [e.data["flops"] for e in run.events.since(0, kinds="step")]
+    assert len(steps) == 5 and all(budget.low <= v <= budget.high for v in values)
+    live = {t.meta["role"]: t for t in dash.budget_fig.data}
+    static = {t.meta["role"]: t for t in budget_figure(steps, values, dash.budget).data}
+    assert list(live["inside"].y) == list(static["inside"].y) and len(live["inside"].y) == 5
+    assert len(live["outside"].y) == 0
+    rect = dash.budget_fig.layout.shapes[0]
+    assert (rect.y0, rect.y1) == (budget.low / 1e6, budget.high / 1e6)
+    dash.close()
