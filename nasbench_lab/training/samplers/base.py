@@ -5,8 +5,8 @@ training loop. Methods that need the supernet at a phase boundary (build a tree 
 estimate densities) do it in ``before_step(trainer)``, which the Trainer calls before every
 ``sample()``; the trainer exposes what they need (fixed validation batch, outputs, gradients).
 
-Budgets (issue 17; thesis §3.5.4: "we only sample architectures whose FLOPs are within
-[0.99, 1] × budget, and discard the others"). Every sampler takes ``budget`` (a
+Budgets (issue 17; thesis §3.5.4: "we use FLOPS reduction by defining a budget for our search
+... we sample only within a certain range of target budget ([0.99, 1] × budget)"). Every sampler takes ``budget`` (a
 :class:`~nasbench_lab.spaces.budget.Budget`, or its string/dict spec) and only ever returns
 architectures inside it. Instead of discarding, each sampler draws inside the band directly, so
 nothing is thrown away and nothing can starve: uniform draws are uniform over the band

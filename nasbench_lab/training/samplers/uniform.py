@@ -13,8 +13,8 @@ from nasbench_lab.training.samplers.common import current_genes, stale_state
 
 class UniformSampler(Sampler):
     """a ~ U(S): every architecture equally likely (uniform over leaves, also for constrained spaces);
-    with a budget, a ~ U(S ∩ band) (thesis §3.5.4: sample within [0.99, 1] × budget, discard the rest;
-    :meth:`BudgetedSpace.sample` draws from the same distribution without discarding)."""
+    with a budget, a ~ U(S ∩ band) (thesis §3.5.4: "we sample only within a certain range of target
+    budget ([0.99, 1] × budget)"; :meth:`BudgetedSpace.sample` draws from that distribution)."""
 
     name = "uniform"
 
