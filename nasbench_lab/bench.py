@@ -136,6 +136,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]] | str] = {
     "dashboard": "nasbench_lab.widgets.bench:bench",
     "proxies": "nasbench_lab.proxies.bench:bench",
     "darts-monitor": "nasbench_lab.differentiable.bench:bench",
+    "budget": "nasbench_lab.training.samplers.budget_bench:bench",
 }
 
 

@@ -154,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kwargs: dict[str, Any] = {"space": args.space, "dataset": args.dataset, "steps": args.steps, "seed": seed,
                                   "device": args.device}
         # a flag the user gave is passed on as given (0 included: the config says what is wrong)
-        for flag in ("batch_size", "lr", "data_root", "rank_images", "rank_every"):
+        for flag in ("batch_size", "lr", "data_root", "rank_images", "rank_every", "budget"):
             if getattr(args, flag) is not None:
                 kwargs[flag] = getattr(args, flag)
         if opts:
@@ -332,6 +332,8 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
                    help="validation images per architecture in the final ranking")
     s.add_argument("--rank-every", type=T.nonnegative_int("250"),
                    help="also rank the supernet every k steps (Kendall tau vs step; 0: never)")
+    s.add_argument("--budget", help="sample only inside this band (thesis §3.5.4), e.g. 'flops:[0.99,1]*30M', "
+                                    "'flops:[20M,30M]' or 'params<=1M'")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("groundtruth", help="train every architecture standalone and save a benchmark")

@@ -24,6 +24,7 @@ from nasbench_lab import spaces
 from nasbench_lab.metrics import ranking_summary
 from nasbench_lab.runs import Run
 from nasbench_lab.spaces import SearchSpace
+from nasbench_lab.viz.budget import budget_figure
 from nasbench_lab.viz.curves import ema_extend, training_curves
 from nasbench_lab.viz.dag import arch_caption, arch_title, dag_figure
 from nasbench_lab.viz.panels import PanelContext, panel_figure
@@ -118,6 +119,11 @@ class RunDashboard(AutoRefresh):
         self.ranking: pd.DataFrame | None = None
         self._ranking_summary: dict[str, Any] | None = None
         self._step_times: list[tuple[float, int]] = []
+        # a budgeted one-shot run (issue 17): its metric per sampled architecture, against the band
+        band = getattr(run.job, "band", None)
+        self.budget = band.budget.to_dict() if band is not None else None
+        self._budget_pts: tuple[list[float], list[float]] = ([], [])
+        self._budget_dirty = False
         self._shown_status: str | None = None
         self._phase: dict[str, Any] | None = None  # {"phase": "ranking", "done", "total", "periodic"} while it lasts
         self._final_ranking = False
@@ -180,6 +186,7 @@ class RunDashboard(AutoRefresh):
         self.tau_fig = figure_widget(tau_curve([], [], height=230, top10=[]))
         self.tau_box = box(self.tau_fig, "50%", display="none")
         self.summary = W.HTML(self._summary_html())
+        self.budget_fig = figure_widget(budget_figure([], [], self.budget)) if self.budget else None
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
@@ -193,6 +200,7 @@ class RunDashboard(AutoRefresh):
         # jobs that never rank (DARTS, searches) get no empty ranking box: the summary takes its place
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
         self.widget = card([header, controls, self.alarm, self.error, box(self.curves), box(self.panel),
+                            *([box(self.budget_fig)] if self.budget_fig is not None else []),
                             self._row2, self._row3])
         self._update_buttons(run.status)
 
@@ -287,7 +295,8 @@ class RunDashboard(AutoRefresh):
     @property
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
-        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig]
+        extra = [self.budget_fig] if self.budget_fig is not None else []
+        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra]
 
     @property
     def refreshing(self) -> bool:
@@ -314,6 +323,10 @@ class RunDashboard(AutoRefresh):
                         new[m][1].append(float(v))
                 if "arch" in ev.data:
                     self._arch = str(ev.data["arch"])
+                if self.budget is not None and isinstance(ev.data.get(self.budget["metric"]), int | float):
+                    self._budget_pts[0].append(float(ev.step))
+                    self._budget_pts[1].append(float(ev.data[self.budget["metric"]]))
+                    self._budget_dirty = True
                 self._phase = None  # training again
                 self._step_times.append((ev.time, int(ev.step or 0)))
             elif ev.kind == "snapshot":
@@ -445,6 +458,9 @@ class RunDashboard(AutoRefresh):
                 fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
             copy_figure(self.dag, fig)
             self._shown_arch = self._arch
+        if self._budget_dirty and self.budget_fig is not None:
+            self._budget_dirty = False
+            copy_figure(self.budget_fig, budget_figure(*self._budget_pts, self.budget))
         if self._snapshot_dirty:
             self._snapshot_dirty = False
             copy_figure(self.panel, self.panel_figure(self._snapshot))

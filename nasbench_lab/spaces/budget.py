@@ -173,13 +173,20 @@ class BudgetedSpace:
         if parsed.low > hi or parsed.high < lo:
             raise BudgetError(f"budget {parsed}: no architecture of {self.space.name} fits; its {parsed.metric} "
                               f"ranges over [{lo:.6g}, {hi:.6g}]")
+        #: the band holds every architecture (samplers then draw exactly as without a budget)
+        self.covers_all = bool(parsed.low <= lo and hi <= parsed.high)
         self._dp: _BandDP | None = None
         self._feasible_idx: np.ndarray | None = None
+        self._suffix: dict[int, np.ndarray] = {}
+        # prefixes found to have no in-band completion although their counts said otherwise (see
+        # feasible_options); each one found is never offered again, so a descent cannot loop on it
+        self.dead: set[tuple[int, ...]] = set()
         if isinstance(self.cost, AdditiveCost):
             self._dp = _BandDP(self.cost, parsed.low, parsed.high, grid)
             if self._dp.total == 0:
                 raise BudgetError(f"budget {parsed}: no architecture of {self.space.name} fits "
                                   f"(its {parsed.metric} ranges over [{lo:.6g}, {hi:.6g}])")
+            self._suffix = _exact_suffixes(self.cost, _EXACT_SUFFIX)
         elif isinstance(self.cost, TableCost):
             v = self.cost.values
             self._feasible_idx = np.flatnonzero((v >= parsed.low) & (v <= parsed.high))
@@ -225,7 +232,24 @@ class BudgetedSpace:
         prefix = tuple(int(g) for g in prefix)
         opts = list(self.space.level_options(prefix))
         if self._dp is not None:
-            return {g: self._dp.completions(prefix + (g,)) for g in opts}
+            w = self._dp.weights(prefix, opts)
+            k = len(prefix) + 1  # the levels after the option
+            if k in self._suffix or k == self._dp.L:
+                # the quantised counts are a superset (the band widened by the quantisation error):
+                # near the leaves, check that an exact in-band completion exists
+                p = self.cost.partial(prefix) + self.cost._dense[k - 1, opts]
+                lo, hi = self.budget.low - p, self.budget.high - p
+                if k == self._dp.L:
+                    ok = (lo <= 0) & (0 <= hi)
+                else:
+                    suf = self._suffix[k]
+                    ok = np.searchsorted(suf, hi, side="right") > np.searchsorted(suf, lo, side="left")
+                w = np.where(ok, w, 0.0)
+            out = {g: float(v) for g, v in zip(opts, w)}
+            for g in opts:
+                if out[g] and prefix + (g,) in self.dead:
+                    out[g] = 0.0
+            return out
         if self._feasible_idx is not None:
             k = len(prefix)
             g = self.cost.genes[self._feasible_idx]
@@ -235,7 +259,33 @@ class BudgetedSpace:
         return {o: 1.0 if self.can_reach(prefix + (o,)) else 0.0 for o in opts}
 
     def feasible_options(self, prefix: Sequence[int]) -> list[int]:
-        return [g for g, w in self.option_weights(prefix).items() if w > 0]
+        """Options at level ``len(prefix)`` that can still lead into the band.
+
+        On additive spaces the last levels are checked exactly (``_EXACT_SUFFIX``) and the earlier
+        ones by the quantised counts, a superset: a prefix can then look feasible and turn out to
+        have no exact in-band completion. The first caller that meets such a prefix gets ``[]``
+        here; the prefix is remembered as dead, its parent no longer offers it, and the caller
+        starts its descent again (each dead end is met once: a descent never loops).
+        """
+        prefix = tuple(int(g) for g in prefix)
+        out = [g for g, w in self.option_weights(prefix).items() if w > 0]
+        if not out and prefix:
+            self.dead.add(prefix)
+        return out
+
+    def descend(self, pick: Any, max_restarts: int = 10_000) -> tuple[int, ...]:
+        """Genes chosen level by level by ``pick(prefix, options)`` among the feasible options only
+        (a dead end, see :meth:`feasible_options`, restarts the descent)."""
+        for _ in range(max_restarts):
+            prefix: tuple[int, ...] = ()
+            while len(prefix) < self.space.num_levels:
+                opts = self.feasible_options(prefix)
+                if not opts:
+                    break
+                prefix += (int(pick(prefix, opts)),)
+            else:
+                return prefix
+        raise BudgetError(f"budget {self.budget}: {max_restarts} dead ends in {self.space.name}; widen the band")
 
     # ----------------------------------------------------------------- sampling
     def sample(self, rng: np.random.Generator | int | None = None) -> Arch:
@@ -330,6 +380,25 @@ class BudgetedSpace:
         return f"<BudgetedSpace {self.space.name}: {self.budget}>"
 
 
+#: the levels whose exact completion costs are kept (sorted) for the exact feasibility check
+_EXACT_SUFFIX = 60_000
+
+
+def _exact_suffixes(cost: AdditiveCost, limit: int) -> dict[int, np.ndarray]:
+    """Sorted exact costs of every completion of levels ``k..L-1``, for the last levels whose
+    number of completions stays below ``limit``."""
+    out: dict[int, np.ndarray] = {}
+    vals = np.zeros(1)
+    for k in range(len(cost.table) - 1, 0, -1):
+        t = cost.table[k]
+        t = t[~np.isnan(t)]
+        if len(vals) * len(t) > limit:
+            break
+        vals = (t[:, None] + vals[None, :]).ravel()
+        out[k] = np.sort(vals)
+    return out
+
+
 class _BandDP:
     """Counts of completions by quantised cost for an additive cost model (module docstring)."""
 
@@ -375,7 +444,27 @@ class _BandDP:
         b = min(self.s_hi - partial, len(c) - 2)
         return float(c[b + 1] - c[a]) if b >= a else 0.0
 
+    def weights(self, prefix: tuple[int, ...], options: Sequence[int]) -> np.ndarray:
+        """``completions(prefix + (g,))`` for every ``g`` of ``options`` at once (no cache)."""
+        lv, s = len(prefix), 0
+        for i, g in enumerate(prefix):
+            idx = np.searchsorted(self.options[i], g)
+            if idx >= len(self.options[i]) or self.options[i][idx] != g:
+                return np.zeros(len(options))
+            s += int(self.q[i][idx])
+        opts = self.options[lv]
+        idx = np.searchsorted(opts, np.asarray(options, dtype=np.int64))
+        valid = (idx < len(opts)) & (opts[np.minimum(idx, len(opts) - 1)] == np.asarray(options))
+        q = self.q[lv][np.minimum(idx, len(opts) - 1)]
+        c = self.C[lv + 1]
+        end = len(c) - 1
+        a = np.clip(self.s_lo - s - q, 0, end)
+        b = np.clip(self.s_hi - s - q + 1, 0, end)
+        return np.where(valid & (b > a), c[b] - c[a], 0.0)
+
     def completions(self, prefix: tuple[int, ...]) -> float:
+        if len(self._cache) > 200_000:  # a long run's tree walks must not grow it without end
+            self._cache.clear()
         if prefix not in self._cache:
             s = 0
             for lv, g in enumerate(prefix):

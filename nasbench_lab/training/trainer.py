@@ -55,6 +55,9 @@ class TrainerConfig:
     rank_images: int | None = None  # validation images per architecture when ranking (None: all)
     rank_at_end: bool = True
     rank_every: int = 0  # rank with the supernet every k steps ("ranking" events, snapshot "rankings"); 0: off
+    # sample only inside this band (issue 17, thesis §3.5.4): "flops:[0.99,1]*330M", "params<=5M" or
+    # {"metric": "flops", "target": 330e6, "band": [0.99, 1]}; every sampler takes it (Budget.parse)
+    budget: str | dict[str, Any] | None = None
 
     def validate(self) -> TrainerConfig:
         """Every field checked where it enters: type (by annotation, floats finite), then range.
@@ -76,6 +79,13 @@ class TrainerConfig:
         V.number("weight_decay", self.weight_decay, min=0, example=5e-4)
         V.choice("schedule", self.schedule, ("cosine", "constant"))
         V.choice("amp", self.amp, AMP_MODES)
+        if self.budget is not None:
+            from nasbench_lab.spaces.budget import Budget
+
+            Budget.parse(self.budget)  # a malformed spec is a ValueError naming "budget"
+            if "budget" in self.method_options:
+                raise ValueError("budget: given both as the run's budget and in method_options; give it once "
+                                 "(e.g. budget='flops:[0.99,1]*330M')")
         return self
 
 
@@ -101,7 +111,10 @@ class Trainer(Job):
         self.cuda = self.device.type == "cuda"
         if self.cuda:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.sampler = samplers.get(config.method, self.space, seed=config.seed, **config.method_options)
+        extra = {"budget": config.budget} if config.budget is not None else {}
+        self.sampler = samplers.get(config.method, self.space, seed=config.seed, **config.method_options, **extra)
+        #: the space through the run's budget (None without one): each step reports the budget's metric
+        self.band = self.sampler.band
         self.net = self.sampler.wrap_supernet(self.net)  # e.g. a mixture of supernets (issue 6)
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                                          weight_decay=config.weight_decay, nesterov=config.nesterov)
@@ -145,7 +158,10 @@ class Trainer(Job):
         self.step_count += 1
         if self.cfg.rank_every and self.step_count % self.cfg.rank_every == 0 and not self.done:
             self._rank_now()
-        return {"loss": float(loss.detach()), "reward": reward_f, "lr": lr, "arch": str(arch)}
+        out = {"loss": float(loss.detach()), "reward": reward_f, "lr": lr, "arch": str(arch)}
+        if self.band is not None:  # the live view plots it against the band
+            out[self.band.budget.metric] = self.band.cost_of(arch)
+        return out
 
     def snapshot(self) -> dict[str, Any] | None:
         snap = self.sampler.snapshot()

@@ -46,7 +46,8 @@ def register(name: str, target: str) -> None:
 def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler:
     klass = sampler_class(name)
     valid = options_of(klass)
-    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    # ``budget`` (issue 17) is common to every sampler, like the seed: not listed among its options
+    unknown = sorted(set(options) - set(valid) - {"budget"}) if valid is not None else []
     if unknown:
         example = next(iter(valid), "seed")
         raise ValueError(f"method_options: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
@@ -64,15 +65,16 @@ def sampler_class(name: str) -> type[Sampler]:
 
 
 def options_of(klass: type) -> list[str] | None:
-    """The keyword options a sampler class takes (following ``**kwargs`` up the MRO);
-    None when some constructor takes arbitrary keywords."""
+    """The keyword options a sampler class takes (following ``**kwargs`` up the MRO), without
+    ``seed`` and ``budget``, which every sampler takes; None when some constructor takes arbitrary
+    keywords."""
     names_: list[str] = []
     for k in klass.__mro__:
         if "__init__" not in vars(k):
             continue
         params = list(inspect.signature(k.__init__).parameters.values())[2:]  # self, space
         names_ += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                   and p.name not in names_ and p.name != "seed"]
+                   and p.name not in names_ and p.name not in ("seed", "budget")]
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return names_
     return None

@@ -4,6 +4,16 @@ A sampler chooses the next architecture and learns from the reward; it knows not
 training loop. Methods that need the supernet at a phase boundary (build a tree after warm-up,
 estimate densities) do it in ``before_step(trainer)``, which the Trainer calls before every
 ``sample()``; the trainer exposes what they need (fixed validation batch, outputs, gradients).
+
+Budgets (issue 17; thesis §3.5.4: "we use FLOPS reduction by defining a budget for our search
+... we sample only within a certain range of target budget ([0.99, 1] × budget)"). Every sampler takes ``budget`` (a
+:class:`~nasbench_lab.spaces.budget.Budget`, or its string/dict spec) and only ever returns
+architectures inside it. Instead of discarding, each sampler draws inside the band directly, so
+nothing is thrown away and nothing can starve: uniform draws are uniform over the band
+(:meth:`uniform`), level-by-level choices are made among the options that can still reach the
+band (:meth:`valid_options`, :meth:`descend`), and methods over an enumeration use the in-band
+architectures only (:meth:`in_band_archs`). A band that holds the whole space changes nothing:
+the same seed gives the same draws as without a budget.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget, BudgetedSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -26,13 +37,56 @@ class Sampler(ABC):
 
     name: str = ""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, **options: Any) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, budget: str | dict | Budget | None = None,
+                 **options: Any) -> None:
         if options:
             raise TypeError(f"sampler {self.name!r}: unknown options {sorted(options)}")
         self.space = space
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.steps = 0  # number of observe() calls
+        parsed = Budget.parse(budget)  # a malformed spec: ValueError naming "budget"
+        #: the space seen through the budget (None: no budget); BudgetError when the band is empty
+        self.band: BudgetedSpace | None = None if parsed is None else BudgetedSpace(space, parsed)
+
+    # ------------------------------------------------------------------ the budget, for every sampler
+    @property
+    def constrained(self) -> bool:
+        """A budget that leaves some architectures out."""
+        return self.band is not None and not self.band.covers_all
+
+    def uniform(self, rng: np.random.Generator | None = None) -> Arch:
+        """One architecture uniformly at random inside the budget (the whole space without one)."""
+        rng = self.rng if rng is None else rng
+        return self.band.sample(rng) if self.constrained else self.space.sample(rng)
+
+    def valid_options(self, prefix: tuple[int, ...]) -> list[int]:
+        """Options at level ``len(prefix)``: valid in the space and able to reach the budget.
+        Empty at a dead end (:meth:`BudgetedSpace.feasible_options`): start the descent again."""
+        if self.constrained:
+            return self.band.feasible_options(prefix)
+        return [int(g) for g in self.space.level_options(prefix)]
+
+    def descend(self, pick: Any) -> tuple[int, ...]:
+        """Genes chosen level by level by ``pick(prefix, options)`` among :meth:`valid_options`
+        (a dead end restarts the descent; without a budget there is none)."""
+        if self.constrained:
+            return self.band.descend(pick)
+        prefix: tuple[int, ...] = ()
+        while len(prefix) < self.space.num_levels:
+            prefix += (int(pick(prefix, [int(g) for g in self.space.level_options(prefix)])),)
+        return prefix
+
+    def in_band_archs(self) -> list[Arch]:
+        """The architectures of a numerable space inside the budget, in ``space.enumerate()`` order."""
+        archs = self.space.enumerate()
+        if not self.constrained:
+            return archs
+        keep = self.band.mask(np.array([a.genes for a in archs], dtype=np.int64))
+        return [a for a, k in zip(archs, keep) if k]
+
+    def budget_spec(self) -> dict[str, Any] | None:
+        return None if self.band is None else self.band.budget.to_dict()
 
     @abstractmethod
     def sample(self) -> Arch:
@@ -60,7 +114,10 @@ class Sampler(ABC):
 
     def snapshot(self) -> dict[str, Any]:
         """Plain data (lists, numbers, strings) for the sampler's live view."""
-        return {"name": self.name, "steps": self.steps}
+        snap: dict[str, Any] = {"name": self.name, "steps": self.steps}
+        if self.band is not None:
+            snap["budget"] = self.budget_spec()
+        return snap
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "steps": self.steps}

@@ -18,6 +18,18 @@ would instead favour the early levels (the last blocks would be forced to pool w
 ones did not). Large constrained spaces fall back to that sequential draw; product spaces are
 unaffected (both are the same there).
 
+Budgets (issue 17). Boltzmann is a joint distribution over the architectures: with a budget it is
+restricted to the in-band ones and renormalised, which is exactly the distribution that drawing
+and discarding out-of-band draws would give (rejection), without the discarded draws.
+Independent on a numerable space is likewise the product restricted to the in-band architectures
+(again exactly what rejection gives). On a space too large to enumerate (MobileNetV2) it draws
+level by level among the options that can still reach the band, each factor renormalised over
+them. That is *not* rejection: rejection gives ``p(a) ∝ prod_l p(a_l)`` over the band, while the
+sequential draw moves the mass of an option that leaves the band onto its feasible siblings at
+that level, so architectures reached through levels with few feasible options are favoured (the
+same bias as the sequential draw on constrained spaces above). It never discards and never
+starves, which rejection from a sharpened product (T -> 0, a mode outside the band) would.
+
 Conventions the thesis leaves open (the authors' code does the same): an EMA starts at its first
 observation instead of 0, so a value does not depend on how often it was seen; unseen entries take
 the mean of the seen ones, a neutral prior that neither favours nor starves them.
@@ -31,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.common import (
     Progress,
@@ -75,8 +88,8 @@ class _Annealed(Sampler):
 
     def __init__(self, space: SearchSpace, seed: int = 0, beta: float = 0.95, t_start: float = 1.0,
                  t_end: float = 0.01, schedule: str = "inverse", warmup: float = 0.0,
-                 total_steps: int | None = None) -> None:
-        super().__init__(space, seed)
+                 total_steps: int | None = None, budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         self.beta = check_unit("beta", beta, "0.95")
         self.t_start = check_positive("t_start", t_start, "1.0")
         self.t_end = check_positive("t_end", t_end, "0.01")
@@ -133,16 +146,26 @@ class BoltzmannSampler(_Annealed):
         self.eps = np.zeros(len(self.archs))
         self.seen = np.zeros(len(self.archs), bool)
         self.counts = np.zeros(len(self.archs), np.int64)
+        # indices of the in-band architectures (all of them without a budget)
+        inside = set(self.in_band_archs())
+        self.allowed = np.array([i for i, a in enumerate(self.archs) if a in inside], dtype=np.int64)
 
     def probabilities(self, temperature: float | None = None) -> np.ndarray:
-        """``p(a) ∝ exp(eps_a / T)`` at the current (or the given) temperature."""
+        """``p(a) ∝ exp(eps_a / T)`` at the current (or the given) temperature; 0 outside the
+        budget (renormalised over the band: what rejection of out-of-band draws gives)."""
         t = self.temperature if temperature is None else temperature
-        return boltzmann(neutral_fill(self.eps, self.seen), t)
+        p = boltzmann(neutral_fill(self.eps, self.seen), t)
+        if len(self.allowed) == len(self.archs):
+            return p
+        out = np.zeros_like(p)
+        out[self.allowed] = p[self.allowed] / p[self.allowed].sum()
+        return out
 
     def sample(self) -> Arch:
         if self.in_warmup:
-            return self.archs[int(self.rng.integers(len(self.archs)))]
-        return self.archs[choose(self.rng, self.probabilities())]
+            return self.archs[int(self.allowed[int(self.rng.integers(len(self.allowed)))])]
+        p = self.probabilities()
+        return self.archs[int(self.allowed[choose(self.rng, p[self.allowed])])]
 
     def observe(self, arch: Arch, reward: float) -> None:
         i = self.space.index(arch)
@@ -153,8 +176,8 @@ class BoltzmannSampler(_Annealed):
 
     def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
         """The ``k`` architectures with the highest smoothed reward."""
-        order = np.argsort(-neutral_fill(self.eps, self.seen), kind="stable")
-        return [self.archs[i] for i in order[:k]]
+        v = neutral_fill(self.eps, self.seen)[self.allowed]
+        return [self.archs[int(self.allowed[i])] for i in np.argsort(-v, kind="stable")[:k]]
 
     def snapshot(self) -> dict[str, Any]:
         p = self.probabilities()
@@ -200,17 +223,33 @@ class IndependentSampler(_Annealed):
 
     @property
     def exact(self) -> bool:
-        """True when the restricted product is computed over every architecture."""
-        return not getattr(self.space, "product_space", False) and self.space.numerable
+        """True when the restricted product is computed over every (in-band) architecture."""
+        restricted = not getattr(self.space, "product_space", False) or self.constrained
+        return restricted and self.space.numerable
+
+    @property
+    def _archs(self) -> list[Arch]:
+        """The architectures of the restricted product (in-band ones under a budget)."""
+        if getattr(self, "_archs_cache", None) is None:
+            self._archs_cache = self.in_band_archs()
+            cols = self._columns
+            self._cols = np.array([[cols[level][g] for level, g in enumerate(a.genes)] for a in self._archs_cache],
+                                  dtype=np.int64).reshape(len(self._archs_cache), self.space.num_levels)
+        return self._archs_cache
 
     def probabilities(self, temperature: float | None = None) -> np.ndarray:
-        """``p(a) ∝ prod_l p(a_l) ∝ exp(sum_l r_{l, a_l} / T)`` over ``space.enumerate()``."""
+        """``p(a) ∝ prod_l p(a_l) ∝ exp(sum_l r_{l, a_l} / T)`` over ``space.enumerate()`` (its
+        in-band architectures under a budget)."""
         t = self.temperature if temperature is None else temperature
-        archs = self.space.enumerate()
-        return boltzmann(self._scores(archs), t)
+        return boltzmann(self._scores(self._archs), t)
 
     def _scores(self, archs: list[Arch]) -> np.ndarray:
         filled = [neutral_fill(v, s) for v, s in zip(self.value, self.seen)]
+        if archs is self._archs:  # vectorised, summed level by level in the same order as below
+            total = np.zeros(len(archs))
+            for level in range(self.space.num_levels):
+                total = total + filled[level][self._cols[:, level]]
+            return total
         cols = self._columns
         return np.array([sum(filled[level][cols[level][g]] for level, g in enumerate(a.genes)) for a in archs])
 
@@ -220,19 +259,20 @@ class IndependentSampler(_Annealed):
 
     def _descend(self, greedy: bool) -> Arch:
         if self.exact:
-            archs = self.space.enumerate()
+            archs = self._archs
             p = self.probabilities()
             return archs[int(np.argmax(p))] if greedy else archs[choose(self.rng, p)]
-        prefix: list[int] = []
-        for level in range(self.space.num_levels):
-            valid = list(self.space.level_options(prefix))
-            p = self.level_probabilities(level, valid)
-            prefix.append(valid[int(np.argmax(p))] if greedy else valid[choose(self.rng, p)])
-        return self.space.arch(prefix)
+
+        def pick(prefix: tuple[int, ...], valid: list[int]) -> int:
+            # each factor renormalised over the options still valid (and able to reach the budget)
+            p = self.level_probabilities(len(prefix), valid)
+            return valid[int(np.argmax(p))] if greedy else valid[choose(self.rng, p)]
+
+        return self.space.arch(self.descend(pick))
 
     def sample(self) -> Arch:
         if self.in_warmup:
-            return self.space.sample(self.rng)
+            return self.uniform()
         return self._descend(greedy=False)
 
     def observe(self, arch: Arch, reward: float) -> None:

@@ -28,6 +28,10 @@ distance is the mean per-layer cosine of §5.4.2, see ``representations``), so K
 prototype updates work on the sphere the distance lives on. Gradients of large supernets are
 count-sketched, with one sketch (decided once for the largest batch, seeded by the run) for
 every call, so the uniform candidates are comparable with the KMeans prototypes.
+
+With a budget, "every architecture" (Alg 5.1) is every in-band architecture, and the uniform
+draws of Alg 5.2 (the initial samples and each candidate) are uniform over the band: the
+densities are those of the band the run trains, and nothing outside it is drawn.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 from scipy.special import expit
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training import representations as reps
 from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.common import (
@@ -128,8 +133,9 @@ class DensitySampler(Sampler):
                  warmup: float = 0.2, reestimate_every: float = 0.25, batch_size: int = 64,
                  gamma: float | None = None, layers: list[str] | None = None, prototypes: int = 100,
                  initial_samples: int = 1000, proto_lr: float = 0.05, max_tries: int = 20,
-                 alpha_window: int = 1000, projection: str = "pca", total_steps: int | None = None) -> None:
-        super().__init__(space, seed)
+                 alpha_window: int = 1000, projection: str = "pca", total_steps: int | None = None,
+                 budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         self.representation = reps.check_kind(representation)
         if variant == "auto":
             variant = "numerable" if space.numerable and space.size <= NUMERABLE_MAX else "prototypes"
@@ -168,7 +174,7 @@ class DensitySampler(Sampler):
         self.windows = Windows()
         self.counts: Counter[str] = Counter()
         # numerable state
-        self.archs = space.enumerate() if variant == "numerable" else []
+        self.archs = self.in_band_archs() if variant == "numerable" else []
         self.mean_dist: np.ndarray | None = None
         self.probs: np.ndarray | None = None
         self.coords: np.ndarray | None = None
@@ -246,7 +252,7 @@ class DensitySampler(Sampler):
         """KMeans on the representations of ``initial_samples`` uniform samples."""
         from sklearn.cluster import KMeans
 
-        sample = [self.space.sample(self.rng) for _ in range(self.N)]
+        sample = [self.uniform() for _ in range(self.N)]
         X = self._represent(trainer, sample)
         km = KMeans(n_clusters=self.K, n_init=3, random_state=self.seed).fit(X)
         self.prototypes = km.cluster_centers_.astype(float)
@@ -271,7 +277,7 @@ class DensitySampler(Sampler):
         """Uniform candidates accepted with eq 5.10 (the last one after ``max_tries``); every
         candidate moves the prototypes (eq 5.8-5.9, Alg 5.2 lines 18-19)."""
         for t in range(self.max_tries):
-            a = self.space.sample(self.rng)
+            a = self.uniform()
             r = self._represent(trainer, [a])[0]
             alpha = 1.0 / max(prototype_mean_distance(r, self.prototypes, self.metric), 1e-12)
             scale = float(np.std(self.alphas)) if self.normalize == "zscore" else 1.0
@@ -290,13 +296,13 @@ class DensitySampler(Sampler):
     # ------------------------------------------------------------------ sampler contract
     def sample(self) -> Arch:
         if self.in_warmup():
-            return self.space.sample(self.rng)
+            return self.uniform()
         if self.variant == "numerable":
             if self.probs is None:
-                return self.space.sample(self.rng)
+                return self.uniform()
             return self.archs[choose(self.rng, self.probs)]
         if self.pending is None:
-            return self.space.sample(self.rng)
+            return self.uniform()
         return self.pending[0]
 
     def observe(self, arch: Arch, reward: float) -> None:

@@ -8,7 +8,12 @@ authors' code), and the choice is drawn from their softmax. Decisions that share
 (every edge of an NB-201 cell, every layer of NB-Macro, every block of a pooling space) share the
 head and the embedding, as the authors' controller shares them across layers. In constrained
 spaces (pooling: exactly ``p`` poolings) options that are not valid after the earlier choices are
-masked out of the softmax.
+masked out of the softmax. A budget masks the same way: at each decision the options that can no
+longer reach the band are out of the softmax, and ``log pi(a)`` in REINFORCE uses the same masks,
+so the policy gradient is that of the masked policy the samples come from. This is not rejection
+of out-of-band draws (that would renormalise over whole in-band architectures, and could spend
+many draws when the policy's mode leaves the band); the masked walk moves the probability of an
+infeasible option onto its feasible siblings at that decision.
 
 Training alternates, as in ENAS (§2.2), between the shared weights ``w`` and the controller
 ``theta``: the Trainer's steps train ``w`` on paths sampled from the controller (theta fixed);
@@ -53,6 +58,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.common import (
     Progress,
@@ -125,9 +131,10 @@ class Controller(nn.Module):
 
     @torch.no_grad()
     def walk(self, valid: Callable[[tuple[int, ...]], list[int]], pick: Callable[[np.ndarray], int]
-             ) -> tuple[tuple[int, ...], list[np.ndarray], list[np.ndarray]]:
+             ) -> tuple[tuple[int, ...], list[np.ndarray], list[np.ndarray]] | None:
         """One architecture, decision by decision: ``pick(p)`` chooses an index from the masked
-        probabilities; returns the genes, each decision's probabilities and its validity mask."""
+        probabilities; returns the genes, each decision's probabilities and its validity mask
+        (None when a decision has no valid option: a dead end of a budget)."""
         x = self.start
         state = None
         genes: tuple[int, ...] = ()
@@ -135,6 +142,8 @@ class Controller(nn.Module):
         for level, opts in enumerate(self.options):
             out, state = self.lstm(x.unsqueeze(0), state)
             ok = set(valid(genes))
+            if not ok:
+                return None
             m = np.array([g in ok for g in opts])
             lg = self.logits(out[0], level)[0].masked_fill(~torch.as_tensor(m), float("-inf"))
             p = F.softmax(lg, dim=-1).double().numpy()
@@ -155,8 +164,8 @@ class ENASSampler(Sampler):
                  tanh_constant: float = 2.5, temperature: float = 5.0, entropy_weight: float = 1e-4,
                  baseline_decay: float = 0.99, aggregate: int = 10, controller_steps: int = 5,
                  controller_every: int = 20, select_samples: int = 10, grad_clip: float = 0.0,
-                 total_steps: int | None = None) -> None:
-        super().__init__(space, seed)
+                 total_steps: int | None = None, budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         self.lr = check_positive("lr", lr, "3.5e-3")
         for name, v, ex in (("hidden", hidden, 64), ("layers", layers, 1), ("aggregate", aggregate, 10),
                             ("controller_steps", controller_steps, 5), ("select_samples", select_samples, 10)):
@@ -192,15 +201,23 @@ class ENASSampler(Sampler):
 
     # ------------------------------------------------------------------ the policy
     def _valid(self, prefix: tuple[int, ...]) -> list[int]:
-        return [int(g) for g in self.space.level_options(prefix)]
+        return self.valid_options(prefix)
+
+    def _walk(self, pick: Callable[[np.ndarray], int]) -> tuple[tuple[int, ...], list[np.ndarray], list[np.ndarray]]:
+        # a walk that meets a dead end of the budget (no option left) starts again; the dead
+        # prefix is remembered by the budget, so the next walk avoids it
+        while True:
+            out = self.controller.walk(self._valid, pick)
+            if out is not None:
+                return out
 
     def _draw(self, rng: np.random.Generator) -> tuple[tuple[int, ...], list[np.ndarray]]:
-        genes, _, masks = self.controller.walk(self._valid, lambda p: choose(rng, p))
+        genes, _, masks = self._walk(lambda p: choose(rng, p))
         return genes, masks
 
     def mode(self) -> tuple[Arch, list[list[float]]]:
         """The most probable choice at every decision (greedy), and each decision's probabilities."""
-        genes, probs, _ = self.controller.walk(self._valid, lambda p: int(np.argmax(p)))
+        genes, probs, _ = self._walk(lambda p: int(np.argmax(p)))
         return self.space.arch(genes), [p.tolist() for p in probs]
 
     def masks(self, genes: tuple[int, ...]) -> list[np.ndarray]:

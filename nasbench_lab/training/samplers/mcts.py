@@ -33,6 +33,11 @@ dataset"), ranked by validation accuracy when a trainer is given.
 
 Learned and iterative trees need every architecture (numerable spaces); the default tree expands
 lazily on larger spaces.
+
+Budgets (issue 17): the default tree only has children that can still reach the band
+(``SearchTree.default(options=...)``), learned and rank trees are built over the in-band
+architectures only, and the uniform phases draw uniformly inside the band; so every walk ends on
+an in-band leaf, with no rejection that could starve the tree.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import numpy as np
 import torch
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training import representations as reps
 from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.common import (
@@ -73,8 +79,8 @@ class MCTSSampler(Sampler):
     def __init__(self, space: SearchSpace, seed: int = 0, beta: float = 0.95, lam: float = 0.5,
                  t_start: float = 0.02, t_end: float = 0.0025, warmup: float = 0.4,
                  uct_warmup: float = 0.25, total_steps: int | None = None,
-                 reg_beta: float | None = None) -> None:
-        super().__init__(space, seed)
+                 reg_beta: float | None = None, budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         self.beta = check_unit("beta", beta, "0.95")
         self.lam = float(lam)
         if self.lam < 0:
@@ -94,7 +100,12 @@ class MCTSSampler(Sampler):
 
     # ------------------------------------------------------------------ phases and schedule
     def _initial_tree(self) -> SearchTree | None:
-        return SearchTree.default(self.space)
+        return SearchTree.default(self.space, options=self._tree_options)
+
+    @property
+    def _tree_options(self) -> Any:
+        """A default tree's branches: the options that can still reach the budget (if any)."""
+        return self.valid_options if self.constrained else None
 
     def phase(self) -> str:
         f = self.progress.frac()
@@ -119,7 +130,7 @@ class MCTSSampler(Sampler):
     # ------------------------------------------------------------------ sampling
     def sample(self) -> Arch:
         if self.tree is None or self.phase() != "mcts":
-            return self.space.sample(self.rng)
+            return self.uniform()
         path = self.tree.descend(self.rng, self.temperature, self.lam)
         return self.space.arch(self.tree.leaf[path[-1]])
 
@@ -199,7 +210,7 @@ class MCTSSampler(Sampler):
         self.windows.load_state_dict(state["windows"])
         self.counts = Counter(state["counts"])
         self.tree = None if state["tree"] is None else SearchTree.from_state(
-            current_tree_state(self.space, state["tree"], self.name), self.space)
+            current_tree_state(self.space, state["tree"], self.name), self.space, self._tree_options)
 
 
 class RegularizedMCTSSampler(MCTSSampler):
@@ -256,13 +267,13 @@ class LearnedTreeMCTSSampler(MCTSSampler):
 
     def build_tree(self, trainer: Trainer) -> SearchTree:
         """Representations of every architecture -> distances -> agglomerative clustering."""
-        archs = self.space.enumerate()
+        archs = self.in_band_archs()
         r = reps.compute(trainer, archs, self.representation, batch_size=self.batch_size,
                          gamma=self.gamma, layers=self.layers, seed=self.seed)
         return self.build_tree_from_distances(r.distances())
 
     def build_tree_from_distances(self, D: np.ndarray) -> SearchTree:
-        self.tree = SearchTree.from_distances(D, self.space.enumerate(), self.linkage)
+        self.tree = SearchTree.from_distances(D, self.in_band_archs(), self.linkage)
         return self.tree
 
     def options(self) -> dict[str, Any]:
@@ -343,11 +354,11 @@ class IterativeMCTSSampler(MCTSSampler):
 
     @torch.no_grad()
     def rank_scores(self, trainer: Trainer) -> np.ndarray:
-        """Accuracy of every architecture on the first ``rank_batches`` validation minibatches."""
+        """Accuracy of every (in-band) architecture on the first ``rank_batches`` validation minibatches."""
         bs = trainer.cfg.val_batch_size
         x, y = trainer.fixed_val_batch(bs * self.rank_batches)
         scores = []
-        for a in self.space.enumerate():
+        for a in self.in_band_archs():
             correct = sum(int((trainer.outputs(a, x[lo:lo + bs]).argmax(1) == y[lo:lo + bs]).sum())
                           for lo in range(0, x.shape[0], bs))
             scores.append(correct / max(1, x.shape[0]))
@@ -362,7 +373,7 @@ class IterativeMCTSSampler(MCTSSampler):
     def rebuild_from_scores(self, scores: np.ndarray) -> SearchTree:
         """New tree from a ranking, with fresh node statistics (Alg 4.1 lines 5 and 19)."""
         self.scores = [float(s) for s in scores]
-        self.tree = SearchTree.from_scores(self.space.enumerate(), self.scores, self.merge)
+        self.tree = SearchTree.from_scores(self.in_band_archs(), self.scores, self.merge)
         self.iteration += 1
         return self.tree
 
@@ -373,7 +384,7 @@ class IterativeMCTSSampler(MCTSSampler):
     def snapshot(self) -> dict[str, Any]:
         snap = {**super().snapshot(), "iteration": self.iteration, "iterations": self.iterations}
         if self.scores and len(self.scores) <= 1000:
-            snap["scores"] = {str(a): s for a, s in zip(self.space.enumerate(), self.scores)}
+            snap["scores"] = {str(a): s for a, s in zip(self.in_band_archs(), self.scores)}
         return snap
 
     def state_dict(self) -> dict[str, Any]:

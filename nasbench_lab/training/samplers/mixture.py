@@ -13,6 +13,10 @@ The Trainer only knows ``net(x, arch)``: :meth:`MixtureSampler.wrap_supernet` re
 supernet by a :class:`MixtureSupernet` holding the ``M`` supernets, whose forward routes each call
 through the sampler: the architecture just sampled goes to the model drawn with it, any other
 call (ranking, outputs, evaluation) to the model with the highest ``p(m|c)``.
+
+With a budget the configurations ``C`` are the in-band architectures only (``c ~ U(C)`` is then
+uniform over the band, and the balanced marginals are over the band); an out-of-band
+architecture (ranking the whole space) is routed to model 0.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch.nn as nn
 from scipy.special import logsumexp
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.boltzmann import ema, neutral_fill
 from nasbench_lab.training.samplers.common import (
@@ -125,8 +130,9 @@ class MixtureSampler(Sampler):
 
     def __init__(self, space: SearchSpace, seed: int = 0, models: int = 4, beta: float = 0.95,
                  tau_start: float = 1.0, tau_end: float | None = None, ipf_tol: float = 1e-4,
-                 ipf_max_iter: int = 1000, warmup: float = 0.0, total_steps: int | None = None) -> None:
-        super().__init__(space, seed)
+                 ipf_max_iter: int = 1000, warmup: float = 0.0, total_steps: int | None = None,
+                 budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         if not space.numerable:
             raise ValueError(f"mixture: space {space.name!r} has {space.size:.3g} configurations; the joint "
                              f"p(c, m) needs a numerable space (e.g. 'pooling')")
@@ -140,7 +146,8 @@ class MixtureSampler(Sampler):
         self.ipf_tol = check_positive("ipf_tol", ipf_tol, "1e-4")
         self.ipf_max_iter = int(ipf_max_iter)
         self.warmup = check_fraction("warmup", warmup)
-        self.archs = space.enumerate()
+        self.archs = self.in_band_archs()  # the configurations C (in-band ones under a budget)
+        self._c = {a: i for i, a in enumerate(self.archs)}
         C = len(self.archs)
         self.a = np.zeros((C, self.models))
         self.seen = np.zeros((C, self.models), bool)
@@ -192,7 +199,9 @@ class MixtureSampler(Sampler):
         """Model for a forward pass: the drawn one for the sampled architecture, else argmax p(m|c)."""
         if arch is None:
             return 0
-        c = self.space.index(self.space.parse(arch))
+        c = self._c.get(self.space.parse(arch))
+        if c is None:  # outside the budget: no configuration of the mixture
+            return 0
         if self.current is not None and self.current[0] == c:
             return self.current[1]
         return int(np.argmax(self.conditional()[c]))
@@ -210,7 +219,7 @@ class MixtureSampler(Sampler):
         return self.archs[c]
 
     def observe(self, arch: Arch, reward: float) -> None:
-        c = self.space.index(arch)
+        c = self._c[self.space.parse(arch)]
         m = self.current[1] if self.current is not None and self.current[0] == c else self.route(arch)
         self.a[c, m] = ema(self.a[c, m], reward, self.beta, not self.seen[c, m])
         self.seen[c, m] = True

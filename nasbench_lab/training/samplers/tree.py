@@ -24,6 +24,13 @@ ways to build one:
   adjacent ranks bottom-up whenever n is not a power of 2 (36 architectures: halving gives
   18 + 18 at the root, bottom-up pairing with the odd cluster carried up gives 32 + 4).
 
+Budgets (issue 17): a default tree built with ``options`` (the sampler's options that can still
+reach the band) has only in-band leaves: a subtree without an in-band architecture is never
+created, so UCT and Boltzmann choose among feasible children only, visits land on feasible
+leaves only, and nothing is rejected (no walk can starve). A node found empty only when it is
+expanded (a quantised count that promised completions, see ``BudgetedSpace.feasible_options``) is
+cut from its parent and the walk starts again; such a node has never been visited.
+
 Every node keeps a visit count ``n`` and a smoothed reward ``C`` (eq 3.4). Selection is Boltzmann
 over UCT among siblings (eq 3.2-3.3); a child never visited is taken first (UCT "checks each action
 once"), as in the authors' code.
@@ -32,7 +39,7 @@ once"), as in the authors' code.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,9 +61,12 @@ def uct(C: np.ndarray, n: np.ndarray, n_parent: float, lam: float) -> np.ndarray
 class SearchTree:
     """A tree over architectures with per-node visit counts and smoothed rewards."""
 
-    def __init__(self, kind: str, space: SearchSpace | None = None) -> None:
+    def __init__(self, kind: str, space: SearchSpace | None = None,
+                 options: Callable[[Genes], Sequence[int]] | None = None) -> None:
         self.kind = kind
         self.space = space
+        #: the options of a default-tree node, ``options(prefix)`` (default: ``space.level_options``)
+        self.options = options
         self.parent: list[int] = []
         self.children: list[list[int] | None] = []  # None: not expanded yet (lazy default tree)
         self.depth: list[int] = []
@@ -91,16 +101,29 @@ class SearchTree:
         return i
 
     @classmethod
-    def default(cls, space: SearchSpace, lazy: bool | None = None) -> SearchTree:
-        """Levels = decisions, branches = options; ``lazy`` (default: not numerable) expands on visit."""
-        tree = cls("default", space)
+    def default(cls, space: SearchSpace, lazy: bool | None = None,
+                options: Callable[[Genes], Sequence[int]] | None = None) -> SearchTree:
+        """Levels = decisions, branches = ``options(prefix)`` (default: the space's options);
+        ``lazy`` (default: not numerable) expands on visit."""
+        tree = cls("default", space, options)
         tree._add_default(-1, (), -1)
         lazy = (not space.numerable) if lazy is None else lazy
         if not lazy:
-            stack = [0]
+            stack, order = [0], []
             while stack:
-                stack.extend(tree.expand(stack.pop()))
+                node = stack.pop()
+                order.append(node)
+                stack.extend(tree.expand(node))
+            for node in reversed(order):  # children before parents: cut internal nodes left empty
+                if not tree.is_leaf(node) and not tree.children[node] and node != tree.root:
+                    tree._cut(node)
         return tree
+
+    def _cut(self, node: int) -> None:
+        """Detach an internal node without leaves (a subtree with no architecture in the budget)."""
+        parent = self.parent[node]
+        if parent >= 0 and self.children[parent] is not None and node in self.children[parent]:
+            self.children[parent].remove(node)
 
     def _add_default(self, parent: int, prefix: Genes, gene: int) -> int:
         done = self.space is not None and len(prefix) == self.space.num_levels
@@ -118,8 +141,8 @@ class SearchTree:
         if self.kind != "default":  # pragma: no cover - binary trees are built whole
             raise RuntimeError("only default trees expand lazily")
         prefix = self._prefix[node]
-        self.children[node] = [self._add_default(node, prefix + (int(g),), int(g))
-                               for g in self.space.level_options(prefix)]
+        opts = self.options(prefix) if self.options is not None else self.space.level_options(prefix)
+        self.children[node] = [self._add_default(node, prefix + (int(g),), int(g)) for g in opts]
         return self.children[node]
 
     @classmethod
@@ -253,6 +276,12 @@ class SearchTree:
         visited_only = greedy if visited_only is None else visited_only
         path = [self.root]
         while not self.is_leaf(path[-1]):
+            if not self.expand(path[-1]):  # a dead end of a budget (module docstring): cut, start again
+                if path[-1] == self.root:
+                    raise ValueError("the tree has no leaf: no architecture fits the budget")
+                self._cut(path[-1])
+                path = [self.root]
+                continue
             ch, p = self.child_probabilities(path[-1], temperature, lam, visited_only=visited_only)
             path.append(ch[int(np.argmax(p))] if greedy else ch[choose(rng, p)])
         return path
@@ -315,8 +344,9 @@ class SearchTree:
                 "shared": [[k[0], k[1], v] for k, v in self.shared.items()]}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], space: SearchSpace | None = None) -> SearchTree:
-        tree = cls(state["kind"], space)
+    def from_state(cls, state: dict[str, Any], space: SearchSpace | None = None,
+                   options: Callable[[Genes], Sequence[int]] | None = None) -> SearchTree:
+        tree = cls(state["kind"], space, options)
         tree.parent = list(state["parent"])
         tree.children = [None if c is None else list(c) for c in state["children"]]
         tree.gene = list(state["gene"])

@@ -6,21 +6,24 @@ from collections import Counter
 from typing import Any
 
 from nasbench_lab.spaces import Arch, SearchSpace
+from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training.samplers.base import Sampler
 from nasbench_lab.training.samplers.common import current_genes, stale_state
 
 
 class UniformSampler(Sampler):
-    """a ~ U(S): every architecture equally likely (uniform over leaves, also for constrained spaces)."""
+    """a ~ U(S): every architecture equally likely (uniform over leaves, also for constrained spaces);
+    with a budget, a ~ U(S ∩ band) (thesis §3.5.4: "we sample only within a certain range of target
+    budget ([0.99, 1] × budget)"; :meth:`BudgetedSpace.sample` draws from that distribution)."""
 
     name = "uniform"
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         self.counts: Counter[str] = Counter()
 
     def sample(self) -> Arch:
-        return self.space.sample(self.rng)
+        return self.uniform()
 
     def observe(self, arch: Arch, reward: float) -> None:
         super().observe(arch, reward)
@@ -55,14 +58,29 @@ class FairSampler(UniformSampler):
       the node trained equally often (FairNAS's "every operation of every choice block once",
       with the node as the choice block since its two edges are chosen together).
     A space that is none of these gets a clear error.
+
+    With a budget, strict fairness (every option once per window, whatever the other choices) is
+    in general impossible: an option can be out of the band after some choices of the other
+    blocks. Our decision, fairness among the in-band candidates:
+
+    - the first block's window holds only entries that can reach the band (pooling: a window is
+      a permutation of every in-band architecture, so strict fairness over the band holds);
+    - at each step a block takes the first entry of its window that keeps the architecture able
+      to reach the band (an entry that does not fit now stays in the window for a later step);
+    - when no entry left in a block's window fits, that window ends early (its entries are
+      dropped, counted in ``dropped``) and a new permutation starts.
+
+    No draw is discarded and none can starve; every architecture is in the band. A band that
+    holds the whole space changes nothing (the first entry always fits).
     """
 
     name = "fair"
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, budget: str | dict | Budget | None = None) -> None:
+        super().__init__(space, seed, budget=budget)
         self.blocks = self._blocks(space)
         self.queues: list[list[tuple[int, ...]]] = [[] for _ in self.blocks]
+        self.dropped = 0  # window entries dropped because no remaining entry fitted the band
 
     @staticmethod
     def _blocks(space: SearchSpace) -> list[tuple[int, int]]:
@@ -93,25 +111,67 @@ class FairSampler(UniformSampler):
                 stack.append((*part, int(g)))
         return out
 
+    def _refill(self, b: int, genes: tuple[int, ...], hi: int) -> None:
+        opts = self._options(genes, hi)
+        queue = [opts[i] for i in self.rng.permutation(len(opts))]
+        if self.constrained and not genes:  # the first block always starts from the empty prefix
+            queue = [e for e in queue if self._fits((), e)]
+        self.queues[b] = queue
+
+    def _fits(self, prefix: tuple[int, ...], entry: tuple[int, ...]) -> bool:
+        """Can ``prefix + entry`` still reach the band (exactly, when it is a whole architecture)?"""
+        if len(prefix) + len(entry) == self.space.num_levels:
+            return self.band.contains(prefix + entry)
+        p = prefix
+        for g in entry:
+            if g not in self.band.feasible_options(p):
+                return False
+            p += (g,)
+        return True
+
     def sample(self) -> Arch:
-        genes: tuple[int, ...] = ()
-        for b, (_, hi) in enumerate(self.blocks):
-            if not self.queues[b]:
-                opts = self._options(genes, hi)
-                self.queues[b] = [opts[i] for i in self.rng.permutation(len(opts))]
-            genes += self.queues[b].pop(0)
-        return self.space.arch(genes)
+        if not self.constrained:
+            genes: tuple[int, ...] = ()
+            for b, (_, hi) in enumerate(self.blocks):
+                if not self.queues[b]:
+                    self._refill(b, genes, hi)
+                genes += self.queues[b].pop(0)
+            return self.space.arch(genes)
+        while True:
+            genes, taken = (), []
+            for b, (_, hi) in enumerate(self.blocks):
+                if not self.queues[b]:
+                    self._refill(b, genes, hi)
+                i = next((i for i, e in enumerate(self.queues[b]) if self._fits(genes, e)), None)
+                if i is None:  # nothing left in this window fits: it ends early
+                    self.dropped += len(self.queues[b])
+                    self._refill(b, genes, hi)
+                    i = next((i for i, e in enumerate(self.queues[b]) if self._fits(genes, e)), None)
+                if i is None:  # a dead end of the earlier blocks (now remembered): put back, retry
+                    for bb, e in reversed(taken):
+                        self.queues[bb].insert(0, e)
+                    break
+                e = self.queues[b].pop(i)
+                taken.append((b, e))
+                genes += e
+            else:
+                return self.space.arch(genes)
 
     def snapshot(self) -> dict[str, Any]:
-        return {**super().snapshot(), "window_left": min(len(q) for q in self.queues)}
+        snap = {**super().snapshot(), "window_left": min(len(q) for q in self.queues)}
+        if self.band is not None:
+            snap["dropped"] = self.dropped
+        return snap
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "queues": [[list(g) for g in q] for q in self.queues]}
+        return {**super().state_dict(), "queues": [[list(g) for g in q] for q in self.queues],
+                "dropped": self.dropped}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         if "queues" in state:
             self.queues = [[tuple(int(v) for v in g) for g in q] for q in state["queues"]]
+            self.dropped = int(state.get("dropped", 0))
             if len(self.queues) != len(self.blocks):
                 raise stale_state(self.space, self.name, f"window ({len(self.queues)} decision blocks, the "
                                                          f"space has {len(self.blocks)})")
