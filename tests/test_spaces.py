@@ -75,3 +75,22 @@ def test_sizes_match_the_seed_literature():
 def test_unknown_space_lists_the_valid_ones():
     with pytest.raises(ValueError, match="valid names: pooling"):
         spaces.get("resnet")
+
+
+@pytest.mark.parametrize("name", ["nb201", "nbmacro"])
+def test_params_and_flops_equal_the_built_models_exactly(name):
+    # params/flops of NB-201 and NB-Macro come from one additive table (issue 15): every figure
+    # must be the one a built model gives (params summed, MACs counted by forward hooks)
+    from nasbench_lab.nn.flops import count_macs
+
+    sp = spaces.get(name)
+    assert sp.additive_costs
+    rng = np.random.default_rng(15)
+    archs = [sp.sample(rng) for _ in range(15)] + [sp.arch((0,) * sp.num_levels), sp.arch((2,) * sp.num_levels)]
+    for i, a in enumerate(archs):
+        ncls = 100 if i % 5 == 0 else None
+        model = sp.model(a) if ncls is None else sp.model(a, ncls)
+        want_params = sum(p.numel() for p in model.parameters())
+        want_flops = count_macs(model, sp.input_shape)
+        assert (sp.params(a, ncls), sp.flops(a, ncls)) == (want_params, want_flops), str(a)
+        assert isinstance(sp.params(a), int) and isinstance(sp.flops(str(a)), int)

@@ -299,8 +299,33 @@ class SearchSpace(ABC):
     def supernet(self, num_classes: int = 10) -> nn.Module:
         """Shared-weight single-path network: ``net(x, arch)``."""
 
+    #: True where params and FLOPs are sums over levels by construction (every level's op sits at a
+    #: fixed width and resolution, as NB-201 edges and NB-Macro layers): then both are read from one
+    #: additive table (:func:`nasbench_lab.spaces.cost.cost_model`, probed once with built models)
+    #: instead of building a model per call; :meth:`count_params` / :meth:`count_flops` stay the reference.
+    additive_costs = False
+
     def params(self, arch: Arch, num_classes: int | None = None) -> int:
         """Exact parameter count of the standalone model (BN affine counted, running stats not)."""
+        if self.additive_costs:
+            return self._additive("params", arch, num_classes)
+        return self.count_params(arch, num_classes)
+
+    def flops(self, arch: Arch, num_classes: int | None = None) -> int:
+        """Multiply-accumulates of conv and linear weights for one input of ``input_shape``."""
+        if self.additive_costs:
+            return self._additive("flops", arch, num_classes)
+        return self.count_flops(arch, num_classes)
+
+    def _additive(self, metric: str, arch: Arch, num_classes: int | None) -> int:
+        from nasbench_lab.spaces.cost import cost_model
+
+        genes = self.parse(arch).genes
+        model = cost_model(self, metric, **({} if num_classes is None else {"num_classes": num_classes}))
+        return int(round(model(genes)))  # integer counts: float sums of them are exact below 2**53
+
+    def count_params(self, arch: Arch, num_classes: int | None = None) -> int:
+        """:meth:`params` counted on a built standalone model (memoised)."""
         arch = self.parse(arch)
         key = ("params", arch.genes, num_classes)
         if key not in self._counts:
@@ -308,8 +333,8 @@ class SearchSpace(ABC):
             self._counts[key] = int(sum(p.numel() for p in model.parameters()))
         return self._counts[key]
 
-    def flops(self, arch: Arch, num_classes: int | None = None) -> int:
-        """Multiply-accumulates of conv and linear weights for one input of ``input_shape``."""
+    def count_flops(self, arch: Arch, num_classes: int | None = None) -> int:
+        """:meth:`flops` counted by forward hooks on a built standalone model (memoised)."""
         from nasbench_lab.nn.flops import count_macs
 
         arch = self.parse(arch)

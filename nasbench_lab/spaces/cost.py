@@ -243,5 +243,8 @@ def _build(sp: SearchSpace, metric: str, options: dict) -> CostModel:
     bad = sorted(set(options) - {"num_classes"})
     if bad:
         raise ValueError(f"cost_model: {sp.name} takes no options {bad} for {metric!r} (valid: num_classes)")
-    counter = sp.flops if metric == "flops" else sp.params
+    if getattr(sp, "additive_costs", False):  # sp.flops/params read this model: probe the built models
+        counter = sp.count_flops if metric == "flops" else sp.count_params
+    else:
+        counter = sp.flops if metric == "flops" else sp.params
     return make_cost_model(sp, metric, lambda a: counter(a, **options))

@@ -178,6 +178,7 @@ class NB201Space(SearchSpace):
     description = "NAS-Bench-201 cell: 6 edges x 5 ops (none, skip, conv1x1, conv3x3, avgpool), 15,625 cells"
     example = EXAMPLE
     product_space = True
+    additive_costs = True  # every edge/layer op at a fixed width and resolution
     OPS = OPS
     EDGES = EDGES
 

@@ -160,6 +160,7 @@ class NBMacroSpace(SearchSpace):
     description = "NAS-Bench-Macro: 8 layers x {Identity, MB3_K3, MB6_K5}, stages of 2/3/3 layers, 6,561 networks"
     example = EXAMPLE
     product_space = True
+    additive_costs = True  # every edge/layer op at a fixed width and resolution
     OPS = OPS
     LAYERS = LAYERS
 
