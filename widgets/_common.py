@@ -10,6 +10,7 @@ import ipywidgets as W
 import plotly.graph_objects as go
 
 from nasbench_lab.metrics import summary_label
+from nasbench_lab.runs.openmp import release_idle_team
 from nasbench_lab.viz.style import STATUS_COLORS
 
 from ._figure import LiveFigure
@@ -197,6 +198,10 @@ class FollowsRun(AutoRefresh):
 
     async def _refresher(self) -> None:
         while not self._closed and self.run is not None:
+            # The kernel's thread may have run torch since the run started (a user's cell): its idle
+            # OpenMP team would slow the run's thread (nasbench_lab.runs.openmp); refreshing itself
+            # never calls torch.
+            release_idle_team()
             try:
                 self.refresh()
             except Exception as exc:  # keep refreshing; show what went wrong

@@ -27,9 +27,9 @@ import torch.nn.functional as F
 
 from nasbench_lab.data import cifar
 from nasbench_lab.data.augment import Augment
-from nasbench_lab.data.bundle import DataBundle, half_split, make_bundle
+from nasbench_lab.data.bundle import STORAGES, DataBundle, Uint8Images, half_split, make_bundle
 
-__all__ = ["Augment", "DataBundle", "get", "names", "half_split"]
+__all__ = ["STORAGES", "Augment", "DataBundle", "Uint8Images", "get", "names", "half_split"]
 
 _NAMES = ("digits", "cifar10", "cifar100")
 

@@ -14,6 +14,59 @@ from sklearn.model_selection import train_test_split
 from nasbench_lab.data.augment import Augment
 
 SPLITS = ("train", "val", "test")
+#: how a bundle holds its images on its device (DataBundle.to(storage=...))
+STORAGES = ("float32", "uint8")
+
+
+class Uint8Images:
+    """uint8 images held on a device and normalised there, batch by batch, when indexed.
+
+    ``images[idx]`` (an index tensor, a slice, an int) gathers the uint8 pixels and returns
+    ``(u - 255 mean) / (255 std)`` in float32 on the same device: the operations, order and
+    precision of :func:`_normalised`, so every batch is bit-for-bit the float32 bundle's batch, at
+    a quarter of the device memory and of the host-to-device copy. It answers what the trainers
+    ask of an image tensor (indexing, ``shape``, ``len``, ``device``, ``dtype``); ``float()``
+    materialises the whole split.
+    """
+
+    def __init__(self, raw: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> None:
+        if raw.dtype != torch.uint8 or raw.dim() != 4:
+            raise ValueError(f"Uint8Images: expected a uint8 NCHW tensor, got {raw.dtype} {tuple(raw.shape)}")
+        self.raw = raw
+        shape = (-1, 1, 1)  # per channel, broadcast over (N,) C, H, W
+        m = torch.tensor(np.asarray(mean, dtype=np.float64) * 255.0, dtype=torch.float32)
+        sd = torch.tensor(np.asarray(std, dtype=np.float64) * 255.0, dtype=torch.float32).clamp_min(1e-8 * 255.0)
+        self._mean, self._std = m.view(shape).to(raw.device), sd.view(shape).to(raw.device)
+
+    def __getitem__(self, index: Any) -> torch.Tensor:
+        return self.raw[index].to(torch.float32).sub_(self._mean).div_(self._std)
+
+    def float(self) -> torch.Tensor:
+        return self[:]
+
+    def __len__(self) -> int:
+        return self.raw.shape[0]
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.raw.shape
+
+    @property
+    def device(self) -> torch.device:
+        return self.raw.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32  # what indexing returns
+
+    def to(self, device: str | torch.device, non_blocking: bool = False) -> Uint8Images:
+        out = object.__new__(Uint8Images)
+        out.raw = self.raw.to(device, non_blocking=non_blocking)
+        out._mean, out._std = self._mean.to(device), self._std.to(device)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Uint8Images({tuple(self.shape)}, {self.device})"
 
 
 @dataclass
@@ -41,6 +94,9 @@ class DataBundle:
     #: positions of the train / val images in the dataset's full training set
     train_index: np.ndarray | None = field(default=None, repr=False)
     val_index: np.ndarray | None = field(default=None, repr=False)
+    #: the source pixels: "uint8" when every image came from 0..255 levels (CIFAR), so the float32
+    #: tensors convert back to them exactly (``to(storage="uint8")``); "float" otherwise (digits)
+    pixels: str = "float"
 
     @property
     def device(self) -> torch.device:
@@ -56,14 +112,47 @@ class DataBundle:
             raise ValueError(f"DataBundle.split: unknown split {name!r}; expected one of {SPLITS}")
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
-    def to(self, device: str | torch.device, non_blocking: bool = False) -> DataBundle:
-        """A bundle with every tensor on ``device`` (self when already there)."""
+    @property
+    def storage(self) -> str:
+        """"uint8" when the images are :class:`Uint8Images`, else "float32"."""
+        return "uint8" if isinstance(self.train_x, Uint8Images) else "float32"
+
+    def to(self, device: str | torch.device, non_blocking: bool = False, storage: str | None = None) -> DataBundle:
+        """A bundle with every tensor on ``device`` (self when already there, as asked).
+
+        ``storage="uint8"`` keeps the images as uint8 on the device and normalises each batch
+        there (:class:`Uint8Images`; only for ``pixels == "uint8"`` data such as CIFAR, where it is
+        exact); ``"float32"`` holds normalised float32 tensors; None keeps the current storage.
+        """
         device = torch.device(device)
-        if self.device == device:
+        storage = self.storage if storage is None else storage
+        if storage not in STORAGES:
+            raise ValueError(f"DataBundle.to: storage must be one of {STORAGES}, got {storage!r} (e.g. 'uint8')")
+        if storage == "uint8" and self.pixels != "uint8":
+            raise ValueError(f"DataBundle.to: storage='uint8' needs images made of 0..255 levels; {self.name!r} "
+                             f"has pixels={self.pixels!r} (use storage='float32')")
+        if self.device == device and self.storage == storage:
             return self
-        moved = {f"{s}_{k}": getattr(self, f"{s}_{k}").to(device, non_blocking=non_blocking)
-                 for s in SPLITS for k in ("x", "y")}
+        moved: dict[str, Any] = {}
+        for s in SPLITS:
+            x, y = getattr(self, f"{s}_x"), getattr(self, f"{s}_y")
+            if storage == "uint8" and not isinstance(x, Uint8Images):
+                x = Uint8Images(self._quantized(x), self.mean, self.std)
+            elif storage == "float32" and isinstance(x, Uint8Images):
+                x = x.float()
+            moved[f"{s}_x"] = x.to(device, non_blocking=non_blocking)
+            moved[f"{s}_y"] = y.to(device, non_blocking=non_blocking)
         return dataclasses.replace(self, **moved)
+
+    def _quantized(self, x: torch.Tensor) -> torch.Tensor:
+        """The uint8 levels the float32 images were normalised from (exact: float32 keeps ~7
+        digits, a level is 1/255 of the range)."""
+        m = torch.tensor(np.asarray(self.mean) * 255.0, dtype=torch.float64).view(1, -1, 1, 1).to(x.device)
+        sd = torch.tensor(np.clip(np.asarray(self.std), 1e-8, None) * 255.0, dtype=torch.float64).view_as(m).to(x.device)
+        out = torch.empty(x.shape, dtype=torch.uint8, device=x.device)
+        for lo in range(0, x.shape[0], 4096):  # chunks: no float64 copy of the whole set
+            out[lo:lo + 4096] = (x[lo:lo + 4096].double() * sd + m).round_().clamp_(0, 255)
+        return out
 
     def batches(self, split: str = "train", batch_size: int = 256, shuffle: bool = True,
                 generator: torch.Generator | None = None, drop_last: bool = False,
@@ -87,7 +176,7 @@ class DataBundle:
             "train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y),
             "mean": list(self.mean), "std": list(self.std), "device": str(self.device),
             "dtype": str(self.train_x.dtype).replace("torch.", ""), "augment": repr(self.augment),
-            "seed": self.seed,
+            "seed": self.seed, "storage": self.storage,
         }
 
     def __repr__(self) -> str:
@@ -175,5 +264,6 @@ def make_bundle(name: str, images: np.ndarray, labels: np.ndarray, test_images: 
         test_x=_normalised(test_images, None, mean, std), test_y=torch.from_numpy(test_labels.astype(np.int64)),
         mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in np.clip(std, 1e-8, None)),
         classes=[str(c) for c in classes], augment=augment, seed=seed, train_index=tr, val_index=va,
+        pixels="uint8" if images.dtype == np.uint8 and test_images.dtype == np.uint8 else "float",
     )
 

@@ -17,6 +17,7 @@ from nasbench_lab.runs import checkpoint as ckpt
 from nasbench_lab.runs import store as store_mod
 from nasbench_lab.runs.events import EventLog
 from nasbench_lab.runs.job import Job, job_class_path, load_job_class
+from nasbench_lab.runs.openmp import release_idle_team
 from nasbench_lab.runs.store import RunStore
 
 #: recorded statuses; readers also report "interrupted" for a live-marked run whose process died
@@ -139,6 +140,7 @@ class Run:
     # ------------------------------------------------------------------ controls
     def start(self) -> Run:
         """Start the thread (running freely until the job is done, or paused/stopped)."""
+        release_idle_team()  # the caller's idle OpenMP team would slow every op of the run's thread
         with self._cond:
             if self._thread is not None:
                 if self.status == "paused":
@@ -157,6 +159,7 @@ class Run:
             self._cond.notify_all()
 
     def _resume(self) -> Run:
+        release_idle_team()
         with self._cond:
             self._paused = False
             self._target = None
@@ -169,6 +172,7 @@ class Run:
         """Advance exactly ``n`` steps, then pause (``wait`` blocks until they are done)."""
         if int(n) < 1:
             raise ValueError(f"Run.step(n): n must be a positive number of steps, got {n!r}")
+        release_idle_team()
         with self._cond:
             self._target = self.job.step_count + int(n)
             self._paused = False

@@ -48,7 +48,9 @@ class TrainerConfig:
     seed: int = 0
     device: str = "auto"
     augment: bool = True
-    amp: str = "auto"  # bf16 autocast on CUDA; "off" disables
+    amp: str = "auto"  # "auto": bf16 autocast on CUDA only; "bf16": on any device (CPU too); "off"
+    data_storage: str = "auto"  # images on the device: "uint8" (normalised per batch there), "float32"; auto: uint8 on CUDA where exact
+    compile: bool = False  # torch.compile the supernet's architecture-independent parts (see _compile)
     bn_recalibration: bool = True
     recalibration_batches: int = 4
     rank_sample: int = 200  # architectures ranked at the end for spaces too large to enumerate
@@ -86,11 +88,43 @@ class TrainerConfig:
             if "budget" in self.method_options:
                 raise ValueError("budget: given both as the run's budget and in method_options; give it once "
                                  "(e.g. budget='flops:[0.99,1]*330M')")
+        V.choice("data_storage", self.data_storage, ("auto", *data_mod.STORAGES))
         return self
 
 
-#: ``amp``: "auto" uses bf16 autocast on CUDA (nothing on CPU), "off" never
-AMP_MODES = ("auto", "off")
+#: ``amp``: "auto" uses bf16 autocast on CUDA (nothing on CPU), "bf16" on every device, "off" never
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def data_storage_for(bundle: data_mod.DataBundle, device: torch.device, asked: str = "auto") -> str:
+    """How the images sit on ``device``: "auto" is uint8 (a quarter of the memory and of the copy,
+    normalised per batch on the device, bit-for-bit the float32 batches) on CUDA for 0..255 images,
+    float32 elsewhere (on CPU the per-batch normalisation would be work for nothing)."""
+    if asked != "auto":
+        return asked
+    return "uint8" if device.type == "cuda" and bundle.pixels == "uint8" else "float32"
+
+
+def _compile(net: nn.Module) -> int:
+    """``torch.compile`` every outermost ``nn.Sequential`` of a supernet (in place, so state-dict
+    keys and checkpoints are unchanged); returns how many.
+
+    Those are the conv-BN-ReLU chains of the blocks and candidate operations: they take a tensor
+    and nothing else, so one compiled graph serves every architecture. Compiling the whole
+    supernet would specialise on the architecture argument and recompile for each one (36 for
+    pooling, 15,625 for NB-201), far past dynamo's cache limit.
+    """
+    count = 0
+    def visit(module: nn.Module) -> None:
+        nonlocal count
+        for child in module.children():
+            if isinstance(child, nn.Sequential) and len(child):
+                child.compile()
+                count += 1
+            else:
+                visit(child)
+    visit(net)
+    return count
 
 
 class Trainer(Job):
@@ -106,11 +140,12 @@ class Trainer(Job):
         self.space = spaces.get(config.space)
         torch.manual_seed(config.seed)  # weight init is part of the run's seeded trajectory
         bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
-        self.data = bundle.to(self.device)
+        self.data = bundle.to(self.device, storage=data_storage_for(bundle, self.device, config.data_storage))
         self.net = self.space.supernet(num_classes=self.data.num_classes).to(self.device)
         self.cuda = self.device.type == "cuda"
         if self.cuda:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.compiled = _compile(self.net) if config.compile else 0
         extra = {"budget": config.budget} if config.budget is not None else {}
         self.sampler = samplers.get(config.method, self.space, seed=config.seed, **config.method_options, **extra)
         #: the space through the run's budget (None without one): each step reports the budget's metric
@@ -153,12 +188,13 @@ class Trainer(Job):
         self.optimizer.step()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        reward_f = self.reward(arch)  # one device sync per step, for the sampler
+        # The one host sync of the step: the sampler needs the reward now; the loss comes along.
+        loss_f, reward_f = torch.stack([loss.detach().float(), self._reward_tensor(arch)]).tolist()
         self.sampler.observe(arch, reward_f)
         self.step_count += 1
         if self.cfg.rank_every and self.step_count % self.cfg.rank_every == 0 and not self.done:
             self._rank_now()
-        out = {"loss": float(loss.detach()), "reward": reward_f, "lr": lr, "arch": str(arch)}
+        out = {"loss": loss_f, "reward": reward_f, "lr": lr, "arch": str(arch)}
         if self.band is not None:  # the live view plots it against the band
             out[self.band.budget.metric] = self.band.cost_of(arch)
         return out
@@ -250,8 +286,8 @@ class Trainer(Job):
 
     # ------------------------------------------------------------------ data
     def _autocast(self):
-        if self.cuda and self.cfg.amp != "off":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.cfg.amp == "bf16" or (self.cfg.amp == "auto" and self.cuda):
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _next_batch(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -344,9 +380,14 @@ class Trainer(Job):
         statistics of a single-path supernet mix every path), and nothing of the supernet
         changes: no running statistics, no batch counters, no gradients.
         """
+        return float(self._reward_tensor(arch, batch))
+
+    @torch.no_grad()
+    def _reward_tensor(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """:meth:`reward` as a 0-d tensor on the device (no host sync)."""
         x, y = batch if batch is not None else self._next_batch("val")
         with self._batch_stats_only(), self._autocast():
-            return float((self.net(x, arch).argmax(1) == y).float().mean())
+            return (self.net(x, arch).argmax(1) == y).float().mean()
 
     @torch.no_grad()
     def outputs(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
