@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -256,6 +257,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """One self-contained HTML handout of a stored run (see :mod:`nasbench_lab.viz.export`)."""
+    from nasbench_lab.runs import RunStore
+    from nasbench_lab.viz.export import run_report_html
+
+    out = V.output_file("--html", args.html, example="report.html")
+    store = RunStore(args.store) if args.store else RunStore()
+    out.write_text(run_report_html(store, args.run_id), encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
+    return 0
+
+
 # ---------------------------------------------------------------------------- bench / lab / plug-ins
 def cmd_bench(args: argparse.Namespace) -> int:
     from nasbench_lab.bench import run_bench
@@ -336,6 +349,12 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
                                     "'flops:[20M,30M]' or 'params<=1M'")
     s.set_defaults(func=cmd_run)
 
+    s = sub.add_parser("report", help="one self-contained HTML page of a stored run's figures and summary")
+    s.add_argument("run_id", help="a run id (`nasbench-lab runs` lists them)")
+    s.add_argument("--html", required=True, help="the page to write, e.g. report.html")
+    s.add_argument("--store", help="SQLite run store (default: <workspace>/runs.sqlite)")
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("groundtruth", help="train every architecture standalone and save a benchmark")
     s.add_argument("--space", default="pooling")
     s.add_argument("--dataset", default="digits")
@@ -392,7 +411,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(plugins=[wanted] if wanted in _PLUGINS else [])
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        t0 = time.perf_counter()
+        rc = int(args.func(args) or 0)
+        out = getattr(args, "csv", None)
+        if rc == 0 and isinstance(out, str) and Path(out).is_file():
+            from nasbench_lab import provenance  # the table says how it was made (notebooks/results/)
+
+            provenance.write(out, argv, seconds=time.perf_counter() - t0)
+        return rc
     except (ValueError, FileNotFoundError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"nasbench-lab {args.command}: error: {msg}", file=sys.stderr)

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--options", help='strategy options as JSON, e.g. \'{"rea": {"population_size": 50}}\'')
     parser.add_argument("--json", action="store_true", help="print JSON records (strategy, seed, best after each query)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    parser.add_argument("--csv", default=None,
+                        help="also write every query (strategy, seed, query, best so far, regret, time) to this CSV")
     parser.add_argument("--objectives", help="multi-objective search, e.g. acc,flops (acc,params, acc,latency): "
                                              "hypervolume table instead of regret; default strategies random,nsga2")
 
@@ -101,8 +103,12 @@ def main(args: argparse.Namespace) -> int:
 
     if getattr(args, "objectives", None):
         return main_multiobjective(args)
+    if getattr(args, "csv", None):
+        V.output_file("--csv", args.csv)  # before the work: a bad path must not lose the results
     arena = build_arena(args)
     arena.run(progress=args.progress)
+    if getattr(args, "csv", None):
+        arena.results().to_csv(args.csv, index=False)
     if args.json:
         df = arena.results()
         for (strategy, seed), sub in df.groupby(["strategy", "seed"], sort=False):
