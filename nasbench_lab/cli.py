@@ -273,7 +273,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from nasbench_lab.bench import run_bench
 
-    result = run_bench(quick=args.quick, device=args.device, sections=args.section)
+    # with --json, stdout is the JSON object alone (json.load works on it); the table goes to stderr
+    echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+    result = run_bench(quick=args.quick, device=args.device, sections=args.section, echo=echo)
     if args.json:
         print(json.dumps(result, indent=None, default=str))
     return 0

@@ -76,12 +76,16 @@ def test_run_prints_ranking_against_groundtruth(capsys):
     assert out.count("finished") == 2
 
 
-def test_bench_json_smoke(capsys):
-    code, out, _ = run_cli(capsys, "bench", "--json", "--quick", "--section", "trainer")
+def test_bench_json_prints_only_the_json_object_on_stdout(capsys):
+    """``bench --json`` stdout is one JSON object (the table goes to stderr). The cheap budget
+    section keeps this fast; the trainer section runs in scripts/gpu-check's smoke test."""
+    code, out, err = run_cli(capsys, "bench", "--json", "--quick", "--section", "budget")
     assert code == 0
-    result = json.loads(out.strip().splitlines()[-1])
-    for key in ("pooling_trainer_ratio", "nb201_trainer_ratio"):
-        assert result[key] > 0
+    result = json.loads(out)
+    assert "[budget]" in err and "[budget]" not in out
+    assert result["quick"] is True and result["device"] == "cpu"
+    rates = {k: v for k, v in result.items() if k.endswith("_per_s")}
+    assert rates and all(v > 0 for v in rates.values()), result
 
 
 @pytest.mark.parametrize("method,options", [
