@@ -328,7 +328,7 @@ def test_darts_alpha_view_and_collapse_alarm_render_live_in_jupyterlab(lab, tmp_
 # ----------------------------------------------------------------------------- 02: black-box search
 def test_blackbox_live_arena_renders_in_jupyterlab(lab, tmp_path):
     """Notebook 02 up to the live arena: its regret curves grow to the budget, titled and labelled."""
-    url, cells = lab("02_blackbox_search.ipynb", 'STRATEGIES, SEEDS, BUDGET = ["random", "rea", "ls", "bo", "mcts"], 2, 25\n')
+    url, cells = lab("02_blackbox_search.ipynb", 'STRATEGIES, SEEDS, QUERIES = ["random", "rea", "ls", "bo", "mcts"], 2, 25\n')
     wait_cell = cell_index(cells, "live.run.wait(")
     with browser(tmp_path) as page:
         open_notebook(page, url)

@@ -424,7 +424,7 @@ def test_bad_flag_values_are_errors_naming_the_flag(capsys, argv, match):
     (lambda: Trainer(**{**TINY, "lr": float("inf")}), "lr: expected a finite number"),
     (lambda: Trainer(**{**TINY, "lr": 0}), "lr: expected a finite number > 0"),
     (lambda: Trainer(**{**TINY, "steps": True}), "steps: expected an integer, got True"),
-    (lambda: Trainer(**{**TINY, "amp": "bogus"}), "amp: expected one of 'auto', 'off'"),
+    (lambda: Trainer(**{**TINY, "amp": "bogus"}), "amp: expected one of 'auto', 'bf16', 'off', got 'bogus'"),
     (lambda: Trainer(**{**TINY, "rank_images": -5}), "rank_images: expected a positive integer or None"),
     (lambda: Trainer(**{**TINY, "recalibration_batches": -1}), "recalibration_batches: expected a positive integer"),
     (lambda: Trainer(**{**TINY, "rank_every": -1}), "rank_every: expected an integer >= 0"),
