@@ -44,3 +44,27 @@ def test_a_wrong_budget_is_named(monkeypatch):
     src = cell.source.replace('BUDGET = "lecture"', 'BUDGET = "lectrue"', 1)
     with pytest.raises(ValueError, match="BUDGET: expected one of"):
         exec(compile(src, "parameters", "exec"), {})  # noqa: S102
+
+
+def _time_notebooks():
+    import importlib.machinery
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "time-notebooks"
+    loader = importlib.machinery.SourceFileLoader("time_notebooks", str(path))
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("time_notebooks", loader))
+    loader.exec_module(mod)
+    return mod
+
+
+def test_time_notebooks_scales_the_work_and_keeps_the_rest(monkeypatch):
+    """``scripts/time-notebooks`` runs a fraction of the lecture budget: the work names and the
+    intervals inside a run scale together (same number of rankings), nothing else changes."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith("03_"))
+    ns = _run_parameters(path, ci=False, monkeypatch=monkeypatch)
+    lecture = dict(ns["BUDGETS"]["lecture"])
+    exec(compile(_time_notebooks().scaled_cell("lecture", 0.1), "scaled", "exec"), ns)  # noqa: S102
+    assert ns["STEPS"] == round(lecture["STEPS"] * 0.1) and ns["RANK_EVERY"] == round(lecture["RANK_EVERY"] * 0.1)
+    assert ns["STEPS"] // ns["RANK_EVERY"] == lecture["STEPS"] // lecture["RANK_EVERY"]
+    for k in ("BATCH_SIZE", "RANK_IMAGES", "VAL_BATCH_SIZE", "SEEDS", "METHODS", "TREES"):
+        assert ns[k] == lecture[k], k
