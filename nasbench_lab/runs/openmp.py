@@ -7,12 +7,20 @@ not, and once that count exceeds the cores it cuts its spin-wait from 300,000 to
 "throttled" count, see GOMP_SPINCOUNT in the libgomp manual), so every parallel region of the
 Run's thread ends in a futex sleep and a wake-up: 0.81-0.83 of a plain loop's speed.
 
-The fix: ``omp_pause_resource_all(omp_pause_soft)`` (OpenMP 5.0, libgomp >= 9) called in the
+The attempt: ``omp_pause_resource_all(omp_pause_soft)`` (OpenMP 5.0, libgomp >= 9) called in the
 thread that starts the run (the notebook's main thread) ends *that* thread's idle pool and lowers
 the count, so the Run's pool is the only one and keeps the normal spin-wait. Nothing else changes:
 the main thread's next torch op builds a new pool (microseconds), other threads' pools are left
 alone, and the call is refused by libgomp (returns -1) inside a parallel region. Where libgomp is
 not the OpenMP runtime in this process (macOS, a build with another runtime) this is a no-op.
+
+What it is worth, measured after it landed (2 cores, best ms/step of 30, pooling/NB-201): main
+thread 130/427, Run thread 198/511, Run thread after the release 208/477: within the noise, so
+the second team is not the whole story and the thread's overhead stays (the bench's
+``*_trainer_vs_channels_last_loop``, 0.72-0.77). It is kept because it is cheap and harmless; the
+Run thread meets its target through the layout instead (``TrainerConfig.channels_last``). A
+design that removes the overhead (the run's steps on the kernel's main thread between cells, or
+in a subprocess) is open.
 
 ``GOMP_SPINCOUNT``/``OMP_WAIT_POLICY`` are no alternative: libgomp reads them once when it is
 loaded, i.e. at ``import torch``, which in a notebook usually happens before ``nasbench_lab``.

@@ -50,6 +50,9 @@ class TrainerConfig:
     augment: bool = True
     amp: str = "auto"  # "auto": bf16 autocast on CUDA only; "bf16": on any device (CPU too); "off"
     data_storage: str = "auto"  # images on the device: "uint8" (normalised per batch there), "float32"; auto: uint8 on CUDA where exact
+    # supernet and batches in channels_last (NHWC): the layout oneDNN's CPU convolutions and CUDA's
+    # tensor cores are fastest in (2 CPU cores: training steps 1.4x pooling, 2.1x NB-201, 2.3x MobileNet)
+    channels_last: bool = True
     compile: bool = False  # torch.compile the supernet's architecture-independent parts (see _compile)
     bn_recalibration: bool = True
     recalibration_batches: int = 4
@@ -143,8 +146,11 @@ class Trainer(Job):
         self.data = bundle.to(self.device, storage=data_storage_for(bundle, self.device, config.data_storage))
         self.net = self.space.supernet(num_classes=self.data.num_classes).to(self.device)
         self.cuda = self.device.type == "cuda"
-        if self.cuda:
+        if config.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        #: images per forward pass when evaluating: small on a CPU (activations stay in cache; 64
+        #: is 2-3x faster than 512 on 2 cores), large on a GPU (occupancy)
+        self.eval_chunk = 1024 if self.cuda else 64
         self.compiled = _compile(self.net) if config.compile else 0
         extra = {"budget": config.budget} if config.budget is not None else {}
         self.sampler = samplers.get(config.method, self.space, seed=config.seed, **config.method_options, **extra)
@@ -311,9 +317,13 @@ class Trainer(Job):
                 x = self.augment(x, generator=self.gen)
         else:
             self._val_perm, self._val_pos = perm, pos + bs
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return self._layout(x), y
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the supernet's memory format (a no-op when it already is, or is not images)."""
+        if self.cfg.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def fixed_val_batch(self, n: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``n`` validation images: the same batch every time (for distances, trees)."""
@@ -339,7 +349,7 @@ class Trainer(Job):
         for b in range(batches or self.cfg.recalibration_batches):
             lo = (b * bs) % max(1, n - bs + 1)
             with self._autocast():
-                self.net(self.data.train_x[lo:lo + bs], arch)
+                self.net(self._layout(self.data.train_x[lo:lo + bs]), arch)
         for m, mom in zip(bns, momenta):
             m.momentum = mom
 
@@ -361,10 +371,11 @@ class Trainer(Job):
             xs, ys = xs[:max_images], ys[:max_images]
         self.net.eval()
         correct, loss_sum = 0, 0.0
-        for lo in range(0, xs.shape[0], 512):
+        step = self.eval_chunk
+        for lo in range(0, xs.shape[0], step):
             with self._autocast():
-                logits = self.net(xs[lo:lo + 512], arch)
-            y = ys[lo:lo + 512]
+                logits = self.net(self._layout(xs[lo:lo + step]), arch)
+            y = ys[lo:lo + step]
             correct += int((logits.argmax(1) == y).sum())
             loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
         self.net.train()
@@ -387,13 +398,13 @@ class Trainer(Job):
         """:meth:`reward` as a 0-d tensor on the device (no host sync)."""
         x, y = batch if batch is not None else self._next_batch("val")
         with self._batch_stats_only(), self._autocast():
-            return (self.net(x, arch).argmax(1) == y).float().mean()
+            return (self.net(self._layout(x), arch).argmax(1) == y).float().mean()
 
     @torch.no_grad()
     def outputs(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
         """Logits of one path on ``x`` (train-mode BN: batch statistics, no running-stat update)."""
         with self._batch_stats_only(), self._autocast():
-            return self.net(x, arch).float()
+            return self.net(self._layout(x), arch).float()
 
     def gradient(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Flattened gradient of the loss w.r.t. the shared weights for one path on one batch."""
@@ -409,7 +420,7 @@ class Trainer(Job):
         x, y = batch if batch is not None else self.fixed_val_batch(self.cfg.batch_size)
         params = self._params()
         with self._batch_stats_only(), self._autocast():
-            loss = F.cross_entropy(self.net(x, arch), y)
+            loss = F.cross_entropy(self.net(self._layout(x), arch), y)
         return list(torch.autograd.grad(loss, params, allow_unused=True))
 
     @contextlib.contextmanager
