@@ -49,7 +49,7 @@ def _one(attached: bool, steps: int, tmp: str, store: RunStore, device: str) -> 
 
 def bench(quick: bool = False, device: str = "auto") -> dict[str, Any]:
     """Steps/s with a refreshing dashboard vs headless; ``dashboard_ratio`` = attached / headless."""
-    steps, rounds = (40, 2) if quick else (150, 3)
+    steps, rounds = (30, 1) if quick else (150, 3)
     best = {True: 0.0, False: 0.0}
     refresh_ms: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
