@@ -1,9 +1,9 @@
 """``nasbench-lab bench`` section ``memory``: peak memory per method family, each in its own process.
 
 Peak RSS only grows within a process, so every figure comes from a fresh child interpreter that
-builds one job (digits, batch 64, NB-201 at its defaults C=16, N=5; ``quick``: C=8, N=1), takes a
-few steps (``quick``: DARTS and PC-DARTS only) and reports its peak RSS and the RSS right after building (the data, the model, the
-imports); the difference is what the steps themselves need (activations and gradients of the
+builds one job (digits, batch 64, NB-201 at its defaults C=16, N=5; ``quick``: C=8, N=1 and only
+DARTS and PC-DARTS), takes a few steps and reports its peak RSS and the RSS right after building
+(the data, the model, the imports); the difference is what the steps themselves need (activations and gradients of the
 graph, optimiser state). The families: the single-path one-shot Trainer (one path per step), and
 the relaxed supernet of DARTS (every op of every edge), DARTS second order (the unrolled
 virtual step), GDAS (one sampled op per edge in the forward) and PC-DARTS (1/K of the channels
@@ -26,11 +26,7 @@ def _child(family: str, steps: int, quick: bool) -> dict[str, float]:
     """Runs in the child: build, step, report (MB)."""
     import resource
 
-    import torch
-
     from nasbench_lab import data
-
-    torch.set_num_threads(int(os.environ.get("NASBENCH_LAB_BENCH_THREADS", torch.get_num_threads())))
 
     def rss_now() -> float:
         with open("/proc/self/statm") as f:
@@ -61,7 +57,7 @@ def bench(quick: bool = False) -> dict[str, Any]:
     steps = 2 if quick else 4
     out: dict[str, Any] = {}
     for family in ("darts", "pcdarts") if quick else FAMILIES:  # quick: the PC-DARTS claim only
-        code = ("import json, sys; from nasbench_lab.differentiable.memory_bench import _child; "
+        code = ("import json; from nasbench_lab.differentiable.memory_bench import _child; "
                 f"print(json.dumps(_child({family!r}, {steps}, {quick!r})))")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
         if proc.returncode != 0:

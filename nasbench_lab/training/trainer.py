@@ -396,9 +396,10 @@ class Trainer(Job):
     @torch.no_grad()
     def _reward_tensor(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """:meth:`reward` as a 0-d tensor on the device (no host sync)."""
-        x, y = batch if batch is not None else self._next_batch("val")
+        # the step's own minibatch is already in the supernet's layout; a caller's batch may not be
+        x, y = (self._layout(batch[0]), batch[1]) if batch is not None else self._next_batch("val")
         with self._batch_stats_only(), self._autocast():
-            return (self.net(self._layout(x), arch).argmax(1) == y).float().mean()
+            return (self.net(x, arch).argmax(1) == y).float().mean()
 
     @torch.no_grad()
     def outputs(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
