@@ -6,13 +6,13 @@ architectures on the *same* batches (same augmentation, same validation-minibatc
 do identical arithmetic, so the ratio is the framework's overhead alone. Each side runs in
 alternation, several rounds, and the best round counts (the usual way to time on a noisy box).
 
-On a CPU with few cores the Trainer ratio sits below 1 for a reason outside this package: once
-the main thread has run an OpenMP parallel region (any torch op, as in every notebook), a second
-thread's regions get a second OpenMP team, and with more OpenMP threads alive than cores libgomp
-cuts its spin-wait to 100 spins (documented under GOMP_SPINCOUNT), so each region in the Run
-thread waits for a futex wake-up.
-Measured on 2 cores (pooling, digits): 129-143 ms/step in the main thread or in a thread when the
-main thread never used OpenMP, 177-200 ms/step in a thread after it did.
+On a CPU with few cores a Run's thread is slower than the main thread for a reason outside this
+package: once the main thread has run an OpenMP parallel region (any torch op, as in every
+notebook), a second thread's regions get a second OpenMP team, and with more OpenMP threads alive
+than cores libgomp cuts its spin-wait to 100 spins (GOMP_SPINCOUNT), so each region waits for a
+futex wake-up (1.2-1.5x per step on 2 cores). The Run ends the main thread's idle team when it
+starts and the dashboard after each refresh (``nasbench_lab.runs.openmp``); this bench's main
+thread runs the plain loops, so every Run here starts after the main thread used torch.
 
 The Trainer keeps its supernet and batches in channels_last (``TrainerConfig.channels_last``),
 oneDNN's fastest layout on CPU too (training steps 1.4x pooling, 2.1x NB-201 on 2 cores), while
@@ -110,11 +110,11 @@ def _dashboard_attached(run: Any, interval_s: float = 1 / 3) -> float:
     t0 = time.time()  # the events' clock
     run.start()
     while True:
-        release_idle_team()  # as FollowsRun does on each refresh
         events = run.events.since(seq)
         if events:
             seq = events[-1].seq
             snapshots += sum(1 for e in events if e.kind == "snapshot")
+        release_idle_team()  # as FollowsRun does after each refresh
         if run.status in ("finished", "failed", "stopped") and seq >= run.events.last_seq:
             break
         time.sleep(interval_s)

@@ -198,14 +198,14 @@ class FollowsRun(AutoRefresh):
 
     async def _refresher(self) -> None:
         while not self._closed and self.run is not None:
-            # The kernel's thread may have run torch since the run started (a user's cell): its idle
-            # OpenMP team would slow the run's thread (nasbench_lab.runs.openmp); refreshing itself
-            # never calls torch.
-            release_idle_team()
             try:
                 self.refresh()
             except Exception as exc:  # keep refreshing; show what went wrong
                 self.show_refresh_error(f"refresh failed: {type(exc).__name__}: {exc}")
+            # The kernel's thread may have run torch since the last refresh (a user's cell, or a
+            # view that reads a tensor): its idle OpenMP team would slow the run's thread
+            # (nasbench_lab.runs.openmp), so it is ended after each refresh.
+            release_idle_team()
             if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
                 return
             await asyncio.sleep(self.interval_s)

@@ -7,20 +7,20 @@ not, and once that count exceeds the cores it cuts its spin-wait from 300,000 to
 "throttled" count, see GOMP_SPINCOUNT in the libgomp manual), so every parallel region of the
 Run's thread ends in a futex sleep and a wake-up: 0.81-0.83 of a plain loop's speed.
 
-The attempt: ``omp_pause_resource_all(omp_pause_soft)`` (OpenMP 5.0, libgomp >= 9) called in the
-thread that starts the run (the notebook's main thread) ends *that* thread's idle pool and lowers
-the count, so the Run's pool is the only one and keeps the normal spin-wait. Nothing else changes:
-the main thread's next torch op builds a new pool (microseconds), other threads' pools are left
-alone, and the call is refused by libgomp (returns -1) inside a parallel region. Where libgomp is
-not the OpenMP runtime in this process (macOS, a build with another runtime) this is a no-op.
+The fix: ``omp_pause_resource_all(omp_pause_soft)`` (OpenMP 5.0, libgomp >= 9) called in the
+thread that starts the run (the notebook's main thread), and again after each dashboard refresh,
+ends *that* thread's idle pool and lowers the count, so the Run's pool is the only one and keeps
+the normal spin-wait. Nothing else changes: the main thread's next torch op builds a new pool
+(microseconds), other threads' pools are left alone, and libgomp refuses the call (-1) inside a
+parallel region. Every loaded libgomp is paused: a notebook has at least two (torch's and
+scikit-learn's), and the first version, which paused only the first path found (scikit-learn's),
+released nothing and was measured as "ineffective". Where libgomp is not the OpenMP runtime
+(macOS, a build with another runtime) this is a no-op.
 
-What it is worth, measured after it landed (2 cores, best ms/step of 30, pooling/NB-201): main
-thread 130/427, Run thread 198/511, Run thread after the release 208/477: within the noise, so
-the second team is not the whole story and the thread's overhead stays (the bench's
-``*_trainer_vs_channels_last_loop``, 0.72-0.77). It is kept because it is cheap and harmless; the
-Run thread meets its target through the layout instead (``TrainerConfig.channels_last``). A
-design that removes the overhead (the run's steps on the kernel's main thread between cells, or
-in a subprocess) is open.
+Measured on 2 cores (pooling, digits, best ms/step of 20, channels_last, the main thread had run
+torch): plain loop in the main thread 133, the same loop in a thread 162-194, in a thread after the
+release 131 (a thread in a process whose main thread never ran torch: 121-128). ``nasbench-lab
+bench``: Trainer in its Run / the same loop in the main thread 0.95 (pooling), 1.00 (NB-201).
 
 ``GOMP_SPINCOUNT``/``OMP_WAIT_POLICY`` are no alternative: libgomp reads them once when it is
 loaded, i.e. at ``import torch``, which in a notebook usually happens before ``nasbench_lab``.
@@ -37,32 +37,39 @@ _OMP_PAUSE_SOFT = 1
 
 
 @functools.cache
-def _pause_fn():
-    """libgomp's ``omp_pause_resource_all`` from the copy this process has loaded, else None."""
+def _pause_fns() -> tuple:
+    """``omp_pause_resource_all`` of every libgomp this process has loaded (torch ships one,
+    scikit-learn another: only torch's pools slow a run, and the paths do not say which is which,
+    so every copy is paused; each keeps its own pools and its own count). Filled once torch is
+    imported, so torch's copy is always among them; a copy loaded later is not, which is harmless."""
     if not sys.platform.startswith("linux"):
-        return None
+        return ()
     try:
         with open("/proc/self/maps") as fh:
             paths = {line.split()[-1] for line in fh if "libgomp" in line and "/" in line}
     except OSError:
-        return None
+        return ()
+    fns = []
     for path in sorted(paths):
         try:
             fn = ctypes.CDLL(path).omp_pause_resource_all  # the loaded copy: dlopen returns its handle
         except (OSError, AttributeError):  # an old libgomp without OpenMP 5.0
             continue
         fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        return fn
-    return None
+        fns.append(fn)
+    return tuple(fns)
 
 
 def release_idle_team() -> bool:
     """End the calling thread's idle OpenMP worker threads (see the module docstring).
 
-    Returns True when libgomp released (or had nothing to release), False where it is not in
-    use here or refused (inside a parallel region). Cheap enough to call on every dashboard refresh.
+    Returns True when every loaded libgomp released (or had nothing to release), False where
+    none is in use here or one refused (inside a parallel region). Cheap enough to call on every
+    dashboard refresh (a few microseconds when there is nothing to release).
     """
     if "torch" not in sys.modules:  # no torch, no OpenMP team to release
         return False
-    fn = _pause_fn()
-    return fn is not None and fn(_OMP_PAUSE_SOFT) == 0
+    fns = _pause_fns()
+    if not fns:
+        return False
+    return all([fn(_OMP_PAUSE_SOFT) == 0 for fn in fns])
