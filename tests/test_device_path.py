@@ -3,6 +3,8 @@ sync per step, compile plumbing and the OpenMP team release: all checked on CPU.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 import torch
 
 from nasbench_lab import data as data_mod
+from nasbench_lab.differentiable.trainer import DifferentiableTrainer
 from nasbench_lab.runs.openmp import release_idle_team
 from nasbench_lab.training.trainer import Trainer, data_storage_for
 from tests.test_data import write_cifar10
@@ -94,6 +97,35 @@ def test_release_idle_team_after_torch_and_inside_a_thread():
     assert float((torch.ones(8, 8) @ torch.ones(8, 8)).sum()) == 512.0
 
 
+_RELEASE_SCRIPT = r"""
+import os, sys, torch
+import sklearn.metrics  # loads scikit-learn's own libgomp beside torch's, as every notebook does
+from nasbench_lab.runs.openmp import _pause_fns, release_idle_team
+gomps = sorted({l.split()[-1] for l in open("/proc/self/maps") if "libgomp" in l and "/" in l})
+torch.set_num_threads(2)
+torch.relu(torch.randn(400_000))  # the main thread's OpenMP team: one worker thread
+n_team = len(os.listdir("/proc/self/task"))
+ok = release_idle_team()
+n_released = len(os.listdir("/proc/self/task"))
+print(len(gomps), len(_pause_fns()), ok, n_team, n_released)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc/self/task (Linux)")
+def test_release_idle_team_ends_torchs_pool_with_scikit_learns_libgomp_loaded():
+    """The release must reach torch's libgomp, whichever other copies are loaded: the first
+    version paused only the first path in sorted order, scikit-learn's, so torch's idle team
+    stayed and the Run thread kept libgomp's throttled spin (1.3x slower steps, 2 cores)."""
+    out = subprocess.run([sys.executable, "-c", _RELEASE_SCRIPT], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    n_gomp, n_fns, ok, n_team, n_released = int(out[0]), int(out[1]), out[2], int(out[3]), int(out[4])
+    if n_fns == 0:
+        pytest.skip("libgomp is not this torch's OpenMP runtime")
+    assert n_fns == n_gomp >= 2  # torch's and scikit-learn's copies, both reached
+    assert ok == "True"
+    assert n_released == n_team - 1  # the main thread's one idle worker is gone
+
+
 def test_channels_last_is_a_layout_only_same_step_and_estimates_as_nchw():
     """The Trainer's channels_last default (faster on CPU and CUDA) changes the memory layout of
     the supernet and its batches, not the arithmetic: from the same initialisation the first step
@@ -128,3 +160,21 @@ def test_evaluation_chunk_size_does_not_change_the_numbers():
     tr.eval_chunk = 10_000  # the whole split in one pass
     whole = tr.evaluate_metrics(arch, recalibrate=False)
     assert small[0] == whole[0] and small[1] == pytest.approx(whole[1], rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["darts", "gdas"])
+def test_differentiable_trainer_channels_last_is_a_layout_only(method):
+    """DifferentiableConfig.channels_last (default, 2.3x a DARTS step on NB-201 here) changes the
+    layout of the relaxed network and its batches, not the arithmetic: from the same
+    initialisation the first step's losses and alpha updates agree with NCHW."""
+    jobs = {cl: DifferentiableTrainer(space="nb201", method=method, steps=3, batch_size=16, channels=8, cells=1,
+                                      seed=5, hessian_every=0, channels_last=cl) for cl in (True, False)}
+    first = {cl: tr.step() for cl, tr in jobs.items()}
+    for key in ("loss", "val_loss"):
+        assert first[True][key] == pytest.approx(first[False][key], rel=1e-5)
+    for g in jobs[True].groups:
+        torch.testing.assert_close(jobs[True].alphas[g].detach(), jobs[False].alphas[g].detach(), rtol=1e-4, atol=1e-6)
+    for cl, tr in jobs.items():
+        conv = next(m for m in tr.net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == cl
+    assert DifferentiableTrainer.from_config(jobs[False].config()).cfg.channels_last is False  # stored with the run

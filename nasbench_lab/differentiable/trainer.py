@@ -161,6 +161,9 @@ class DifferentiableConfig:
     fair_threshold: float = 0.85  # FairDARTS: derive an op only when sigmoid(alpha) >= this
     benchmark_dataset: str = "cifar10"
     history: int = 100  # points of alpha history kept for the view (thinned evenly)
+    # the relaxed network and its batches in channels_last (NHWC), oneDNN's and CUDA's fastest
+    # layout, as the one-shot Trainer; False reproduces runs made before it was the default
+    channels_last: bool = True
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> DifferentiableConfig:
@@ -306,6 +309,8 @@ class DifferentiableTrainer(Job):
         self.net = self.relax.build(self.data.num_classes, config.channels, config.cells,
                                     config.partial if self.method == "pcdarts" else 1,
                                     self.method == "darts-minus", ops=ops).to(self.device)
+        if config.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
         self.groups: tuple[str, ...] = tuple(self.net.groups)
         k = len(self.net.op_names)
         # FairDARTS starts every sigmoid at 0.5 (reference: zeros); the others at DARTS' 1e-3 * N(0, 1)
@@ -441,6 +446,8 @@ class DifferentiableTrainer(Job):
         return out
 
     def _forward(self, x: torch.Tensor, weights, index=None, edge_weights=None) -> torch.Tensor:
+        if self.cfg.channels_last:  # every forward (steps, arch steps, Hessian, evaluation) passes here
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x, weights=weights, index=index, edge_weights=edge_weights, aux=self.aux_weight)
 
     def _arch_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nasbench_lab.nn import ops
-from nasbench_lab.nn.ops import FactorizedReduce, ReLUConvBN
+from nasbench_lab.nn.ops import FactorizedReduce, ReLUConvBN, Zero
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
 __all__ = [
@@ -156,7 +156,16 @@ class MixedOp(nn.Module):
                 return out
             rest = torch.cat([w[:index], w[index + 1:]]).sum()  # 0 in value, straight-through in gradient
             return w[index] * out + rest
-        return sum(w[k] * op(x) for k, op in enumerate(self.ops))
+        # "none" (Zero) adds w_k * 0: nothing to the value (x + 0 is exact) and nothing to any
+        # gradient (d out / d w_k = 0), so it is left out of the sum: one multiply and one add of a
+        # full activation less per edge, and the sum keeps the layout of a real op's output
+        terms = [w[k] * op(x) for k, op in enumerate(self.ops) if not isinstance(op, Zero)]
+        if not terms:  # an all-"none" op set
+            return w[0] * self.ops[0](x)
+        out = terms[0]
+        for t in terms[1:]:
+            out = out + t
+        return out
 
     def forward(self, x: torch.Tensor, w: torch.Tensor | None = None, index: int | None = None,
                 aux: float = 0.0, op: int | None = None) -> torch.Tensor:
