@@ -36,9 +36,26 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+def _commit() -> str | None:
+    """The checkout's commit (``+dirty`` with uncommitted changes), None outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def describe(argv: Sequence[str], seconds: float | None = None, **extra: Any) -> dict[str, Any]:
-    """The record: command line (``nasbench-lab`` + argv), package/torch/python versions,
-    machine (host OS, CPU, cores, CUDA device if any), UTC date, CPU and wall seconds."""
+    """The record: command line (``nasbench-lab`` + argv), package/torch/python versions, git
+    commit, machine (host OS, CPU, cores, CUDA device if any), UTC date, CPU and wall seconds."""
     import torch
 
     import nasbench_lab
@@ -48,6 +65,7 @@ def describe(argv: Sequence[str], seconds: float | None = None, **extra: Any) ->
         "command": "nasbench-lab " + " ".join(shlex.quote(a) for a in argv),
         "argv": list(argv),
         "nasbench_lab": getattr(nasbench_lab, "__version__", "unknown"),
+        "commit": _commit(),  # the code that made it: a rerun on another commit may differ in rounding
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "machine": {"platform": platform.platform(), "cpu": _cpu(), "cores": os.cpu_count(), "cuda": cuda,
