@@ -72,4 +72,4 @@ def release_idle_team() -> bool:
     fns = _pause_fns()
     if not fns:
         return False
-    return all([fn(_OMP_PAUSE_SOFT) == 0 for fn in fns])
+    return all([fn(_OMP_PAUSE_SOFT) == 0 for fn in fns])  # a list, not a generator: pause every copy

@@ -162,10 +162,7 @@ class MixedOp(nn.Module):
         terms = [w[k] * op(x) for k, op in enumerate(self.ops) if not isinstance(op, Zero)]
         if not terms:  # an all-"none" op set
             return w[0] * self.ops[0](x)
-        out = terms[0]
-        for t in terms[1:]:
-            out = out + t
-        return out
+        return sum(terms[1:], terms[0])
 
     def forward(self, x: torch.Tensor, w: torch.Tensor | None = None, index: int | None = None,
                 aux: float = 0.0, op: int | None = None) -> torch.Tensor:
