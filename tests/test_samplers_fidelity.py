@@ -74,29 +74,27 @@ def test_per_layer_encodings_differ_exactly_where_a_pooling_moved():
     assert reps.pairwise(U, U, "hamming")[1, 2] == pytest.approx(4.0)
 
 
-def test_regularisation_updates_the_nodes_of_the_same_block_and_choice_with_their_ema():
-    """Defect 1: Su et al.'s node communication tied per-resolution counts (different pooling positions)."""
-    s = get("mcts-reg", POOL, warmup=0.0, uct_warmup=0.0, total_steps=100, beta=0.9)
+def test_regularisation_shares_one_ema_per_block_and_choice():
+    """Defect 1: Su et al.'s node communication tied per-resolution counts (different pooling positions).
+    Issue 22: the tie is soft, one shared EMA G per (block, choice) blended into UCT's value."""
+    s = get("mcts-reg", POOL, warmup=0.0, uct_warmup=0.0, total_steps=100, beta=0.9, reg_weight=0.3)
     tree = s.tree
     a, b = P("[4,3,3]"), P("[3,4,3]")  # pools {4,7} and {3,7}
     path_a = tree.path_to(a.genes)
     s.observe(a, 0.6)
-    # every node "block 7: pool" (level 6, gene 1) off the path got the reward as its first value
+    # "block 7: pool" (level 6, gene 1) has one shared value; nodes off the path keep their own C
+    assert tree.shared[(6, 1)] == pytest.approx(0.6) and (6, 0) not in tree.shared
     eq = [j for j in tree.equivalent[(6, 1)] if j not in path_a]
-    assert eq and all(tree.C[j] == pytest.approx(0.6) and tree.n[j] == 0 for j in eq)
-    # nodes that mean something else were not touched: "block 7: identity", or block 4 under other prefixes
-    assert all(not tree.valued[j] for j in tree.equivalent[(6, 0)])
-    # the regularised value follows its own EMA: 0.9 * 0.6 + 0.1 * 0.8 on the second update
+    assert eq and all(not tree.valued[j] and tree.n[j] == 0 for j in eq)
+    # the shared value follows its own EMA: 0.9 * 0.6 + 0.1 * 0.8 on the second update
     s.observe(b, 0.8)
     path_b = tree.path_to(b.genes)
-    off = [j for j in tree.equivalent[(6, 1)] if j not in path_a and j not in path_b]
-    assert off and all(tree.C[j] == pytest.approx(0.9 * 0.6 + 0.1 * 0.8) for j in off)
     assert tree.shared[(6, 1)] == pytest.approx(0.9 * 0.6 + 0.1 * 0.8)
-    # on b's path, "block 7: pool" had only a's regularised value: its EMA continues from there
+    # on b's path "block 7: pool" starts its own EMA at b's reward; UCT reads 0.7 C + 0.3 G
     j7 = path_b[7]
-    assert tree.gene[j7] == 1 and tree.C[j7] == pytest.approx(0.9 * 0.6 + 0.1 * 0.8) and tree.n[j7] == 1
-    # "block 3: pool" (first seen on b's path) starts at b's reward
-    assert tree.C[path_b[3]] == pytest.approx(0.8)
+    assert tree.gene[j7] == 1 and tree.C[j7] == pytest.approx(0.8) and tree.n[j7] == 1
+    assert tree.values([j7])[0] == pytest.approx(0.7 * 0.8 + 0.3 * (0.9 * 0.6 + 0.1 * 0.8))
+    assert tree.values([j7], communicate=False)[0] == pytest.approx(0.8)  # the final choice: C alone
 
 
 def test_independent_sampler_is_the_product_over_blocks_restricted_to_valid_layouts():

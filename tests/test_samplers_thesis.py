@@ -205,17 +205,18 @@ def test_rank_trees_balanced_and_greedy():
     assert greedy.leaf[greedy.children[0][1]] == ARCHS[0].genes
 
 
-def test_regularization_updates_equivalent_nodes():
+def test_regularization_updates_the_shared_value_of_equivalent_nodes():
     s = get("mcts-reg", POOL, warmup=0.0, uct_warmup=0.0, total_steps=100)
     tree = s.tree
     a = POOL.parse("[4,3,3]")
     s.observe(a, 0.7)
-    # nodes "block 4 pools" under other prefixes received the same EMA update
+    # "block 4 pools" has one shared value for all its nodes; off-path nodes keep no value of their own
+    assert tree.shared[(3, 1)] == pytest.approx(0.7)
     eq = [j for j in tree.equivalent[(3, 1)] if j not in tree.path_to(a.genes)]
-    assert eq and all(tree.C[j] == pytest.approx(0.7) and tree.n[j] == 0 for j in eq)
+    assert eq and all(tree.n[j] == 0 and not tree.valued[j] for j in eq)
     plain = get("mcts", POOL, warmup=0.0, uct_warmup=0.0, total_steps=100)
     plain.observe(a, 0.7)
-    assert all(not plain.tree.valued[j] for j in plain.tree.equivalent[(3, 1)] if plain.tree.n[j] == 0)
+    assert plain.tree.shared == {} and plain.tree.reg_weight == 0.0
 
 
 def test_mcts_phases_and_final_choice():
@@ -268,8 +269,11 @@ def test_prototype_equations_on_a_hand_example():
     r = np.array([0.0, 1.0])
     # "hamming" metric: half the squared Euclidean distance -> d = 0.5 and 1.0
     assert prototype_mean_distance(r, C, "hamming") == pytest.approx(1.5)  # sum / (K - 1)
-    new = update_prototypes(C, r, lam=0.5, metric="hamming")  # beta = [0.25, 1] / 1.25 = [0.2, 0.8]
-    np.testing.assert_allclose(new, [[0.0, 0.1], [0.6, 0.4]])
+    new = update_prototypes(C, r, lam=0.5, metric="hamming", assignment="printed")  # eq 5.8 as printed:
+    np.testing.assert_allclose(new, [[0.0, 0.1], [0.6, 0.4]])  # beta = [0.25, 1] / 1.25 = [0.2, 0.8]
+    # the default reads eq 5.8 inverted, fuzzy c-means (m = 2): u = [4, 1] / 5, beta = u^2 = [0.64, 0.04]
+    new = update_prototypes(C, r, lam=0.5, metric="hamming")
+    np.testing.assert_allclose(new, [[0.0, 0.32], [0.98, 0.02]])
     # eq 5.10: denser than the median -> accepted less than half the time
     assert acceptance(alpha=2.0, alpha_mid=1.0, temperature=0.5) == pytest.approx(1 / (1 + math.exp(2.0)))
     assert acceptance(alpha=0.5, alpha_mid=1.0, temperature=0.5) > 0.5

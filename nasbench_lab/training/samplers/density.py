@@ -6,8 +6,10 @@ architecture's density in a representation space and samples sparse architecture
 
 ``variant="numerable"`` (Alg 5.1): after a uniform warm-up, the representation of every
 architecture, its mean distance to all others ``d_a`` (eq 5.5), and ``a ~ softmax(d_a / tau)``
-(eq 5.7); the densities are re-estimated every ``reestimate_every`` (a fraction of the run, or a
-number of steps; 0: never) because they drift while the supernet trains (Fig 5.4).
+(eq 5.7), estimated once, as the algorithm does (Fig 5.4: densities "stabilize after a few
+training epochs", which is why one estimate after a short warm-up is enough). An option the
+thesis does not use: ``reestimate_every`` (a fraction of the run, or a number of steps; default
+0, never) estimates again during training, for a warm-up too short for the densities to settle.
 
 ``variant="prototypes"`` (Alg 5.2) for spaces too large to compare all pairs: ``K`` prototypes by
 KMeans on the representations of ``N`` uniform samples; each step draws ``a ~ U``, its density
@@ -15,8 +17,10 @@ KMeans on the representations of ``N`` uniform samples; each step draws ``a ~ U`
 with ``sigmoid((alpha_mid - alpha_a) / tau)`` (eq 5.10), else draws again (at most ``max_tries``);
 the prototypes follow *every* uniformly drawn candidate, accepted or not (Alg 5.2 lines 12-19:
 the update is in the loop body, after the accept/reject of line 16, so the prototypes track
-the uniform distribution of the space, not the debiased one), by soft assignment (eq 5.8-5.9, as
-written: ``beta_k = d^2(a, c_k) / sum_j d^2(a, c_j)``, ``c_k += lambda * beta_k * (a - c_k)``).
+the uniform distribution of the space, not the debiased one), by soft assignment (eq 5.8-5.9;
+``assignment="fuzzy"``, the default, reads eq 5.8 as favouring the nearest prototype (online
+fuzzy c-means), since as printed it collapses the prototypes onto one point: ``update_prototypes``
+has the measurement; ``assignment="printed"`` keeps the text's form).
 
 Scale. The thesis' temperatures (tau = 25 ~ uniform, 5 good, < 1 over-enforced, Fig 5.5) only make
 sense for distances on a common scale, which the text does not give; with ``normalize="zscore"``
@@ -93,11 +97,39 @@ def acceptance(alpha: float, alpha_mid: float, temperature: float, scale: float 
     return float(expit((alpha_mid - alpha) / (temperature * (scale if scale > 0 else 1.0))))
 
 
-def update_prototypes(prototypes: np.ndarray, r: np.ndarray, lam: float, metric: reps.Metric) -> np.ndarray:
-    """Eq 5.8-5.9: ``beta_k = d^2(a, c_k) / sum_j d^2(a, c_j)``; ``c_k += lam * beta_k * (a - c_k)``."""
+#: eq 5.8's soft assignment (see update_prototypes): ``fuzzy`` (default), ``inverse``, ``printed``
+ASSIGNMENTS = ("fuzzy", "inverse", "printed")
+
+
+def update_prototypes(prototypes: np.ndarray, r: np.ndarray, lam: float, metric: reps.Metric,
+                      assignment: str = "fuzzy") -> np.ndarray:
+    """Eq 5.9, ``c_k += lam * beta_k * (a - c_k)``, with eq 5.8's soft assignment ``beta``.
+
+    ``printed``: ``beta_k = d^2(a, c_k) / sum_j d^2(a, c_j)``, eq 5.8 as written. It moves the
+    *farthest* prototypes most, so every sample pulls every prototype and they collapse onto one
+    running mean; Alg 5.2's density then degenerates to "distance to one point". §5.3.5 wants the
+    prototypes to stay "representative" of the space by a "soft-assignment rule", which needs the
+    nearest prototype to move most: we read eq 5.8 as a typo for its inverse.
+    ``inverse``: ``u_k = d^-2(a, c_k) / sum_j d^-2(a, c_j)``, the inverted ratio alone. It still
+    collapses, more slowly: distances in a representation space are concentrated, so ``u`` is
+    nearly flat and all prototypes drift to the mean (the phase transition of soft clustering).
+    ``fuzzy`` (default): ``beta_k = u_k^2``, online fuzzy c-means with fuzzifier m = 2 (Bezdek
+    1981: memberships ``u_k`` as above, centroids weighted by ``u_k^m``); a prototype at distance 0
+    takes the whole update. Measured (K = 8 KMeans prototypes, 3,000 uniform pooling samples,
+    lambda = 0.05; mean pairwise prototype distance before -> after): functional-like unit
+    vectors 0.264 -> printed 0.000, inverse 0.000, fuzzy 0.258; encodings (hamming) 1.998 ->
+    printed 0.000, inverse 0.000, fuzzy 1.762 (hard nearest-prototype k-means: 0.250 and 1.998).
+    tests/test_fidelity_pass2.py checks it through the sampler."""
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"assignment: expected one of {ASSIGNMENTS}, got {assignment!r} (e.g. 'fuzzy')")
     C = np.asarray(prototypes, float)
     d2 = reps.pairwise(np.atleast_2d(r), C, metric)[0] ** 2
-    beta = d2 / d2.sum() if d2.sum() > 0 else np.full(len(C), 1.0 / len(C))
+    if assignment == "printed":
+        beta = d2 / d2.sum() if d2.sum() > 0 else np.full(len(C), 1.0 / len(C))
+    else:
+        zero = d2 <= 1e-24
+        u = zero / float(zero.sum()) if zero.any() else (1.0 / d2) / (1.0 / d2).sum()
+        beta = u if assignment == "inverse" else u ** 2
     return C + lam * beta[:, None] * (np.asarray(r, float)[None, :] - C)
 
 
@@ -130,9 +162,10 @@ class DensitySampler(Sampler):
 
     def __init__(self, space: SearchSpace, seed: int = 0, representation: str = "functional",
                  variant: str = "auto", temperature: float = 5.0, normalize: str = "zscore",
-                 warmup: float = 0.2, reestimate_every: float = 0.25, batch_size: int = 64,
+                 warmup: float = 0.2, reestimate_every: float = 0, batch_size: int = 64,
                  gamma: float | None = None, layers: list[str] | None = None, prototypes: int = 100,
-                 initial_samples: int = 1000, proto_lr: float = 0.05, max_tries: int = 20,
+                 initial_samples: int = 1000, proto_lr: float = 0.05, assignment: str = "fuzzy",
+                 max_tries: int = 20,
                  alpha_window: int = 1000, projection: str = "pca", total_steps: int | None = None,
                  budget: str | dict | Budget | None = None) -> None:
         super().__init__(space, seed, budget=budget)
@@ -162,6 +195,9 @@ class DensitySampler(Sampler):
             raise ValueError(f"prototypes/initial_samples: expected 2 <= prototypes <= initial_samples, got "
                              f"{self.K} and {self.N} (e.g. prototypes=100, initial_samples=1000)")
         self.proto_lr = float(proto_lr)
+        if assignment not in ASSIGNMENTS:
+            raise ValueError(f"assignment: expected one of {ASSIGNMENTS}, got {assignment!r} (e.g. 'fuzzy')")
+        self.assignment = assignment
         self.max_tries = max(1, int(max_tries))
         self.alpha_window = max(10, int(alpha_window))
         if projection not in ("pca", "tsne"):
@@ -283,7 +319,7 @@ class DensitySampler(Sampler):
             scale = float(np.std(self.alphas)) if self.normalize == "zscore" else 1.0
             p = acceptance(alpha, self.alpha_mid(), self.temperature, scale)
             ok = bool(self.rng.random() < p) or t == self.max_tries - 1
-            self.prototypes = update_prototypes(self.prototypes, r, self.proto_lr, self.metric)
+            self.prototypes = update_prototypes(self.prototypes, r, self.proto_lr, self.metric, self.assignment)
             self.alphas = (self.alphas + [alpha])[-self.alpha_window:]
             self.tried += 1
             self.recent = (self.recent + [{"arch": str(a), "alpha": alpha, "p_accept": p, "accepted": ok,
@@ -324,6 +360,7 @@ class DensitySampler(Sampler):
                 "normalize": self.normalize, "warmup": self.warmup, "reestimate_every": self.reestimate_every,
                 "batch_size": self.batch_size, "gamma": self.gamma, "layers": self.layers,
                 "prototypes": self.K, "initial_samples": self.N, "proto_lr": self.proto_lr,
+                "assignment": self.assignment,
                 "max_tries": self.max_tries, "alpha_window": self.alpha_window, "projection": self.projection}
 
     def snapshot(self) -> dict[str, Any]:

@@ -14,8 +14,12 @@ sampling while the tree collects statistics), then MCTS sampling with ``T`` anne
 - ``mcts``: the default tree (levels = the space's decisions, branches = options; §3.3.4). On the
   pooling spaces a level is one block's binary choice, pool or identity (§3.5: "each layer of
   CNN is considered as a level of tree, with operations providing the branching").
-- ``mcts-reg``: plus Su et al.'s regularisation: each update also updates, by the same EMA, every
-  equivalent node (same level, same option: on pooling, the same block and the same choice).
+- ``mcts-reg``: plus Su et al.'s node communication, soft: every reward also updates one EMA
+  ``G`` per (level, option) shared by all equivalent nodes (on pooling, the same block and the
+  same choice), and UCT reads ``(1 - w) C(i) + w G`` (``reg_weight`` w, default ``REG_WEIGHT``;
+  ``SearchTree.regularize`` says why a blend). ``w = 1`` is the hard tie an earlier version
+  applied by default, which made every equivalent node's value identical and the pick worse than
+  plain ``mcts`` (the opposite of Table 3.1).
 - ``mcts-learned``: Alg 3.1. After the uniform warm-up, the outputs of every architecture on the
   fixed validation batch (or another representation), pairwise distances, agglomerative
   clustering -> a binary tree whose leaves are architectures; then MCTS on it, with a supernet
@@ -68,6 +72,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from nasbench_lab.training.trainer import Trainer
 
 _SNAPSHOT_NODES = 800  # snapshots are stored many times per run: the top of big trees
+#: ``mcts-reg``'s default node-communication weight w (tree.SearchTree.regularize): chosen by the
+#: simulation in tests/test_samplers_fidelity.py (noisy table rewards, several seeds)
+REG_WEIGHT = 0.3
 
 
 class MCTSSampler(Sampler):
@@ -79,7 +86,8 @@ class MCTSSampler(Sampler):
     def __init__(self, space: SearchSpace, seed: int = 0, beta: float = 0.95, lam: float = 0.5,
                  t_start: float = 0.02, t_end: float = 0.0025, warmup: float = 0.4,
                  uct_warmup: float = 0.25, total_steps: int | None = None,
-                 reg_beta: float | None = None, budget: str | dict | Budget | None = None) -> None:
+                 reg_beta: float | None = None, reg_weight: float = REG_WEIGHT,
+                 budget: str | dict | Budget | None = None) -> None:
         super().__init__(space, seed, budget=budget)
         self.beta = check_unit("beta", beta, "0.95")
         self.lam = float(lam)
@@ -93,6 +101,10 @@ class MCTSSampler(Sampler):
             raise ValueError(f"warmup + uct_warmup: expected < 1 so that MCTS samples at all, got "
                              f"{self.warmup} + {self.uct_warmup} (e.g. warmup=0.4, uct_warmup=0.25)")
         self.reg_beta = self.beta if reg_beta is None else check_unit("reg_beta", reg_beta, "0.95")
+        self.reg_weight = float(reg_weight)
+        if not 0.0 <= self.reg_weight <= 1.0:
+            raise ValueError(f"reg_weight: expected the node-communication weight in [0, 1] (0 = off, 1 = every "
+                             f"equivalent node the same value), got {reg_weight!r} (e.g. reg_weight={REG_WEIGHT})")
         self.progress = Progress(total_steps)
         self.windows = Windows()
         self.counts: Counter[str] = Counter()
@@ -100,7 +112,9 @@ class MCTSSampler(Sampler):
 
     # ------------------------------------------------------------------ phases and schedule
     def _initial_tree(self) -> SearchTree | None:
-        return SearchTree.default(self.space, options=self._tree_options)
+        tree = SearchTree.default(self.space, options=self._tree_options)
+        tree.reg_weight = self.reg_weight if self.regularized else 0.0
+        return tree
 
     @property
     def _tree_options(self) -> Any:
@@ -180,7 +194,8 @@ class MCTSSampler(Sampler):
     # ------------------------------------------------------------------ views and state
     def options(self) -> dict[str, Any]:
         return {"beta": self.beta, "lam": self.lam, "t_start": self.t_start, "t_end": self.t_end,
-                "warmup": self.warmup, "uct_warmup": self.uct_warmup, "reg_beta": self.reg_beta}
+                "warmup": self.warmup, "uct_warmup": self.uct_warmup, "reg_beta": self.reg_beta,
+                **({"reg_weight": self.reg_weight} if self.regularized else {})}
 
     def snapshot(self) -> dict[str, Any]:
         tree = self.tree
@@ -211,6 +226,8 @@ class MCTSSampler(Sampler):
         self.counts = Counter(state["counts"])
         self.tree = None if state["tree"] is None else SearchTree.from_state(
             current_tree_state(self.space, state["tree"], self.name), self.space, self._tree_options)
+        if self.tree is not None and self.regularized:
+            self.tree.reg_weight = self.reg_weight
 
 
 class RegularizedMCTSSampler(MCTSSampler):

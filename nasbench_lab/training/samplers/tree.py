@@ -75,10 +75,13 @@ class SearchTree:
         self.height: list[float] = []  # merge height (learned/rank trees), for the dendrogram
         self.n: list[int] = []
         self.C: list[float] = []
-        self.valued: list[bool] = []  # C holds a value (from a visit or a regularisation update)
+        self.valued: list[bool] = []  # C holds a value (from a visit)
         self.leaf_index: dict[Genes, int] = {}
         self.equivalent: dict[tuple[int, int], list[int]] = {}  # (level, gene) -> default-tree nodes
-        self.shared: dict[tuple[int, int], float] = {}  # regularised value for not-yet-expanded nodes
+        #: node communication (``mcts-reg``): G(level, gene), the EMA of every reward through that
+        #: (level, option), and the weight w it gets in a node's value (:meth:`values`); 0 = off
+        self.shared: dict[tuple[int, int], float] = {}
+        self.reg_weight = 0.0
         self._prefix: list[Genes] = []  # default tree: the genes chosen down to each node
 
     # ------------------------------------------------------------------ construction
@@ -91,9 +94,8 @@ class SearchTree:
         self.leaf.append(leaf)
         self.height.append(float(height))
         self.n.append(0)
-        key = (self.depth[i] - 1, gene)
-        self.C.append(self.shared.get(key, 0.0))
-        self.valued.append(key in self.shared)
+        self.C.append(0.0)
+        self.valued.append(False)
         if leaf is not None:
             self.leaf_index[leaf] = i
         if gene >= 0:
@@ -229,6 +231,16 @@ class SearchTree:
     def leaves(self) -> list[Genes]:
         return [g for g in self.leaf if g is not None]
 
+    def values(self, nodes: Sequence[int], communicate: bool = True) -> np.ndarray:
+        """The value UCT reads for each node: its own ``C`` (eq 3.4), or while training with node
+        communication (``reg_weight`` w > 0) ``(1 - w) C(i) + w G(level, option)`` (see
+        :meth:`regularize`). ``communicate=False`` (the final choice) reads ``C`` alone."""
+        C = np.array([self.C[i] for i in nodes], float)
+        if self.reg_weight <= 0.0 or not communicate:
+            return C
+        G = np.array([self.shared.get((self.depth[i] - 1, self.gene[i]), self.C[i]) for i in nodes], float)
+        return (1.0 - self.reg_weight) * C + self.reg_weight * G
+
     def child_probabilities(self, node: int, temperature: float, lam: float,
                             visited_only: bool = False) -> tuple[list[int], np.ndarray]:
         """Children of ``node`` and their eq 3.2 probabilities; unvisited children come first."""
@@ -242,7 +254,7 @@ class SearchTree:
                 return ch, np.full(len(ch), 1.0 / len(ch))
             ch = [c for c, f in zip(ch, fresh) if not f]
             n = n[~fresh]
-        R = uct(np.array([self.C[c] for c in ch]), n, self.n[node], lam)
+        R = uct(self.values(ch, communicate=not visited_only), n, self.n[node], lam)
         return ch, boltzmann(R, temperature)
 
     def leaf_log_probabilities(self, temperature: float, lam: float = 0.0) -> dict[Genes, float]:
@@ -262,7 +274,7 @@ class SearchTree:
             if not seen:
                 stack.extend((c, lp - math.log(len(ch))) for c in ch)
                 continue
-            R = uct(np.array([self.C[c] for c in seen]), np.array([self.n[c] for c in seen]), self.n[v], lam)
+            R = uct(self.values(seen, communicate=False), np.array([self.n[c] for c in seen]), self.n[v], lam)
             stack.extend((c, lp + float(q)) for c, q in zip(seen, log_softmax(R / temperature)))
         return out
 
@@ -316,17 +328,23 @@ class SearchTree:
         self.valued[i] = True
 
     def regularize(self, path: Sequence[int], reward: float, beta: float) -> None:
-        """Su et al.'s node communication: every node equivalent to one on the path (same level,
-        same option) gets the same EMA update of its value; visit counts are left alone."""
+        """Su et al.'s node communication, soft (thesis §3.3.4: independence "enforced in a soft way
+        by a regularization coefficient"): each reward also updates ``G(level, option)``, one EMA
+        shared by every equivalent node (same level, same option: on pooling, the same block and
+        the same choice), ``G = beta G + (1 - beta) acc``. A node's own ``C`` stays its own (eq
+        3.4); UCT reads ``(1 - w) C(i) + w G`` (:meth:`values`). Su et al. add ``C2 * G`` to the
+        UCT score; ``C + c G = (1 + c)((1 - w) C + w G)`` with ``w = c / (1 + c)``, the same
+        Boltzmann choice at temperature ``T (1 + c)``: the blend keeps rewards on the accuracy
+        scale, so the annealed ``T`` of eq 3.2 means the same with and without it. ``w = 1`` is the
+        hard tie (every equivalent node the same value), ``w = 0`` plain MCTS. Node communication
+        is a training-stage device (Su et al.: "node communication and hierarchical node selection
+        methods in the training and search stages, respectively"): it steers which paths are
+        trained; the final choice (``visited_only``, ``lambda = 0``) reads each node's own ``C``."""
         if self.kind != "default":
             raise ValueError("regularize: equivalent nodes (same level, same op) exist only in the default tree")
-        on_path = set(path)
         for i in path[1:]:
             key = (self.depth[i] - 1, self.gene[i])
             self.shared[key] = float(reward) if key not in self.shared else beta * self.shared[key] + (1 - beta) * reward
-            for j in self.equivalent.get(key, ()):
-                if j not in on_path:
-                    self._ema(j, reward, beta)
 
     def reset_stats(self) -> None:
         self.n = [0] * len(self.n)
@@ -341,7 +359,7 @@ class SearchTree:
                 "gene": list(self.gene), "leaf": [None if g is None else list(g) for g in self.leaf],
                 "height": list(self.height), "n": list(self.n), "C": list(self.C), "valued": list(self.valued),
                 "prefix": [list(p) for p in getattr(self, "_prefix", [])],
-                "shared": [[k[0], k[1], v] for k, v in self.shared.items()]}
+                "shared": [[k[0], k[1], v] for k, v in self.shared.items()], "reg_weight": self.reg_weight}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], space: SearchSpace | None = None,
@@ -357,6 +375,7 @@ class SearchTree:
         tree.valued = [bool(v) for v in state["valued"]]
         tree._prefix = [tuple(p) for p in state["prefix"]]
         tree.shared = {(int(a), int(b)): float(v) for a, b, v in state["shared"]}
+        tree.reg_weight = float(state.get("reg_weight", 0.0))
         tree.depth = []
         for p in tree.parent:
             tree.depth.append(0 if p < 0 else tree.depth[p] + 1)
@@ -392,7 +411,7 @@ class SearchTree:
                 p = self.parent[i]
                 u = None
                 if p >= 0 and self.n[i] > 0:
-                    u = float(uct([self.C[i]], [self.n[i]], self.n[p], lam)[0])
+                    u = float(uct(self.values([i]), [self.n[i]], self.n[p], lam)[0])
                 leaf = self.leaf[i]
                 rows.append({"id": i, "parent": p, "depth": self.depth[i], "n": self.n[i],
                              "C": self.C[i], "uct": u, "height": self.height[i],
