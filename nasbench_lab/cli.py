@@ -296,6 +296,7 @@ _PLUGINS = {
     "darts": ("nasbench_lab.differentiable.compare", "compare differentiable methods over seeds (derived cells, skips, eigenvalues)"),
     "latency": ("nasbench_lab.spaces.latency_cli", "per-op latency lookup table on a device, checked end to end"),
     "proxies": ("nasbench_lab.proxies.cli", "zero-cost proxies of N architectures on one batch: Spearman/Kendall vs the table"),
+    "reproduce": ("nasbench_lab.reproduce.cli", "a thesis table on real data, beside the thesis' numbers (--list)"),
 }
 
 

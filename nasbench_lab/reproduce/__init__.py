@@ -1,0 +1,100 @@
+"""Reproduce the thesis' tables: ``nasbench-lab reproduce NAME`` (and :func:`reproduce` in Python).
+
+A table (:mod:`~nasbench_lab.reproduce.tables`) is a list of independent runs (method × seed) at a
+scale (``full``: the thesis' budget; ``cpu``: a few hours on 2 cores; ``tiny``: tests). Each run
+trains a supernet in a :class:`~nasbench_lab.runs.Run` (the run store holds it, checkpoints make
+it resumable), then ranks the table's architectures and scores the ranking against the shipped
+ground truth (:mod:`~nasbench_lab.reproduce.runner`). The table is written beside the thesis'
+numbers (:mod:`~nasbench_lab.reproduce.report`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasbench_lab.reproduce.runner import Diverged, RunSpec, execute, plan, read_result
+from nasbench_lab.reproduce.tables import TABLES, Method, Protocol, Table, get
+
+__all__ = ["TABLES", "Diverged", "Method", "Protocol", "Reproduction", "RunSpec", "Table", "default_out", "get",
+           "plan", "reproduce"]
+
+
+def default_out(name: str, scale: str) -> Path:
+    from nasbench_lab import config
+
+    return config.workspace() / "reproduce" / f"{name}-{scale}"
+
+
+@dataclass
+class Reproduction:
+    """What :func:`reproduce` did: the results it has, the runs that failed, the files it wrote."""
+
+    table: Table
+    scale: str
+    results: list[dict[str, Any]]
+    failed: list[tuple[RunSpec, str]] = field(default_factory=list)
+    planned: int = 0
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed and len(self.results) == self.planned
+
+
+def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), out: str | Path | None = None,
+              resume: bool = False, data_root: str | None = None, dataset: str | None = None, device: str = "auto",
+              store: Any = None, progress: bool = True, log: Callable[[str], None] = print) -> Reproduction:
+    """Run table ``name`` at ``scale`` over ``seeds`` (resuming what ``out`` already holds when
+    ``resume``) and write it into ``out``. A failing run (diverged, raised) is reported and the
+    others go on; Ctrl-C stops after writing the table of what finished."""
+    from nasbench_lab import data as data_mod
+    from nasbench_lab.reproduce import report
+
+    table = get(name)
+    proto = table.protocol(scale)
+    if not seeds:
+        raise ValueError("--seeds: expected at least one seed (e.g. --seeds 0 1 2)")
+    out = Path(out).expanduser() if out is not None else default_out(name, scale)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {str(out)!r} is a file; expected a folder for the table")
+    specs = plan(table, scale, seeds, dataset=dataset, data_root=data_root, device=device)
+    have = [s for s in specs if read_result(out, s) is not None]
+    if have and not resume:
+        raise ValueError(f"--out: {str(out)!r} already holds {len(have)} of this table's {len(specs)} runs; pass "
+                         f"--resume to continue it (finished runs are kept), or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    # the data first: a missing or damaged folder is an error now, not after the first hour
+    data_mod.get(specs[0].trainer["dataset"], root=data_root, seed=0)
+    log(f"{table.thesis} ({name}), scale {scale}: {len(specs)} runs ({len(have)} done); {proto.describe()}")
+    results: list[dict[str, Any]] = []
+    failed: list[tuple[RunSpec, str]] = []
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    try:
+        for spec in tqdm(specs, desc=name, unit="run", disable=not progress):
+            try:
+                results.append(execute(spec, out, store=store, progress=progress, log=log))
+            except (Diverged, RuntimeError) as exc:
+                failed.append((spec, str(exc)))
+                log(f"{spec.label} seed {spec.seed}: {exc}")
+    except KeyboardInterrupt:
+        log(f"stopped; {len(results)} runs finished are kept in {out}; continue with --resume")
+        raise
+    finally:
+        keys = {r["key"] for r in results}
+        done = results + [r for s in specs if s.key not in keys and (r := read_result(out, s)) is not None]
+        if done:
+            note = (f"n = seeds finished per method; {len(done)} of {len(specs)} runs. Ranking: {proto.describe()}. "
+                    + (f"Where the thesis is silent: {proto.chosen}. " if proto.chosen else "")
+                    + (f"Budget: {proto.note}." if proto.note else ""))
+            files = report.write(table, out, done, proto.describe(), scale, note=note)
+        else:
+            files = {}
+    rep = Reproduction(table, scale, done, failed, planned=len(specs), files=files)
+    log(f"{len(done)}/{len(specs)} runs in {time.perf_counter() - t0:.0f} s; table in {out}")
+    return rep
