@@ -154,3 +154,20 @@ def test_missing_data_is_a_clear_error_before_any_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nowhere" in err
     assert not (tmp_path / "o" / "runs").exists()
+
+
+def test_verdict_is_computed_from_the_paired_seeds():
+    from nasbench_lab.reproduce import report
+
+    t = reproduce.get("table-5.1-pooling")
+    df = pd.DataFrame({"label": ["Uniform"] * 3 + ["Strict fairness"] * 3 + ["Debiased"] * 3,
+                       "seed": [0, 1, 2] * 3,
+                       "kendall_tau": [0.10, 0.12, 0.14, 0.30, 0.02, 0.25, 0.30, 0.33, 0.34]})
+    lines = report.verdict(t, df)
+    # fairness - uniform: d = [.20, -.10, .11], mean .07, sd sqrt(.0474 / 2) = .1540 -> 4.303 * .1540 / sqrt 3 = .382
+    assert lines[0].startswith("Strict fairness − Uniform (kendall_tau): +0.070 ± 0.382") and "not distinguishable" in lines[0]
+    # debiased - uniform: d = [.20, .21, .20]: the thesis' direction (+0.18), reproduced
+    assert "+0.203" in lines[1] and "reproduced" in lines[1] and "thesis +0.180" in lines[1]
+    summ = report.summary(t, df)
+    r = summ[(summ.label == "Debiased") & (summ.metric == "kendall_tau")].iloc[0]
+    assert r.ours_mean == pytest.approx(0.32333, abs=1e-4) and r.n == 3 and r.thesis == 0.34

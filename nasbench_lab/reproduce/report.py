@@ -100,3 +100,47 @@ def write(table: Table, out: Path, results: Sequence[dict[str, Any]], protocol_t
     paths["figure"].write_text(fig.to_json())
     save_figure(fig, paths["html"])
     return paths
+
+
+def load(folder: str | Path, table: Table) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """A shipped table (per-seed rows, summary) from its folder, or None when it has not been run."""
+    folder = Path(folder)
+    f = folder / f"{table.name}.csv"
+    if not f.is_file():
+        return None
+    df = pd.read_csv(f)
+    return df, summary(table, df)
+
+
+def verdict(table: Table, df: pd.DataFrame, metric: str | None = None) -> list[str]:
+    """What the table supports, computed from it: each method against the first (the baseline),
+    paired by seed, the thesis' difference beside ours; a difference counts only when its 95 %
+    t-interval over the paired seeds excludes 0."""
+    from scipy import stats
+
+    metric = metric or table.primary
+    base = table.methods[0].label
+    lines = []
+    b = df[df["label"] == base].set_index("seed")[metric]
+    for m in table.methods[1:]:
+        o = df[df["label"] == m.label].set_index("seed")[metric]
+        seeds = sorted(set(b.dropna().index) & set(o.dropna().index))
+        t_b, _ = thesis_value(table, base, metric)
+        t_o, _ = thesis_value(table, m.label, metric)
+        thesis = f"thesis {t_o - t_b:+.3f}" if (t_b is not None and t_o is not None) else "thesis: no number"
+        if len(seeds) < 2:
+            lines.append(f"{m.label} − {base} ({metric}): {len(seeds)} paired seed(s), too few to judge ({thesis})")
+            continue
+        d = (o.loc[seeds] - b.loc[seeds]).to_numpy(float)
+        half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+        if abs(d.mean()) <= half:
+            word = "not distinguishable from 0"
+        elif t_b is not None and t_o is not None and np.sign(d.mean()) == np.sign(t_o - t_b):
+            word = "the thesis' direction, reproduced"
+        elif t_b is not None and t_o is not None:
+            word = "the opposite of the thesis"
+        else:
+            word = "a difference"
+        lines.append(f"{m.label} − {base} ({metric}): {d.mean():+.3f} ± {half:.3f} (95 % interval, n={len(d)} "
+                     f"paired seeds): {word} ({thesis})")
+    return lines
