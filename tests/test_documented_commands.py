@@ -113,6 +113,11 @@ def _cheap(args: argparse.Namespace, tmp: Path) -> None:
             args.csv = str(tmp / Path(args.csv).name)
     elif cmd == "bench":
         args.quick, args.section = True, ["trainer"]
+    elif cmd == "reproduce" and args.name:  # seconds: the tiny scale, one seed, digits for the docs' folder
+        args.scale, args.seeds = "tiny", first_seed(args.seeds)
+        if args.data_root in ("DIR", "~/data"):
+            args.dataset, args.data_root = "digits", None
+        args.out, args.store = str(tmp / "reproduce"), str(tmp / "runs.sqlite")
 
 
 #: ``lab`` opens JupyterLab; ``bench --json`` with its budget flags (--quick --section trainer) runs
