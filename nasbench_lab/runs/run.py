@@ -56,7 +56,7 @@ class _Heartbeat:
     def release_later(self, path: str, run_id: str, owner: str) -> None:
         """Free a dropped Run object's lease from this thread (called by its finalizer, which may
         run inside any store transaction of any thread, so it writes nothing itself)."""
-        if owner not in store_mod._HELD:
+        if not store_mod.holds(owner):
             return  # given back already (the run ended)
         store_mod.drop(owner)  # judged dead in this process at once
         with self._lock:

@@ -88,6 +88,11 @@ def _hold(owner: str | None) -> None:
             _HELD.add(owner)
 
 
+def holds(owner: str | None) -> bool:
+    """Whether a Run object of this process holds the lease ``owner``."""
+    return owner in _HELD
+
+
 def drop(owner: str | None) -> None:
     """This process no longer holds ``owner``'s lease (in memory; the row is released separately)."""
     with _HELD_LOCK:
