@@ -12,16 +12,18 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import shutil
 import sqlite3
 import string
+import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from nasbench_lab import spaces
@@ -30,6 +32,7 @@ from nasbench_lab.cli import build_parser
 from nasbench_lab.data import safe_pickle
 from nasbench_lab.runs import Run, RunStore
 from nasbench_lab.runs import checkpoint as ckpt
+from nasbench_lab.runs import store as store_mod
 from nasbench_lab.spaces.darts import PRIMITIVES
 from nasbench_lab.training import samplers
 
@@ -309,6 +312,165 @@ def test_damaged_stores_read_or_name_the_file(good_store, data, tmp_path):
         store.close()
     except ValueError as exc:
         assert str(path) in str(exc), exc
+
+
+# ----------------------------------------------------------------------------- writers racing for one run id
+# Several writers (processes, or threads of one process) race to own run "shared" (issue 23):
+# exactly one wins, every other one is refused with RunOwned naming the winner (pid and host), and
+# none of the winner's rows is lost or replaced. The processes are long-lived workers (started once
+# per module: importing torch dominates their start), driven by JSON lines on stdin.
+_WORKER = """
+import json, os, sys
+sys.path.insert(0, {tests!r})
+from test_fuzz import _compete, _finish
+run = None
+for line in sys.stdin:
+    cmd = json.loads(line)
+    if cmd["do"] == "race":
+        os.environ["NASBENCH_LAB_HOME"] = cmd["home"]
+        print(json.dumps({{"ready": os.getpid()}}), flush=True)
+        run, reply = _compete(cmd)
+        print(json.dumps(reply), flush=True)
+    else:
+        print(json.dumps(_finish(run)), flush=True)
+        run = None
+"""
+
+
+def _compete(cmd: dict) -> tuple[Run | None, dict]:
+    """One contender: wait for the start signal, then try to own run 'shared' and take 2 steps."""
+    import time
+
+    from test_runs import Walk
+
+    while not Path(cmd["go"]).exists():
+        time.sleep(0.001)
+    try:
+        store = RunStore(cmd["db"])
+        if cmd["how"] == "resume":
+            run = Run.resume("shared", store=store, flush_every_s=0)
+        else:
+            run = Run(Walk(cmd["steps"], seed=cmd["seed"]), store=store, run_id="shared", checkpoint_dir=cmd["ck"],
+                      flush_every_s=0)
+        run.step(2, timeout=60)
+    except Exception as exc:  # noqa: BLE001 - the kind of refusal is what the test checks
+        return None, {"won": False, "pid": os.getpid(), "error": type(exc).__name__, "message": str(exc)}
+    return run, {"won": True, "pid": os.getpid(), "seed": cmd["seed"], "notice": getattr(run, "notice", None)}
+
+
+def _finish(run: Run | None) -> dict:
+    if run is None:
+        return {"status": None}
+    run.start()
+    return {"status": run.wait(60)}
+
+
+@pytest.fixture(scope="module")
+def writers():
+    import subprocess
+    import sys
+
+    code = _WORKER.format(tests=str(Path(__file__).parent))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    yield procs
+    for p in procs:
+        p.stdin.close()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def _ask(proc, cmd: dict | None = None) -> dict:
+    if cmd is not None:
+        proc.stdin.write(json.dumps(cmd) + "\n")
+        proc.stdin.flush()
+    line = proc.stdout.readline()
+    assert line, f"writer process {proc.pid} died (exit {proc.poll()})"
+    return json.loads(line)
+
+
+@settings(FUZZ, max_examples=10)
+@given(prior=st.sampled_from(["none", "stopped", "dead here", "silent elsewhere"]), n=st.integers(2, 3),
+       via=st.sampled_from(["processes", "threads"]), steps=st.integers(4, 30))
+def test_writers_racing_for_one_run_id(writers, prior, n, via, steps, tmp_path, _workspace):
+    import queue
+    import socket
+    import subprocess
+    import tempfile
+    import threading
+
+    from test_runs import Walk
+
+    event(f"{n} {via}, prior run: {prior}")
+    d = Path(tempfile.mkdtemp(dir=tmp_path))
+    db, ck = d / "s.sqlite", d / "ck"
+    if prior != "none":  # a run 'shared' that stopped at step 2, or whose writer died there
+        first = Run(Walk(steps, seed=99), store=RunStore(db), run_id="shared", checkpoint_dir=ck)
+        first.step(2)
+        first.stop()
+        del first
+        if prior != "stopped":
+            dead = subprocess.Popen(["true"])
+            dead.wait()
+            pid, host, beat = ((dead.pid, socket.gethostname(), time.time()) if prior == "dead here" else
+                               (4242, "old-node", time.time() - store_mod.STALE_S - 5))
+            con = sqlite3.connect(db)
+            with con:
+                con.execute("UPDATE runs SET status='running', owner='gone', pid=?, host=?, heartbeat=?",
+                            (pid, host, beat))
+            con.close()
+    base = {"db": str(db), "ck": str(ck), "go": str(d / "go"), "home": str(_workspace), "steps": steps,
+            "how": "new" if prior == "none" else "resume"}
+    if via == "processes":
+        for i, proc in enumerate(writers[:n]):
+            assert "ready" in _ask(proc, {**base, "do": "race", "seed": i})
+        (d / "go").touch()
+        replies = [_ask(proc) for proc in writers[:n]]
+    else:
+        out: queue.Queue = queue.Queue()
+        runs: dict[int, Run] = {}
+
+        def contend(i: int) -> None:
+            run, reply = _compete({**base, "seed": i})
+            if run is not None:
+                runs[i] = run
+            out.put(reply)
+
+        threads = [threading.Thread(target=contend, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        (d / "go").touch()
+        for t in threads:
+            t.join(120)
+        replies = [out.get_nowait() for _ in range(n)]
+
+    winners = [r for r in replies if r["won"]]
+    assert len(winners) == 1, replies
+    win = winners[0]
+    owner = f"owned by pid {win['pid']} on host {socket.gethostname()!r}"
+    for r in replies:
+        if not r["won"]:
+            assert r["error"] == "RunOwned" and owner in r["message"], r
+    if prior in ("dead here", "silent elsewhere"):
+        assert "took over the lease" in win["notice"], win
+    # the winner runs to the end; then every row is its own and nothing of it was lost
+    if via == "processes":
+        finals = [_ask(proc, {"do": "finish"}) for proc in writers[:n]]
+        assert sorted(f["status"] or "" for f in finals)[-1] == "finished", finals
+    else:
+        (winner,) = runs.values()
+        assert _finish(winner)["status"] == "finished"
+    store = RunStore(db)
+    rec = store.run("shared")
+    ref = np.cumsum(np.random.default_rng(99 if prior != "none" else win["seed"]).normal(size=steps))
+    assert rec["recorded_status"] == "finished" and rec["owner"] is None and rec["pid"] == win["pid"]
+    assert rec["summary"]["final"] == pytest.approx(ref[-1])
+    m = store.metrics("shared")
+    assert m.index.tolist() == list(range(1, steps + 1)) and np.allclose(m["pos"], ref)
+    store.close()
 
 
 # ----------------------------------------------------------------------------- dataset pickles

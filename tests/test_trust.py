@@ -493,7 +493,7 @@ def test_store_paths_that_are_not_stores(tmp_path):
 def test_an_old_store_is_migrated_and_keeps_its_runs(tmp_path):
     db = tmp_path / "old.sqlite"
     con = sqlite3.connect(db)
-    con.executescript(store_mod._SCHEMA.replace(",\n    pid INTEGER,\n    host TEXT,\n    heartbeat REAL", ""))
+    con.executescript(store_mod._SCHEMA.replace(",\n    pid INTEGER,\n    host TEXT,\n    heartbeat REAL,\n    owner TEXT", ""))
     con.execute("INSERT INTO runs (id, name, kind, config, status, created, updated, step) VALUES "
                 "('old1', 'n', 'supernet', '{}', 'finished', 1.0, 2.0, 7)")
     con.commit()

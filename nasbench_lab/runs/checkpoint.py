@@ -38,6 +38,7 @@ import os
 import pickle
 import random
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -220,9 +221,14 @@ def save(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return path
 
 
+#: torch's safe_globals adds to and removes from one process-wide list: a thread leaving it would
+#: take the numpy globals from a thread still loading (which then refused a good file)
+_SAFE_GLOBALS_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _numpy_allowed():
-    with torch.serialization.safe_globals(NUMPY_GLOBALS):
+    with _SAFE_GLOBALS_LOCK, torch.serialization.safe_globals(NUMPY_GLOBALS):
         yield
 
 
