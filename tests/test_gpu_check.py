@@ -19,12 +19,15 @@ def test_gpu_check_smoke_writes_a_report_of_real_numbers(tmp_path):
     assert rep["smoke"] is True and rep["device"] == "cpu"
     for key in ("pooling_trainer_ratio", "pooling_dashboard_attached_ratio", "pooling_trainer_steps_per_s"):
         assert math.isfinite(rep["bench"][key]) and rep["bench"][key] > 0
-    for method, thesis in (("uniform", 0.16), ("density", 0.34)):
-        r = rep["thesis"][method]
-        assert r["steps"] == 3 and r["thesis_kendall_tau"] == thesis
-        assert -1.0 <= r["kendall_tau"] <= 1.0  # judged against Table 2.1's 36 layouts
-        assert r["epoch_s"] > 0
-    assert rep["pooling_epoch_s"] == rep["thesis"]["uniform"]["epoch_s"]
+    th = rep["thesis"]
+    assert th["table"] == "table-5.1-pooling" and th["scale"] == "tiny"
+    for method, thesis in (("uniform", 0.16), ("fair", 0.21), ("density", 0.34)):
+        r = th["runs"][method]
+        assert r["thesis_kendall_tau"] == thesis and r["steps_planned"] == 12
+        if r["finished"]:  # judged against Table 2.1's layouts
+            assert r["steps_done"] == 12 and -1.0 <= r["kendall_tau"] <= 1.0
+        else:  # out of its share of the budget on a slow box: stopped with a checkpoint, speed reported
+            assert "resume" in r["stopped"] and r["steps_done"] < 12
 
 
 def test_gpu_check_needs_a_data_root_without_smoke(tmp_path):

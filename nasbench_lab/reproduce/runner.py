@@ -208,8 +208,13 @@ def _load_trained(path: Path) -> Any:
     return job
 
 
-def _follow(run: Any, total: int, desc: str, progress: bool) -> None:
-    """A progress bar from the run's events; a NaN or infinite loss stops the run (Diverged)."""
+class OutOfTime(RuntimeError):
+    """The caller's wall-clock deadline came before the run finished (it is stopped, resumable)."""
+
+
+def _follow(run: Any, total: int, desc: str, progress: bool, deadline: float | None = None) -> None:
+    """A progress bar from the run's events; a NaN or infinite loss stops the run (Diverged), and
+    so does the deadline (``time.monotonic()`` value; OutOfTime): both leave a checkpoint."""
     from tqdm.auto import tqdm
 
     seq = 0
@@ -229,12 +234,17 @@ def _follow(run: Any, total: int, desc: str, progress: bool) -> None:
                 bar.refresh()
             if run.status in ("finished", "failed", "stopped"):
                 break
+            if deadline is not None and time.monotonic() > deadline:
+                run.stop()
+                raise OutOfTime(f"out of time at step {run.job.step_count}/{total}; the run is stopped with a "
+                                f"checkpoint and continues with --resume")
             time.sleep(0.25)
 
 
 def execute(spec: RunSpec, out: Path, store: Any = None, progress: bool = True,
-            log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The result of one run: read back, or trained (resuming where it stopped) and judged."""
+            log: Callable[[str], None] = print, deadline: float | None = None) -> dict[str, Any]:
+    """The result of one run: read back, or trained (resuming where it stopped) and judged.
+    ``deadline`` (a ``time.monotonic()`` value) stops the training there (OutOfTime)."""
     from nasbench_lab.runs import Run, RunStore
     from nasbench_lab.training import Trainer
 
@@ -265,7 +275,7 @@ def execute(spec: RunSpec, out: Path, store: Any = None, progress: bool = True,
                       checkpoint_every=max(50, job.total_steps // 20))
         run.start()
         try:
-            _follow(run, run.job.total_steps, f"{spec.label} seed {spec.seed}", progress)
+            _follow(run, run.job.total_steps, f"{spec.label} seed {spec.seed}", progress, deadline)
         except KeyboardInterrupt:
             run.stop()
             raise
