@@ -452,11 +452,81 @@ def test_tree_select_k_samples_architectures_with_lambda_zero():
             return float(POOL.layout(a)[0])
 
     picked = s.select(Judge(), k=3)
-    first3 = list(dict.fromkeys(s.final_samples(600, distinct=3)))
-    assert {str(a) for a in picked} == {POOL.format(g) for g in first3}
+    assert len({str(a) for a in picked}) == 3 and all(a.genes in logp for a in picked) and picked.note is None
     assert [POOL.layout(a)[0] for a in picked] == sorted((POOL.layout(a)[0] for a in picked), reverse=True)
     greedy = s.select()[0]  # k = 1: the most probable path (App. I §1.1)
     assert len(s.select()) == 1 and greedy.genes in logp
+
+
+def test_distinct_draws_is_sampling_until_k_differ():
+    """select(k)'s law: drawing with replacement until k differ = Gumbel-top-k, checked by frequency."""
+    from nasbench_lab.training.samplers.common import distinct_draws
+
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    rng = np.random.default_rng(0)
+    n = 20000
+    draws = [tuple(distinct_draws(np.log(p), 2, rng)) for _ in range(n)]
+    first = np.bincount([d[0] for d in draws], minlength=4) / n
+    np.testing.assert_allclose(first, p, atol=0.012)
+    # the second index, given the first: p_j / (1 - p_i)
+    for i, j in ((0, 1), (1, 0), (2, 3)):
+        assert draws.count((i, j)) / n == pytest.approx(p[i] * p[j] / (1 - p[i]), abs=0.01)
+    # exp(-800) underflows to 0: the order still follows the log-probabilities
+    assert list(distinct_draws(np.array([-900.0, 0.0, -800.0, -1000.0]), 3, rng)) == [1, 2, 0]
+    assert len(distinct_draws(np.zeros(2), 5, rng)) == 2
+
+
+def _peaked_tree(steps=300):
+    """Noiseless rewards, 0.9 at [4,3,3] and 0.1 less per gene away from it: at T = t_end = 0.0025
+    the lambda = 0 policy puts all but ~1e-28 of its mass on [4,3,3]."""
+    best = P("[4,3,3]")
+    s = get("mcts", POOL, seed=0, total_steps=steps, warmup=0.0, uct_warmup=0.2)
+    for _ in range(steps):
+        a = s.sample()
+        s.observe(a, 0.9 - 0.1 * sum(x != y for x, y in zip(a.genes, best.genes)))
+    return s
+
+
+def test_select_k_from_a_nearly_deterministic_tree_gives_k_distinct_architectures():
+    """Issue 22 item 4: at the final temperature repeated lambda = 0 draws find one leaf only."""
+    s = _peaked_tree()
+    assert s.temperature == pytest.approx(0.0025)
+    logp = s.tree.leaf_log_probabilities(s.temperature, 0.0)
+    ranked = sorted(logp, key=lambda g: -logp[g])
+    assert logp[ranked[0]] > -1e-12 and logp[ranked[1]] < -60  # the runner-up: p < 1e-26
+    assert len(set(s.final_samples(600, distinct=3))) == 1  # what select(k=3) returned before
+    picked = s.select(None, 3)
+    assert [a.genes for a in picked] == ranked[:3] and picked.note is None and picked.asked == 3
+    assert str(picked[0]) == "[4,3,3]"
+
+    class Judge:  # validation accuracy: prefers the third
+        def evaluate(self, a):
+            return 1.0 if a.genes == ranked[2] else 0.5
+
+    assert [a.genes for a in s.select(Judge(), 3)][0] == ranked[2]
+    with pytest.raises(ValueError, match="k: expected a positive"):
+        s.select(None, 0)
+
+
+def test_select_says_why_fewer_than_k_exist():
+    # a tree that has seen two architectures: lambda = 0 does not explore the other 34
+    s = get("mcts", POOL, seed=0, total_steps=100, warmup=0.0, uct_warmup=0.0)
+    seen = [s.sample() for _ in range(2)]
+    for a in seen:
+        s.observe(a, 0.5)
+    picked = s.select(None, 3)
+    assert {str(a) for a in picked} == {str(a) for a in seen} and len(picked) == 2
+    assert "visited only 2 architectures" in picked.note
+    # a budget holding two layouts (26.657 MFLOPs each): only two exist
+    b = get("mcts", POOL, seed=0, total_steps=20, warmup=0.0, uct_warmup=0.0, budget="flops:[26M,27M]")
+    for _ in range(20):
+        b.observe(b.sample(), 0.5)
+    picked = b.select(None, 3)
+    assert len(picked) == 2 and "only 2 architectures exist inside the budget" in picked.note
+    assert "no statistics yet" in get("mcts", POOL).select(None, 3).note
+    mix = get("mixture", POOL, models=2, total_steps=10)
+    assert len(mix.select(None, 40)) == 36 and "only 36 configurations" in mix.select(None, 40).note
+    assert mix.select(None, 3).note is None
 
 
 def test_compare_includes_independent_and_mcts_reg():
