@@ -373,6 +373,55 @@ def test_mixture_ipf_stays_finite_with_32_models_and_a_wide_spread():
         ipf_log(np.array([[np.nan, 0.0]]))
 
 
+def _spread_mixture(models, **options):
+    """36 layouts, rewards spread uniformly over [0, 1], at the end of the run (tau = 1/(100 M))."""
+    s = get("mixture", POOL, models=models, seed=0, total_steps=100, **options)
+    s.a = np.random.default_rng(0).random((36, models))
+    s.seen[:] = True
+    s.progress.step = 100
+    return s
+
+
+def test_mixture_warns_when_ipf_stops_at_its_cap_and_the_cap_is_an_option(caplog):
+    """Issue 22 item 5: IPF stopped silently at 1000 rounds, p(m) up to 11 % off uniform."""
+    s = _spread_mixture(32, ipf_max_iter=1000)
+    with caplog.at_level("WARNING", logger="nasbench_lab.training.samplers"):
+        P = s.joint()
+    assert s._ipf_iter == 1000 and s._ipf_kl == pytest.approx(1.165e-3, rel=1e-3)
+    dev = np.abs(P.sum(0) * 32 - 1).max()
+    assert dev > 0.10  # p(m) of some model more than 10 % off 1/M
+    (w,) = s.pop_warnings()
+    assert w["rule"] == "ipf-cap" and w["rounds"] == 1000 and w["max_iter"] == 1000
+    assert w["kl"] == pytest.approx(s._ipf_kl) and w["p_model_max_deviation"] == pytest.approx(dev)
+    assert "ipf_max_iter" in w["message"] and "IPF stopped at its cap of 1000 rounds" in caplog.text
+    assert s.snapshot()["ipf"]["capped"] == 1
+    s.a[0, 0] += 0.01  # the next step's fit is capped too: counted, not warned about again
+    s.steps += 1
+    s.joint()
+    assert s.ipf_capped == 2 and s.pop_warnings() == []
+    # the thesis' threshold with a higher cap (the default): 1,746 rounds at M = 32, 2,695 at M = 64
+    for models, rounds in ((32, 1746), (64, 2695)):
+        hi = _spread_mixture(models)
+        assert hi.ipf_max_iter == 10000
+        P = hi.joint()
+        assert hi._ipf_iter == rounds and kl_to_uniform(P.sum(0)) < 1e-4
+        assert hi.ipf_capped == 0 and hi.pop_warnings() == []
+    with pytest.raises(ValueError, match="ipf_max_iter: expected a positive integer"):
+        get("mixture", POOL, ipf_max_iter=0)
+
+
+def test_trainer_emits_the_samplers_warnings_as_events(digits):
+    tr = _tiny(digits, "mixture", steps=4, models=2, ipf_tol=1e-15, ipf_max_iter=1)
+    events = []
+    tr.bind(lambda kind, step=None, **d: events.append((kind, step, d)))
+    for _ in range(4):
+        tr.step()
+    warnings = [(step, d) for kind, step, d in events if kind == "warning"]
+    assert len(warnings) == 1 and tr.sampler.ipf_capped >= 1
+    step, d = warnings[0]
+    assert d["source"] == "mixture" and d["rule"] == "ipf-cap" and d["max_iter"] == 1 and d["kl"] > 1e-15
+
+
 # --------------------------------------------------------------------------- 6. the reward pass
 def test_reward_pass_changes_no_state_of_the_supernet(digits):
     """Defect 6: the reward ran in train mode and put validation batches into the BN statistics."""
