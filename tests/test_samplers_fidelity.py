@@ -473,6 +473,108 @@ def test_fair_on_darts_is_per_edge_fair_within_each_node_window():
         get("fair", Big("resnet20"))
 
 
+def _fair_trainer(digits, space="nb201", steps=10, **options):
+    """Plain SGD (no momentum, no weight decay, constant lr) so an update is -lr x the gradient."""
+    return Trainer(space=space, dataset="digits", data=digits, steps=steps, batch_size=8, val_batch_size=8,
+                   rank_at_end=False, augment=False, method="fair", method_options=options, momentum=0.0,
+                   weight_decay=0.0, nesterov=False, schedule="constant", lr=0.05)
+
+
+def test_fairnas_sums_the_gradients_of_the_m_paths_of_a_window_into_one_update(digits):
+    """Issue 22 item 6, FairNAS Alg. 1: m models on one minibatch, gradients accumulated, one update."""
+    torch.manual_seed(0)
+    tr = _fair_trainer(digits)
+    s = tr.sampler
+    assert s.update == "sum" and s.paths_per_update == 5  # NB-201: 5 operations on every edge
+    ref = copy.deepcopy(tr.net)  # the weights before the update, for the independent gradients
+    theta0 = {n: p.detach().clone() for n, p in tr.net.named_parameters()}
+    batches = []
+    draw = tr._next_batch
+
+    def recording(split):
+        out = draw(split)
+        if split == "train":
+            batches.append(out)
+        return out
+
+    tr._next_batch = recording
+    archs = []
+    for j in range(5):
+        archs.append(tr.space.parse(tr.step()["arch"]))
+        moved = any(not torch.equal(p, theta0[n]) for n, p in tr.net.named_parameters())
+        assert moved == (j == 4)  # no optimizer step before the window's last path
+    assert len(batches) == 1  # the five paths share one training minibatch
+    x, y = batches[0]
+    # every edge's five operations, each on exactly one path of the update
+    genes = np.array([a.genes for a in archs])
+    assert all(sorted(genes[:, e]) == [0, 1, 2, 3, 4] for e in range(6))
+    # the m per-path gradients, computed here on a copy of the weights
+    params = dict(ref.named_parameters())
+    ref.train()
+    grads = []
+    for a in archs:
+        loss = torch.nn.functional.cross_entropy(ref(x, a), y)
+        grads.append(dict(zip(params, torch.autograd.grad(loss, list(params.values()), allow_unused=True))))
+    lr = tr.cfg.lr
+    for n, p in tr.net.named_parameters():
+        got = [g[n] for g in grads if g[n] is not None]
+        want = theta0[n] - lr * sum(got) if got else theta0[n]
+        torch.testing.assert_close(p.detach(), want, rtol=1e-4, atol=1e-6)
+    # an operation's weights get a gradient from the one path that holds it, and from no other
+    ops = [tr.space.option_label(0, g) for g in range(5)]
+    checked = 0
+    for n in params:
+        if ".edges." not in n:
+            continue
+        edge, op = n.split(".edges.")[1].split(".")[:2]
+        users = [i for i, g in enumerate(grads) if g[n] is not None]
+        holder = [i for i, a in enumerate(archs) if a.genes[int(edge)] == ops.index(op)]
+        assert len(holder) == 1 and set(users) <= set(holder)
+        checked += bool(users)
+    assert checked > 100  # most operation weights did get their one gradient (a few sit behind 'none' edges)
+    # the per-path update (one step per path) is another trajectory
+    torch.manual_seed(0)
+    per = _fair_trainer(digits, update="per-path")
+    assert per.sampler.paths_per_update == 1
+    [per.step() for _ in range(5)]
+    assert any(not torch.equal(p, q) for p, q in zip(per.net.parameters(), tr.net.parameters()))
+
+
+def test_fairnas_update_resumes_mid_window_and_keeps_the_schedule(digits):
+    torch.manual_seed(0)
+    tr = Trainer(space="nbmacro", dataset="digits", data=digits, steps=8, batch_size=8, val_batch_size=8,
+                 rank_at_end=False, augment=False, method="fair")
+    assert tr.sampler.update == "sum" and tr.sampler.paths_per_update == 3  # NB-Macro: 3 options per layer
+    [tr.step() for _ in range(4)]  # one update, then one path of the next
+    assert tr.scheduler.last_epoch == 3 and tr._accumulated == 1
+    state = copy.deepcopy(tr.state_dict())
+    rest = [tr.step() for _ in range(4)]  # the last step ends a short window: 8 = 3 + 3 + 2
+    assert tr.scheduler.last_epoch == 8 and tr._accumulated == 0
+    again = Trainer(space="nbmacro", dataset="digits", data=digits, steps=8, batch_size=8, val_batch_size=8,
+                    rank_at_end=False, augment=False, method="fair", seed=1)
+    again.load_state_dict(state)
+    resumed = [again.step() for _ in range(4)]
+    assert [m["arch"] for m in resumed] == [m["arch"] for m in rest]
+    for p, q in zip(again.net.parameters(), tr.net.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_fair_update_rule_where_fairnas_does_not_define_m():
+    pool = get("fair", POOL)
+    assert pool.update == "per-path" and pool.paths_per_update == 1  # one block: the whole layout
+    assert get("fair", POOL, update="sum").paths_per_update == 36  # every layout once per update
+    assert get("fair", POOL, update="sum", budget="flops:[26M,27M]").paths_per_update == 2
+    darts = spaces.get("darts")
+    assert get("fair", darts).update == "per-path"
+    with pytest.raises(ValueError, match="update: 'sum' .* choice blocks differ in length \\(49 to 490"):
+        get("fair", darts, update="sum")
+    with pytest.raises(ValueError, match="update: expected one of"):
+        get("fair", POOL, update="mean")
+    # the pooling docstring's numbers: each block pools in 8 of the 36 layouts of a window
+    genes = np.array([a.genes for a in ARCHS])
+    assert list(genes.sum(0)) == [8] * 9 and genes.sum() == 72 and (1 - genes).sum() == 252
+
+
 # --------------------------------------------------------------------------- 8. final choice of the trees
 def _trained_tree(steps=400, seed=0):
     from nasbench_lab import benchmarks
