@@ -151,3 +151,71 @@ def test_compare_samplers_at_equal_budgets(digits):
     assert list(summary.index) == ["uniform", "mcts"] and (summary["seeds"] == 1).all()
     with pytest.raises(ValueError, match="methods"):
         cmp.compare(["nope"], [0])
+
+
+def test_budget_rules_give_a_mixture_steps_in_proportion_to_its_models():
+    """Issue 22 item 5, thesis §2.4: "the number of training epochs is set proportional to number of models"."""
+    from nasbench_lab.training.samplers.compare import budget_steps
+
+    assert budget_steps("mixture", 300) == 300  # equal: the same steps for every method
+    assert budget_steps("mixture", 300, "per-model", {"models": 8}) == 2400
+    assert budget_steps("mixture", 300, "per-model") == 1200  # the comparison's default M = 4
+    assert budget_steps("uniform", 300, "per-model") == budget_steps("mcts-learned", 300, "per-model") == 300
+    with pytest.raises(ValueError, match="budget_rule"):
+        budget_steps("mixture", 300, "per-epoch")
+    with pytest.raises(ValueError, match="models: expected a positive integer"):
+        budget_steps("mixture", 300, "per-model", {"models": 0})
+
+
+def test_compare_says_what_each_method_trained_at_an_equal_budget(digits):
+    """Issue 22 item 7: mcts-learned's ranked supernet trains on the steps after its warm-up only."""
+    from nasbench_lab import benchmarks
+    from nasbench_lab.training.samplers import compare as cmp
+
+    bench = benchmarks.get("pooling", dataset="cifar10")  # mechanics only
+    tiny = dict(benchmark=bench, rank_images=16, batch_size=16, val_batch_size=16, recalibration_batches=1,
+                rank_sample=8, progress=False, data=digits)
+    res = cmp.compare(["mcts-learned", "mixture"], [0], steps=10, options_by_method={
+        "mcts-learned": {"batch_size": 16}, "mixture": {"models": 2}}, **tiny)
+    t = res.table.set_index("method")
+    assert (t["budget_rule"] == "equal").all() and (t["steps"] == 10).all()
+    # fresh search weights at 40 % (Alg. 3.1 line 24): the ranked supernet saw the last 6 steps
+    assert t.loc["mcts-learned", "supernet_steps"] == 6 and t.loc["mixture", "supernet_steps"] == 10
+    assert t.loc["mixture", "weight_sets"] == 2 and t.loc["mcts-learned", "weight_sets"] == 1
+    notes = res.notes
+    assert any(n.startswith("mcts-learned: its ranked supernet trained from fresh weights on the last 6 of 10 "
+                            "steps (60%") for n in notes)
+    assert any("mixture: 2 supernets share 10 steps (about 5 each); --budget-rule per-model" in n for n in notes)
+    assert notes[0].startswith("budget rule equal")
+    # the warm-up share is an option; per-model gives the mixture M x the steps
+    res = cmp.compare(["mcts-learned", "mixture"], [0], steps=10, budget_rule="per-model", options_by_method={
+        "mcts-learned": {"batch_size": 16, "warmup": 0.2}, "mixture": {"models": 2}}, **tiny)
+    t = res.table.set_index("method")
+    assert t.loc["mcts-learned", "supernet_steps"] == 8 and t.loc["mcts-learned", "steps"] == 10
+    assert t.loc["mixture", "steps"] == 20 and t.loc["mixture", "supernet_steps"] == 20
+    assert (t["budget_rule"] == "per-model").all() and res.notes[0].startswith("budget rule per-model")
+    summary = cmp.summarize(res)
+    assert list(summary.columns[:3]) == ["budget_rule", "steps", "supernet_steps"]
+    assert summary.loc["mixture", "steps"] == 20
+    with pytest.raises(ValueError, match="options of mcts-learned: sampler 'mcts-learned' takes no option 'warmpu'"):
+        cmp.compare(["uniform", "mcts-learned"], [0], steps=2, options_by_method={"mcts-learned": {"warmpu": 0.2}},
+                    **tiny)
+    with pytest.raises(ValueError, match="options_by_method"):
+        cmp.compare(["uniform"], [0], steps=2, options_by_method={"mixture": {"models": 2}}, **tiny)
+
+
+def test_compare_samplers_cli_budget_rule_and_options(capsys, tmp_path):
+    import pandas as pd
+
+    from nasbench_lab import cli
+
+    out = tmp_path / "t.csv"
+    code = cli.main(["compare-samplers", "--methods", "mixture", "--seeds", "0", "--steps", "2", "--batch-size", "16",
+                     "--val-batch-size", "16", "--rank-images", "16", "--budget-rule", "per-model",
+                     "--truth-dataset", "cifar10", "--options", '{"mixture": {"models": 2}}', "--csv", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "note: budget rule per-model" in text and "note: mixture: 2 supernets share 4 steps" in text
+    t = pd.read_csv(out)
+    assert list(t["budget_rule"]) == ["per-model"] and list(t["steps"]) == [4]
+    assert cli.main(["compare-samplers", "--methods", "uniform", "--options", "{bad"]) == 2
+    assert "--options: not valid JSON" in capsys.readouterr().err

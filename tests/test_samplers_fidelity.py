@@ -371,6 +371,55 @@ def test_mixture_ipf_stays_finite_with_32_models_and_a_wide_spread():
         ipf_log(np.array([[np.nan, 0.0]]))
 
 
+def _spread_mixture(models, **options):
+    """36 layouts, rewards spread uniformly over [0, 1], at the end of the run (tau = 1/(100 M))."""
+    s = get("mixture", POOL, models=models, seed=0, total_steps=100, **options)
+    s.a = np.random.default_rng(0).random((36, models))
+    s.seen[:] = True
+    s.progress.step = 100
+    return s
+
+
+def test_mixture_warns_when_ipf_stops_at_its_cap_and_the_cap_is_an_option(caplog):
+    """Issue 22 item 5: IPF stopped silently at 1000 rounds, p(m) up to 11 % off uniform."""
+    s = _spread_mixture(32, ipf_max_iter=1000)
+    with caplog.at_level("WARNING", logger="nasbench_lab.training.samplers"):
+        P = s.joint()
+    assert s._ipf_iter == 1000 and s._ipf_kl == pytest.approx(1.165e-3, rel=1e-3)
+    dev = np.abs(P.sum(0) * 32 - 1).max()
+    assert dev > 0.10  # p(m) of some model more than 10 % off 1/M
+    (w,) = s.pop_warnings()
+    assert w["rule"] == "ipf-cap" and w["rounds"] == 1000 and w["max_iter"] == 1000
+    assert w["kl"] == pytest.approx(s._ipf_kl) and w["p_model_max_deviation"] == pytest.approx(dev)
+    assert "ipf_max_iter" in w["message"] and "IPF stopped at its cap of 1000 rounds" in caplog.text
+    assert s.snapshot()["ipf"]["capped"] == 1
+    s.a[0, 0] += 0.01  # the next step's fit is capped too: counted, not warned about again
+    s.steps += 1
+    s.joint()
+    assert s.ipf_capped == 2 and s.pop_warnings() == []
+    # the thesis' threshold with a higher cap (the default): 1,746 rounds at M = 32, 2,695 at M = 64
+    for models, rounds in ((32, 1746), (64, 2695)):
+        hi = _spread_mixture(models)
+        assert hi.ipf_max_iter == 10000
+        P = hi.joint()
+        assert hi._ipf_iter == rounds and kl_to_uniform(P.sum(0)) < 1e-4
+        assert hi.ipf_capped == 0 and hi.pop_warnings() == []
+    with pytest.raises(ValueError, match="ipf_max_iter: expected a positive integer"):
+        get("mixture", POOL, ipf_max_iter=0)
+
+
+def test_trainer_emits_the_samplers_warnings_as_events(digits):
+    tr = _tiny(digits, "mixture", steps=4, models=2, ipf_tol=1e-15, ipf_max_iter=1)
+    events = []
+    tr.bind(lambda kind, step=None, **d: events.append((kind, step, d)))
+    for _ in range(4):
+        tr.step()
+    warnings = [(step, d) for kind, step, d in events if kind == "warning"]
+    assert len(warnings) == 1 and tr.sampler.ipf_capped >= 1
+    step, d = warnings[0]
+    assert d["source"] == "mixture" and d["rule"] == "ipf-cap" and d["max_iter"] == 1 and d["kl"] > 1e-15
+
+
 # --------------------------------------------------------------------------- 6. the reward pass
 def test_reward_pass_changes_no_state_of_the_supernet(digits):
     """Defect 6: the reward ran in train mode and put validation batches into the BN statistics."""
@@ -422,6 +471,108 @@ def test_fair_on_darts_is_per_edge_fair_within_each_node_window():
         get("fair", Big("resnet20"))
 
 
+def _fair_trainer(digits, space="nb201", steps=10, **options):
+    """Plain SGD (no momentum, no weight decay, constant lr) so an update is -lr x the gradient."""
+    return Trainer(space=space, dataset="digits", data=digits, steps=steps, batch_size=8, val_batch_size=8,
+                   rank_at_end=False, augment=False, method="fair", method_options=options, momentum=0.0,
+                   weight_decay=0.0, nesterov=False, schedule="constant", lr=0.05)
+
+
+def test_fairnas_sums_the_gradients_of_the_m_paths_of_a_window_into_one_update(digits):
+    """Issue 22 item 6, FairNAS Alg. 1: m models on one minibatch, gradients accumulated, one update."""
+    torch.manual_seed(0)
+    tr = _fair_trainer(digits)
+    s = tr.sampler
+    assert s.update == "sum" and s.paths_per_update == 5  # NB-201: 5 operations on every edge
+    ref = copy.deepcopy(tr.net)  # the weights before the update, for the independent gradients
+    theta0 = {n: p.detach().clone() for n, p in tr.net.named_parameters()}
+    batches = []
+    draw = tr._next_batch
+
+    def recording(split):
+        out = draw(split)
+        if split == "train":
+            batches.append(out)
+        return out
+
+    tr._next_batch = recording
+    archs = []
+    for j in range(5):
+        archs.append(tr.space.parse(tr.step()["arch"]))
+        moved = any(not torch.equal(p, theta0[n]) for n, p in tr.net.named_parameters())
+        assert moved == (j == 4)  # no optimizer step before the window's last path
+    assert len(batches) == 1  # the five paths share one training minibatch
+    x, y = batches[0]
+    # every edge's five operations, each on exactly one path of the update
+    genes = np.array([a.genes for a in archs])
+    assert all(sorted(genes[:, e]) == [0, 1, 2, 3, 4] for e in range(6))
+    # the m per-path gradients, computed here on a copy of the weights
+    params = dict(ref.named_parameters())
+    ref.train()
+    grads = []
+    for a in archs:
+        loss = torch.nn.functional.cross_entropy(ref(x, a), y)
+        grads.append(dict(zip(params, torch.autograd.grad(loss, list(params.values()), allow_unused=True))))
+    lr = tr.cfg.lr
+    for n, p in tr.net.named_parameters():
+        got = [g[n] for g in grads if g[n] is not None]
+        want = theta0[n] - lr * sum(got) if got else theta0[n]
+        torch.testing.assert_close(p.detach(), want, rtol=1e-4, atol=1e-6)
+    # an operation's weights get a gradient from the one path that holds it, and from no other
+    ops = [tr.space.option_label(0, g) for g in range(5)]
+    checked = 0
+    for n in params:
+        if ".edges." not in n:
+            continue
+        edge, op = n.split(".edges.")[1].split(".")[:2]
+        users = [i for i, g in enumerate(grads) if g[n] is not None]
+        holder = [i for i, a in enumerate(archs) if a.genes[int(edge)] == ops.index(op)]
+        assert len(holder) == 1 and set(users) <= set(holder)
+        checked += bool(users)
+    assert checked > 100  # most operation weights did get their one gradient (a few sit behind 'none' edges)
+    # the per-path update (one step per path) is another trajectory
+    torch.manual_seed(0)
+    per = _fair_trainer(digits, update="per-path")
+    assert per.sampler.paths_per_update == 1
+    [per.step() for _ in range(5)]
+    assert any(not torch.equal(p, q) for p, q in zip(per.net.parameters(), tr.net.parameters()))
+
+
+def test_fairnas_update_resumes_mid_window_and_keeps_the_schedule(digits):
+    torch.manual_seed(0)
+    tr = Trainer(space="nbmacro", dataset="digits", data=digits, steps=8, batch_size=8, val_batch_size=8,
+                 rank_at_end=False, augment=False, method="fair")
+    assert tr.sampler.update == "sum" and tr.sampler.paths_per_update == 3  # NB-Macro: 3 options per layer
+    [tr.step() for _ in range(4)]  # one update, then one path of the next
+    assert tr.scheduler.last_epoch == 3 and tr._accumulated == 1
+    state = copy.deepcopy(tr.state_dict())
+    rest = [tr.step() for _ in range(4)]  # the last step ends a short window: 8 = 3 + 3 + 2
+    assert tr.scheduler.last_epoch == 8 and tr._accumulated == 0
+    again = Trainer(space="nbmacro", dataset="digits", data=digits, steps=8, batch_size=8, val_batch_size=8,
+                    rank_at_end=False, augment=False, method="fair", seed=1)
+    again.load_state_dict(state)
+    resumed = [again.step() for _ in range(4)]
+    assert [m["arch"] for m in resumed] == [m["arch"] for m in rest]
+    for p, q in zip(again.net.parameters(), tr.net.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_fair_update_rule_where_fairnas_does_not_define_m():
+    pool = get("fair", POOL)
+    assert pool.update == "per-path" and pool.paths_per_update == 1  # one block: the whole layout
+    assert get("fair", POOL, update="sum").paths_per_update == 36  # every layout once per update
+    assert get("fair", POOL, update="sum", budget="flops:[26M,27M]").paths_per_update == 2
+    darts = spaces.get("darts")
+    assert get("fair", darts).update == "per-path"
+    with pytest.raises(ValueError, match="update: 'sum' .* choice blocks differ in length \\(49 to 490"):
+        get("fair", darts, update="sum")
+    with pytest.raises(ValueError, match="update: expected one of"):
+        get("fair", POOL, update="mean")
+    # the pooling docstring's numbers: each block pools in 8 of the 36 layouts of a window
+    genes = np.array([a.genes for a in ARCHS])
+    assert list(genes.sum(0)) == [8] * 9 and genes.sum() == 72 and (1 - genes).sum() == 252
+
+
 # --------------------------------------------------------------------------- 8. final choice of the trees
 def _trained_tree(steps=400, seed=0):
     from nasbench_lab import benchmarks
@@ -450,11 +601,81 @@ def test_tree_select_k_samples_architectures_with_lambda_zero():
             return float(POOL.layout(a)[0])
 
     picked = s.select(Judge(), k=3)
-    first3 = list(dict.fromkeys(s.final_samples(600, distinct=3)))
-    assert {str(a) for a in picked} == {POOL.format(g) for g in first3}
+    assert len({str(a) for a in picked}) == 3 and all(a.genes in logp for a in picked) and picked.note is None
     assert [POOL.layout(a)[0] for a in picked] == sorted((POOL.layout(a)[0] for a in picked), reverse=True)
     greedy = s.select()[0]  # k = 1: the most probable path (App. I §1.1)
     assert len(s.select()) == 1 and greedy.genes in logp
+
+
+def test_distinct_draws_is_sampling_until_k_differ():
+    """select(k)'s law: drawing with replacement until k differ = Gumbel-top-k, checked by frequency."""
+    from nasbench_lab.training.samplers.common import distinct_draws
+
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    rng = np.random.default_rng(0)
+    n = 20000
+    draws = [tuple(distinct_draws(np.log(p), 2, rng)) for _ in range(n)]
+    first = np.bincount([d[0] for d in draws], minlength=4) / n
+    np.testing.assert_allclose(first, p, atol=0.012)
+    # the second index, given the first: p_j / (1 - p_i)
+    for i, j in ((0, 1), (1, 0), (2, 3)):
+        assert draws.count((i, j)) / n == pytest.approx(p[i] * p[j] / (1 - p[i]), abs=0.01)
+    # exp(-800) underflows to 0: the order still follows the log-probabilities
+    assert list(distinct_draws(np.array([-900.0, 0.0, -800.0, -1000.0]), 3, rng)) == [1, 2, 0]
+    assert len(distinct_draws(np.zeros(2), 5, rng)) == 2
+
+
+def _peaked_tree(steps=300):
+    """Noiseless rewards, 0.9 at [4,3,3] and 0.1 less per gene away from it: at T = t_end = 0.0025
+    the lambda = 0 policy puts all but ~1e-28 of its mass on [4,3,3]."""
+    best = P("[4,3,3]")
+    s = get("mcts", POOL, seed=0, total_steps=steps, warmup=0.0, uct_warmup=0.2)
+    for _ in range(steps):
+        a = s.sample()
+        s.observe(a, 0.9 - 0.1 * sum(x != y for x, y in zip(a.genes, best.genes)))
+    return s
+
+
+def test_select_k_from_a_nearly_deterministic_tree_gives_k_distinct_architectures():
+    """Issue 22 item 4: at the final temperature repeated lambda = 0 draws find one leaf only."""
+    s = _peaked_tree()
+    assert s.temperature == pytest.approx(0.0025)
+    logp = s.tree.leaf_log_probabilities(s.temperature, 0.0)
+    ranked = sorted(logp, key=lambda g: -logp[g])
+    assert logp[ranked[0]] > -1e-12 and logp[ranked[1]] < -60  # the runner-up: p < 1e-26
+    assert len(set(s.final_samples(600, distinct=3))) == 1  # what select(k=3) returned before
+    picked = s.select(None, 3)
+    assert [a.genes for a in picked] == ranked[:3] and picked.note is None and picked.asked == 3
+    assert str(picked[0]) == "[4,3,3]"
+
+    class Judge:  # validation accuracy: prefers the third
+        def evaluate(self, a):
+            return 1.0 if a.genes == ranked[2] else 0.5
+
+    assert [a.genes for a in s.select(Judge(), 3)][0] == ranked[2]
+    with pytest.raises(ValueError, match="k: expected a positive"):
+        s.select(None, 0)
+
+
+def test_select_says_why_fewer_than_k_exist():
+    # a tree that has seen two architectures: lambda = 0 does not explore the other 34
+    s = get("mcts", POOL, seed=0, total_steps=100, warmup=0.0, uct_warmup=0.0)
+    seen = [s.sample() for _ in range(2)]
+    for a in seen:
+        s.observe(a, 0.5)
+    picked = s.select(None, 3)
+    assert {str(a) for a in picked} == {str(a) for a in seen} and len(picked) == 2
+    assert "visited only 2 architectures" in picked.note
+    # a budget holding two layouts (26.657 MFLOPs each): only two exist
+    b = get("mcts", POOL, seed=0, total_steps=20, warmup=0.0, uct_warmup=0.0, budget="flops:[26M,27M]")
+    for _ in range(20):
+        b.observe(b.sample(), 0.5)
+    picked = b.select(None, 3)
+    assert len(picked) == 2 and "only 2 architectures exist inside the budget" in picked.note
+    assert "no statistics yet" in get("mcts", POOL).select(None, 3).note
+    mix = get("mixture", POOL, models=2, total_steps=10)
+    assert len(mix.select(None, 40)) == 36 and "only 36 configurations" in mix.select(None, 40).note
+    assert mix.select(None, 3).note is None
 
 
 def test_compare_includes_independent_and_mcts_reg():

@@ -5,6 +5,12 @@ path of the supernet; the reward is the path's accuracy on one validation miniba
 ``Acc(f_a(X_val, w))``, :meth:`Trainer.reward`, which changes no state of the supernet); the
 sampler observes it; the Run records the step. Data sits on the device as tensors with on-device
 augmentation, so the hot loop has no CPU data loader.
+
+A step is one path. A sampler whose update sums several paths (``sampler.paths_per_update = m``,
+FairNAS's m models on one minibatch, Chu et al. 2021 Alg. 1) makes the Trainer accumulate: the
+first path of an update draws the training minibatch and clears the gradients, the next ``m - 1``
+paths reuse that minibatch and add their gradients, and the last one takes the optimizer step
+(the learning-rate schedule then advances by the ``m`` steps). ``m = 1`` is the plain loop.
 """
 
 from __future__ import annotations
@@ -170,6 +176,11 @@ class Trainer(Job):
         self.augment = self.data.augment if config.augment else None
         self.ranking: Any = None
         self.rankings: list[dict[str, Any]] = []  # periodic ranking summaries (rank_every)
+        self._accumulated = 0  # paths whose gradients wait for the next optimizer step
+        self._update_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # their shared minibatch
+        #: the step at which the supernet last started from fresh weights (:meth:`reinitialize`):
+        #: the weights that rank at the end trained on the steps since then
+        self.fresh_at = 0
 
     # ------------------------------------------------------------------ Job contract
     def config(self) -> dict[str, Any]:
@@ -185,18 +196,27 @@ class Trainer(Job):
     def step(self) -> dict[str, Any]:
         self.sampler.before_step(self)
         arch = self.sampler.sample()
-        x, y = self._next_batch("train")
+        first = self._accumulated == 0  # the first path of an update (every path when m = 1)
+        x, y = self._next_batch("train") if first else self._update_batch
         self.net.train()
         with self._autocast():
             loss = F.cross_entropy(self.net(x, arch), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        if first:
+            self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # adds to the gradients of the update's earlier paths
         lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
+        self._accumulated += 1
+        if self._accumulated >= self.sampler.paths_per_update or self.step_count + 1 >= self.total_steps:
+            self.optimizer.step()  # FairNAS Alg. 1: "update parameters by the accumulated gradients"
+            for _ in range(self._accumulated):
+                self.scheduler.step()
+            self._accumulated, self._update_batch = 0, None
+        elif first:
+            self._update_batch = (x, y)
         # The one host sync of the step: the sampler needs the reward now; the loss comes along.
         loss_f, reward_f = torch.stack([loss.detach().float(), self._reward_tensor(arch)]).tolist()
         self.sampler.observe(arch, reward_f)
+        self._emit_warnings()
         self.step_count += 1
         if self.cfg.rank_every and self.step_count % self.cfg.rank_every == 0 and not self.done:
             self._rank_now()
@@ -204,6 +224,11 @@ class Trainer(Job):
         if self.band is not None:  # the live view plots it against the band
             out[self.band.budget.metric] = self.band.cost_of(arch)
         return out
+
+    def _emit_warnings(self) -> None:
+        """The sampler's warnings (:meth:`Sampler.warn`, already logged) as ``"warning"`` events."""
+        for w in self.sampler.pop_warnings():
+            self.emit("warning", source=self.sampler.name, **w)
 
     def snapshot(self) -> dict[str, Any] | None:
         snap = self.sampler.snapshot()
@@ -227,6 +252,7 @@ class Trainer(Job):
         self.emit("ranking", summary=summary, periodic=True)
 
     def finish(self) -> dict[str, Any] | None:
+        self._emit_warnings()
         if not self.cfg.rank_at_end:
             return {"steps": self.step_count}
         from nasbench_lab.training.ranking import rank_supernet
@@ -248,6 +274,12 @@ class Trainer(Job):
             "gen": self.gen.get_state(),
             "train_perm": self._train_perm, "train_pos": self._train_pos,
             "val_perm": self._val_perm, "val_pos": self._val_pos,
+            "fresh_at": self.fresh_at,
+            # an update in progress (paths_per_update > 1): its summed gradients and minibatch
+            "accumulated": self._accumulated,
+            "pending_grads": [None if p.grad is None else p.grad.detach().clone() for p in self.net.parameters()]
+            if self._accumulated else None,
+            "update_batch": self._update_batch,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -263,6 +295,14 @@ class Trainer(Job):
 
         self._train_perm, self._train_pos = to(state["train_perm"]), int(state["train_pos"])
         self._val_perm, self._val_pos = to(state["val_perm"]), int(state["val_pos"])
+        self.fresh_at = int(state.get("fresh_at", 0))  # checkpoints before the field: never re-initialised
+        self._accumulated = int(state.get("accumulated", 0))
+        batch = state.get("update_batch")
+        self._update_batch = None if batch is None else (to(batch[0]), to(batch[1]))
+        grads = state.get("pending_grads")
+        if self._accumulated:
+            for p, g in zip(self.net.parameters(), grads):
+                p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype)
 
     def _make_scheduler(self, steps: int) -> Any:
         if self.cfg.schedule == "cosine":
@@ -285,6 +325,9 @@ class Trainer(Job):
             torch.manual_seed(self.cfg.seed + 1 + self.step_count)
             reset_parameters(self.net)
         self.optimizer.state.clear()  # momentum buffers belong to the old weights
+        self.optimizer.zero_grad(set_to_none=True)  # so do the gradients of an update in progress
+        self._accumulated, self._update_batch = 0, None
+        self.fresh_at = self.step_count
         if fresh_schedule:
             for g in self.optimizer.param_groups:
                 g["lr"] = g.get("initial_lr", self.cfg.lr)

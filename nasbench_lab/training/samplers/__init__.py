@@ -44,16 +44,25 @@ def register(name: str, target: str) -> None:
 
 
 def get(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Sampler:
+    klass = check_options(name, options)
+    return klass(space, seed=seed, **options)
+
+
+def check_options(name: str, options: Any, where: str = "method_options") -> type[Sampler]:
+    """Names and types of a sampler's options, before anything is built (a comparison checks
+    every method's options before it trains the first); returns the sampler's class."""
     klass = sampler_class(name)
+    if not isinstance(options, dict):
+        raise ValueError(f"{where}: expected an object of option -> value for sampler {name!r}, got {options!r}")
     valid = options_of(klass)
     # ``budget`` (issue 17) is common to every sampler, like the seed: not listed among its options
     unknown = sorted(set(options) - set(valid) - {"budget"}) if valid is not None else []
     if unknown:
         example = next(iter(valid), "seed")
-        raise ValueError(f"method_options: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
+        raise ValueError(f"{where}: sampler {name!r} takes no option {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(valid) or '(none)'} (e.g. {{\"{example}\": ...}})")
-    V.check_options(klass, options, "method_options")  # types by the constructor's annotations
-    return klass(space, seed=seed, **options)
+    V.check_options(klass, options, where)  # types by the constructor's annotations
+    return klass
 
 
 def sampler_class(name: str) -> type[Sampler]:
@@ -80,4 +89,4 @@ def options_of(klass: type) -> list[str] | None:
     return None
 
 
-__all__ = ["Sampler", "get", "names", "options_of", "register", "sampler_class"]
+__all__ = ["Sampler", "check_options", "get", "names", "options_of", "register", "sampler_class"]

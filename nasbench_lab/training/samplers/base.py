@@ -18,7 +18,9 @@ the same seed gives the same draws as without a budget.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,11 +33,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nasbench_lab.training.trainer import Trainer
 
+log = logging.getLogger("nasbench_lab.training.samplers")
+
+
+class Selection(list):
+    """A method's final choice (:meth:`Sampler.select`): architectures, best first, as a list.
+
+    ``note`` says why it holds fewer than the ``asked`` number (None when it holds them all), so
+    a caller never mistakes "the method can give only 2" for "the method chose 2".
+    """
+
+    def __init__(self, archs: Iterable[Arch] = (), asked: int | None = None, note: str | None = None) -> None:
+        super().__init__(archs)
+        self.asked = asked
+        self.note = note
+
+    def __repr__(self) -> str:
+        extra = f", note={self.note!r}" if self.note else ""
+        return f"Selection({list.__repr__(self)}, asked={self.asked}{extra})"
+
 
 class Sampler(ABC):
     """Base class. Subclasses set ``name`` and implement ``sample``; the rest has defaults."""
 
     name: str = ""
+    #: paths whose gradients the Trainer sums into one optimizer update (FairNAS: m, one per
+    #: option of a choice block); 1, the default, is one update per sampled path
+    paths_per_update: int = 1
 
     def __init__(self, space: SearchSpace, seed: int = 0, budget: str | dict | Budget | None = None,
                  **options: Any) -> None:
@@ -48,6 +72,25 @@ class Sampler(ABC):
         parsed = Budget.parse(budget)  # a malformed spec: ValueError naming "budget"
         #: the space seen through the budget (None: no budget); BudgetError when the band is empty
         self.band: BudgetedSpace | None = None if parsed is None else BudgetedSpace(space, parsed)
+
+    @classmethod
+    def weight_sets(cls, options: dict[str, Any] | None = None) -> int:
+        """How many separate supernets (weight sets) the sampler trains with these options: 1,
+        except for a mixture of supernets (its ``models``). Budget rules that give each weight
+        set its own steps read it (:func:`~nasbench_lab.training.samplers.compare.budget_steps`)."""
+        return 1
+
+    # ------------------------------------------------------------------ warnings
+    def warn(self, rule: str, message: str, **data: Any) -> None:
+        """Report something the user must know about this run (e.g. IPF stopped at its cap):
+        logged now (logger ``nasbench_lab.training.samplers``) and queued for the Trainer, which
+        emits it as a ``"warning"`` event after the step (:meth:`pop_warnings`)."""
+        log.warning("%s: %s", self.name, message)
+        self.__dict__.setdefault("_warnings", []).append({"rule": rule, "message": message, **data})
+
+    def pop_warnings(self) -> list[dict[str, Any]]:
+        """The warnings since the last call (and forget them)."""
+        return self.__dict__.pop("_warnings", None) or []
 
     # ------------------------------------------------------------------ the budget, for every sampler
     @property
@@ -105,8 +148,10 @@ class Sampler(ABC):
         return net
 
     def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
-        """The method's final choice (default: none; the ranking picks the best estimate)."""
-        return []
+        """The method's final choice, ``k`` distinct architectures best first; a
+        :class:`Selection` whose ``note`` says why when fewer exist (default: none, the ranking
+        picks the best estimate)."""
+        return Selection([], k, f"{self.name!r} has no final-choice rule of its own: rank the supernet instead")
 
     def options(self) -> dict[str, Any]:
         """The constructor options, for the run config (so a run can be rebuilt)."""

@@ -44,6 +44,17 @@ def choose(rng: np.random.Generator, p: np.ndarray) -> int:
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
+def distinct_draws(log_p: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``min(k, len(log_p))`` distinct indices drawn without replacement with probabilities
+    ``exp(log_p)``: the law of drawing with replacement until ``k`` differ (keeping each at its
+    first draw), computed at once as the top ``k`` of ``log_p + Gumbel noise`` (Gumbel-top-k;
+    Kool et al. 2019), so a distribution with one index at 1 - 1e-30 still gives ``k`` indices.
+    Works in log space: log-probabilities far below -745 (exp underflows) stay ordered."""
+    log_p = np.asarray(log_p, float)
+    keys = log_p + rng.gumbel(size=log_p.shape)
+    return np.argsort(-keys, kind="stable")[:k]
+
+
 def check_fraction(name: str, value: float) -> float:
     v = float(value)
     if not 0.0 <= v < 1.0:

@@ -1,9 +1,19 @@
-"""Compare one-shot samplers at equal budgets against ground truth (the thesis' tables in miniature).
+"""Compare one-shot samplers against ground truth (the thesis' tables in miniature).
 
-Each (method, seed) trains a supernet for the same number of steps, ranks every architecture with
-it, and reports Kendall tau (all and top-10) against the benchmark, the ground-truth rank of the
-architecture the supernet picks (best estimate) and of the method's own final choice
-(``sampler.select()``: the tree's lambda = 0 path, the mixture's best model, ...), and the time.
+Each (method, seed) trains a supernet, ranks every architecture with it, and reports Kendall tau
+(all and top-10) against the benchmark, the ground-truth rank of the architecture the supernet
+picks (best estimate) and of the method's own final choice (``sampler.select()``: the tree's
+lambda = 0 path, the mixture's best model, ...), and the time.
+
+How many steps each method trains is a *budget rule* (:func:`budget_steps`, column
+``budget_rule``): ``equal`` (the same steps for every method: equal compute) or ``per-model``
+(the same steps per supernet: a mixture of M supernets trains M times as long, as the thesis
+does, §2.4). Equal steps are not equal training for every method, and the table says where:
+``supernet_steps`` counts the steps of the weights that rank (``mcts-learned`` starts a fresh
+search supernet after its warm-up, Alg. 3.1 line 24, so at an equal budget it trains on the last
+60 % only), ``weight_sets`` the supernets that share them (a mixture's M), ``paths_per_update``
+the paths summed into one optimizer step (FairNAS's m); :func:`budget_notes` words it under the
+table.
 
 ``nasbench-lab compare-samplers`` is :func:`main` (arguments in :func:`add_arguments`).
 """
@@ -12,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +42,39 @@ THESIS_METHODS = ("uniform", "fair", "boltzmann", "independent", "mcts", "mcts-r
 #: the default comparison: the thesis' samplers and ENAS beside them
 METHODS = (*THESIS_METHODS, "enas")
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {"mixture": {"models": 4}}
+#: how the step budget is shared out (:func:`budget_steps`)
+BUDGET_RULES = ("equal", "per-model")
+
+
+def budget_steps(method: str, steps: int, rule: str = "equal", method_options: Mapping[str, Any] | None = None) -> int:
+    """Training steps of one run of ``method`` under a budget rule, ``steps`` being the base budget.
+
+    - ``"equal"``: ``steps`` for every method (equal compute; a mixture of M supernets then gives
+      each about ``steps / M``).
+    - ``"per-model"``: ``steps`` per weight set, ``M * steps`` for a mixture of ``M`` supernets and
+      ``steps`` for the single-supernet methods. Thesis §2.4: "For our Balance Mixture of
+      supernet, the number of training epochs is set proportional to number of models to ensure
+      sufficient training."
+
+    ``method_options``: the options the run will use (the mixture's ``models``; without it the
+    comparison's default, :data:`DEFAULT_OPTIONS`, then the sampler's own). The number of weight
+    sets is the sampler's (:meth:`Sampler.weight_sets`).
+    """
+    V.choice("budget_rule", rule, BUDGET_RULES)
+    steps = V.positive_int("steps", steps, example=300)
+    if rule == "equal":
+        return steps
+    options = {**DEFAULT_OPTIONS.get(method, {}), **(method_options or {})}
+    return steps * samplers.sampler_class(method).weight_sets(options)
 
 
 def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "digits", steps: int = 300,
             benchmark: Any = None, method_options: dict[str, Any] | None = None, rank_images: int | None = None,
-            **trainer_options: Any) -> dict[str, Any]:
-    """Train one supernet with ``method`` and judge its ranking; a flat dict of results."""
+            budget_rule: str = "equal", **trainer_options: Any) -> dict[str, Any]:
+    """Train one supernet with ``method`` for :func:`budget_steps` steps (``steps`` is the base
+    budget) and judge its ranking; a flat dict of results."""
     options = {**DEFAULT_OPTIONS.get(method, {}), **(method_options or {})}
+    steps = budget_steps(method, steps, budget_rule, options)
     t0 = time.perf_counter()
     tr = Trainer(space=space, dataset=dataset, method=method, method_options=options, steps=steps, seed=seed,
                  rank_at_end=False, **trainer_options)
@@ -51,7 +87,12 @@ def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "
     s = df.attrs.get("summary", {})
     pick = tr.sampler.select(None, 1)
     pick = str(pick[0]) if pick else None
-    row = {"method": method, "seed": seed, "steps": steps,
+    row = {"method": method, "seed": seed, "steps": steps, "budget_rule": budget_rule,
+           # what the equal step count hides: the steps of the weights that rank (since the last
+           # fresh start), the supernets that share the steps, the paths summed per update
+           "supernet_steps": tr.step_count - tr.fresh_at,
+           "weight_sets": type(tr.sampler).weight_sets(options),
+           "paths_per_update": tr.sampler.paths_per_update,
            "kendall_tau": s.get("kendall_tau", np.nan), "kendall_tau_top10": s.get("kendall_tau_top10", np.nan),
            "spearman": s.get("spearman", np.nan), "selected": df.attrs.get("selected"),
            "selected_truth_rank": s.get("selected_truth_rank_in_space", np.nan),
@@ -72,20 +113,71 @@ class Comparison:
     windows: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     rankings: dict[tuple[str, int], pd.DataFrame] = field(default_factory=dict)
 
+    @property
+    def notes(self) -> list[str]:
+        """:func:`budget_notes` of the table: how to read its budgets."""
+        return budget_notes(self.table)
+
 
 def compare(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
+            budget_rule: str = "equal", options_by_method: Mapping[str, Mapping[str, Any]] | None = None,
             **options: Any) -> Comparison:
-    """Run every (method, seed) with the same budget (keyword options of :func:`run_one`)."""
+    """Run every (method, seed) under one budget rule (:func:`budget_steps`; keyword options of
+    :func:`run_one`). ``options_by_method``: sampler options per method, e.g.
+    ``{"mcts-learned": {"warmup": 0.2}, "mixture": {"models": 8}}`` (over :data:`DEFAULT_OPTIONS`)."""
     unknown = [m for m in methods if m not in samplers.names()]
     if unknown:
         raise ValueError(f"methods: unknown {unknown}; valid: {', '.join(samplers.names())}")
+    V.choice("budget_rule", budget_rule, BUDGET_RULES)
+    by_method = dict(options_by_method or {})
+    stray = sorted(set(by_method) - set(methods))
+    if stray or not all(isinstance(v, Mapping) for v in by_method.values()):
+        raise ValueError(f"options_by_method: expected {{method: {{option: value}}}} for methods being compared "
+                         f"({', '.join(methods)}), got {by_method!r} (e.g. {{\"mcts-learned\": {{\"warmup\": 0.2}}}})")
+    shared = options.pop("method_options", None) or {}
+    for method in methods:  # every method's options checked before the first trains
+        samplers.check_options(method, {**DEFAULT_OPTIONS.get(method, {}), **shared, **by_method.get(method, {})},
+                               f"options of {method}")
     rows = []
     for method in tqdm(list(methods), desc="methods", disable=not progress):
+        method_options = {**shared, **by_method.get(method, {})}
         for seed in seeds:
-            rows.append(run_one(method, int(seed), **options))
+            rows.append(run_one(method, int(seed), method_options=method_options, budget_rule=budget_rule, **options))
     table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     return Comparison(table, {(r["method"], r["seed"]): r["_windows"] for r in rows},
                       {(r["method"], r["seed"]): r["_ranking"] for r in rows})
+
+
+def budget_notes(df: pd.DataFrame | Comparison) -> list[str]:
+    """How to read a table's budgets, one sentence per finding: the rule, and each method whose
+    ranked supernet trained on fewer steps than the run had, shared them among several
+    supernets, or summed several paths per update. Tables written before these columns get none."""
+    df = df.table if isinstance(df, Comparison) else df
+    if df is None or df.empty or "budget_rule" not in df:
+        return []
+    notes = []
+    for rule in df["budget_rule"].dropna().unique():
+        if rule == "per-model":
+            notes.append("budget rule per-model: each supernet trains the base steps (a mixture of M supernets "
+                         "M times as many; thesis §2.4: epochs proportional to the number of models)")
+        else:
+            notes.append(f"budget rule {rule}: every method trains the same number of steps (equal compute)")
+    first = df.groupby("method", sort=False).first()
+    for method, r in first.iterrows():
+        steps, own = int(r["steps"]), int(r.get("supernet_steps", r["steps"]))
+        if own < steps:
+            notes.append(f"{method}: its ranked supernet trained from fresh weights on the last {own} of {steps} steps "
+                         f"({own / steps:.0%}; the method restarts its supernet after its warm-up, e.g. Alg. 3.1 line "
+                         f"24); set the warm-up share with --options '{{\"{method}\": {{\"warmup\": 0.2}}}}'")
+        sets = int(r.get("weight_sets", 1))
+        if sets > 1:
+            notes.append(f"{method}: {sets} supernets share {steps} steps (about {steps // sets} each)"
+                         + ("; --budget-rule per-model gives each the base steps (thesis §2.4)"
+                            if r.get("budget_rule") == "equal" else ""))
+        m = int(r.get("paths_per_update", 1))
+        if m > 1:
+            notes.append(f"{method}: sums {m} paths into each optimizer step ({-(-own // m)} updates in {own} steps)")
+    return notes
 
 
 def summarize(df: pd.DataFrame | Comparison) -> pd.DataFrame:
@@ -95,7 +187,11 @@ def summarize(df: pd.DataFrame | Comparison) -> pd.DataFrame:
     g = df.groupby("method", sort=False)[cols]
     out = g.mean().round(3).add_suffix("_mean").join(g.std().round(3).add_suffix("_std"))
     out["seeds"] = df.groupby("method", sort=False).size()
-    return out[[c for pair in zip([f"{c}_mean" for c in cols], [f"{c}_std" for c in cols]) for c in pair] + ["seeds"]]
+    # the budget each method had (constant over seeds), where the table records it
+    budget = [c for c in ("budget_rule", "steps", "supernet_steps") if c in df]
+    first = df.groupby("method", sort=False)[budget].first()
+    stats = [c for pair in zip([f"{c}_mean" for c in cols], [f"{c}_std" for c in cols]) for c in pair]
+    return first.join(out[stats + ["seeds"]])[budget + stats + ["seeds"]]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +201,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         help="samplers, by spaces or commas (default: the thesis' set and enas)")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
-    parser.add_argument("--steps", type=T.positive_int("300"), default=300, help="training steps per run (equal budgets)")
+    parser.add_argument("--steps", type=T.positive_int("300"), default=300,
+                        help="training steps per run (the base budget of --budget-rule)")
+    parser.add_argument("--budget-rule", choices=BUDGET_RULES, default="equal",
+                        help="equal: every method trains --steps (equal compute); per-model: --steps per supernet, "
+                             "so a mixture of M trains M x --steps (thesis §2.4)")
+    parser.add_argument("--options", default=None,
+                        help="sampler options per method as JSON, e.g. '{\"mcts-learned\": {\"warmup\": 0.2}, "
+                             "\"mixture\": {\"models\": 8, \"ipf_max_iter\": 20000}}'")
     parser.add_argument("--batch-size", type=T.positive_int("64"), default=64)
     parser.add_argument("--val-batch-size", type=T.positive_int("128"), default=128)
     parser.add_argument("--rank-images", type=T.positive_int("256"), default=None,
@@ -129,9 +232,13 @@ def main(args: argparse.Namespace) -> int:
     elif find_benchmark(args.space, args.dataset) is None:
         print(f"note: no ground truth for {args.space}/{args.dataset}; Kendall tau will be missing "
               f"(build it with `nasbench-lab groundtruth` or pass --truth-dataset)")
+    by_method = V.json_object("--options", args.options, '{"mcts-learned": {"warmup": 0.2}}') if args.options else {}
     res = compare(methods, seeds, space=args.space, dataset=args.dataset, steps=args.steps, benchmark=bench,
                  rank_images=args.rank_images, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
-                 device=args.device, **({"data_root": args.data_root} if args.data_root else {}))
+                 device=args.device, budget_rule=args.budget_rule, options_by_method=by_method,
+                 **({"data_root": args.data_root} if args.data_root else {}))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(res).to_string())
+    for note in res.notes:
+        print(f"note: {note}")
     return 0 if V.write_table("--csv", res.table, args.csv) else 1

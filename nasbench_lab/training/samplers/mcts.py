@@ -33,7 +33,8 @@ Final choice (``select``), exploration off (``lambda = 0``): ``k = 1`` is the mo
 (App. I §1.1, pooling: "we only consider nodes with the maximum probabilities"); ``k > 1``
 samples ``k`` distinct architectures with ``lambda = 0`` (Alg 3.1's output, §3.4: "we sample k
 architectures without exploration and rank them based on their performance on validation
-dataset"), ranked by validation accuracy when a trainer is given.
+dataset"), without replacement so that a nearly deterministic final policy still gives ``k``,
+ranked by validation accuracy when a trainer is given.
 
 Learned and iterative trees need every architecture (numerable spaces); the default tree expands
 lazily on larger spaces.
@@ -55,7 +56,7 @@ import torch
 from nasbench_lab.spaces import Arch, SearchSpace
 from nasbench_lab.spaces.budget import Budget
 from nasbench_lab.training import representations as reps
-from nasbench_lab.training.samplers.base import Sampler
+from nasbench_lab.training.samplers.base import Sampler, Selection
 from nasbench_lab.training.samplers.common import (
     Progress,
     Windows,
@@ -64,6 +65,7 @@ from nasbench_lab.training.samplers.common import (
     check_positive,
     check_unit,
     current_tree_state,
+    distinct_draws,
     linear,
 )
 from nasbench_lab.training.samplers.tree import SearchTree
@@ -159,25 +161,56 @@ class MCTSSampler(Sampler):
         self.counts[str(arch)] += 1
         self.windows.add(str(arch), self.steps, self.progress.total)
 
-    def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
+    def select(self, trainer: Trainer | None = None, k: int = 1) -> Selection:
         """Final choice with ``lambda = 0``: ``k = 1``, the most probable path; ``k > 1``, ``k``
-        distinct architectures sampled without exploration (:meth:`final_samples`), ranked by
-        validation accuracy with a trainer, else by how often they were drawn."""
-        if self.tree is None or self.tree.n[self.tree.root] == 0:
-            return []
-        if k <= 1:
-            return [self.space.arch(self.tree.leaf[self.tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]])]
-        draws = self.final_samples(max_draws=200 * k, distinct=k)
-        order = Counter(draws)
-        out = [self.space.arch(g) for g, _ in sorted(order.items(), key=lambda kv: -kv[1])]
+        distinct architectures sampled without exploration, ranked by validation accuracy with a
+        trainer, else most probable first.
+
+        §3.4: "we sample k architectures without exploration and rank them based on their
+        performance on validation dataset". Drawing with eq 3.2 (``lambda = 0``) until ``k``
+        differ is sampling ``k`` leaves without replacement from the policy's leaf distribution
+        (:meth:`SearchTree.leaf_log_probabilities`); we draw that exactly, with Gumbel-top-k
+        (:func:`~nasbench_lab.training.samplers.common.distinct_draws`), so a policy that is
+        almost deterministic at the final temperature still yields ``k`` architectures: after
+        the mode, the next most probable ones (pooling, reward 0.9 minus 0.1 per gene away from
+        [4,3,3], T = 0.0025: the runner-up has log-probability -65, so repeated draws, 600 of
+        them before, returned the mode alone). The policy reads the tree's statistics and never explores, so it
+        reaches only leaves the tree has visited: fewer than ``k`` exist when fewer were visited
+        (or fewer architectures fit the space and budget); the :class:`Selection`'s ``note`` says
+        which.
+        """
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"k: expected a positive number of architectures, got {k!r} (e.g. k=3)")
+        tree = self.tree
+        if tree is None or tree.n[tree.root] == 0:
+            return Selection([], k, f"{self.name}: the tree has no statistics yet (no MCTS step observed)")
+        if k == 1:
+            return Selection([self.space.arch(tree.leaf[tree.descend(self.rng, self.t_end, 0.0, greedy=True)[-1]])], k)
+        logp = tree.leaf_log_probabilities(self.temperature, 0.0)
+        leaves = list(logp)
+        lp = np.array([logp[g] for g in leaves])
+        rng = np.random.default_rng([self.seed, self.steps, k])  # a stream of its own: sampling is unchanged
+        chosen = sorted(distinct_draws(lp, k, rng), key=lambda i: -lp[i])  # most probable first
+        out = [self.space.arch(leaves[i]) for i in chosen]
         if trainer is not None and len(out) > 1:
             out.sort(key=lambda a: -trainer.evaluate(a))
-        return out
+        note = None
+        if len(out) < k:
+            exist = len(self.in_band_archs()) if self.space.numerable else None
+            if exist is not None and exist < k:
+                where = "inside the budget" if self.constrained else "in the space"
+                note = f"only {exist} architectures exist {where}; the tree visited {len(out)} of them"
+            else:
+                note = (f"the tree visited only {len(out)} architectures; lambda = 0 reads the tree's statistics "
+                        f"and does not explore unvisited leaves (train longer, or rank the supernet)")
+        return Selection(out, k, note)
 
     def final_samples(self, max_draws: int, distinct: int | None = None) -> list[tuple[int, ...]]:
         """Leaves drawn with eq 3.2 at the current temperature and ``lambda = 0`` (children never
         visited are left out), until ``distinct`` different ones or ``max_draws`` draws. A
-        generator of its own (seeded by the run's seed and step) keeps the sampler's stream."""
+        generator of its own (seeded by the run's seed and step) keeps the sampler's stream.
+        (:meth:`select` takes ``k`` distinct leaves from the same law without repeated draws.)"""
         if self.tree is None or self.tree.n[self.tree.root] == 0:
             return []
         rng = np.random.default_rng([self.seed, self.steps, int(max_draws)])

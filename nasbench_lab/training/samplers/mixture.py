@@ -9,6 +9,19 @@ model gets the same share of training while each model specialises. ``tau`` decr
 to ``1 / (100 M)``. The final choice evaluates each configuration with its most probable model
 (highest ``p(m|c)``).
 
+The thesis' IPF has no round cap; ours stops at ``ipf_max_iter`` rounds (10,000 by default) so a
+pathological joint cannot hang a step. Stopping there leaves ``p(m)`` unbalanced (measured on
+36 layouts, rewards spread uniformly over [0, 1], tau = 1/(100 M): after 1,000 rounds KL is
+1.2e-3 at M = 32 and 2.6e-3 at M = 64, p(m) up to 11 % off uniform; the threshold is reached in
+1,746 and 2,695 rounds), so the sampler warns (:meth:`Sampler.warn`: a log line and a
+``"warning"`` event, once each time the fits start stopping at the cap) and counts those fits
+(snapshot ``ipf.capped``).
+
+Budget (thesis §2.4: "the number of training epochs is set proportional to number of models"):
+at an equal number of steps each of the ``M`` supernets gets about ``1/M`` of them;
+``compare-samplers --budget-rule per-model`` (:func:`~nasbench_lab.training.samplers.compare.budget_steps`)
+trains the mixture ``M`` times as many steps, as the thesis does.
+
 The Trainer only knows ``net(x, arch)``: :meth:`MixtureSampler.wrap_supernet` replaces the
 supernet by a :class:`MixtureSupernet` holding the ``M`` supernets, whose forward routes each call
 through the sampler: the architecture just sampled goes to the model drawn with it, any other
@@ -22,6 +35,7 @@ architecture (ranking the whole space) is routed to model 0.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +44,10 @@ import torch
 import torch.nn as nn
 from scipy.special import logsumexp
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces import Arch, SearchSpace
 from nasbench_lab.spaces.budget import Budget
-from nasbench_lab.training.samplers.base import Sampler
+from nasbench_lab.training.samplers.base import Sampler, Selection
 from nasbench_lab.training.samplers.boltzmann import ema, neutral_fill
 from nasbench_lab.training.samplers.common import (
     Progress,
@@ -59,7 +74,7 @@ def kl_to_uniform(p: np.ndarray) -> float:
     return float(np.sum(p[nz] * np.log(p[nz] * len(p))))
 
 
-def ipf(P: np.ndarray, tol: float = 1e-4, max_iter: int = 1000) -> tuple[np.ndarray, int, float]:
+def ipf(P: np.ndarray, tol: float = 1e-4, max_iter: int = 10000) -> tuple[np.ndarray, int, float]:
     """Iterative Proportional Fitting of a joint ``p(c, m)`` to uniform marginals.
 
     Rows are scaled to ``1/C`` and columns to ``1/M`` in turn until ``KL(p(m) || U) < tol``
@@ -76,30 +91,39 @@ def ipf(P: np.ndarray, tol: float = 1e-4, max_iter: int = 1000) -> tuple[np.ndar
     return np.exp(logP), it, kl
 
 
-def ipf_log(logits: np.ndarray, tol: float = 1e-4, max_iter: int = 1000) -> tuple[np.ndarray, int, float]:
+def _lse(L: np.ndarray, axis: int) -> np.ndarray:
+    """``log(sum(exp(L), axis))`` with the axis kept: scipy's ``logsumexp`` without its checks,
+    which cost more than the sum on these small matrices (IPF calls it thousands of times)."""
+    m = L.max(axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)  # an all -inf line stays -inf (then caught as not finite)
+    with np.errstate(divide="ignore"):
+        return m + np.log(np.exp(L - m).sum(axis=axis, keepdims=True))
+
+
+def ipf_log(logits: np.ndarray, tol: float = 1e-4, max_iter: int = 10000) -> tuple[np.ndarray, int, float]:
     """IPF on unnormalised log-probabilities (eq 2.3's ``a / tau``): the fitted ``log p(c, m)``.
 
     Each scaling is a log-sum-exp, so no row underflows to zeros however small ``tau`` is (in
     linear space, ``softmax(a / tau)`` with ``tau = 1/(100 M)`` and M >= 16 leaves whole rows at 0,
-    whose 0/0 is NaN). Raises when the result is not finite.
+    whose 0/0 is NaN). Raises when the result is not finite. Returns ``(log p, rounds, KL)``: a
+    KL still >= ``tol`` means the fit stopped at ``max_iter`` rounds, unbalanced.
     """
     L = np.asarray(logits, float)
     if L.ndim != 2 or np.isnan(L).any() or np.isposinf(L).any():
         raise ValueError(f"logits: expected a (C, M) matrix of finite log-probabilities, got shape {L.shape}")
+    max_iter = V.positive_int("max_iter", max_iter, example=10000)
     C, M = L.shape
+    log_c, log_m = np.log(C), np.log(M)
     kl = float("inf")
-
-    def rows(L: np.ndarray) -> np.ndarray:
-        return L - logsumexp(L, axis=1, keepdims=True) - np.log(C)
-
     rounds = 0
     while True:
         rounds += 1
-        L = rows(L)
-        kl = kl_to_uniform(np.exp(logsumexp(L, axis=0)))
+        L = L - (_lse(L, 1) + log_c)  # rows to 1/C
+        col = _lse(L, 0)  # log p(m), also the column scaling below
+        kl = kl_to_uniform(np.exp(col.ravel()))
         if kl < tol or rounds >= max_iter:
             break
-        L = L - logsumexp(L, axis=0, keepdims=True) - np.log(M)
+        L = L - (col + log_m)  # columns to 1/M
     if not np.isfinite(kl) or np.isnan(L).any():
         raise ValueError("ipf: the fitted joint is not finite (a row or column with no probability mass)")
     return L, rounds, kl
@@ -130,7 +154,7 @@ class MixtureSampler(Sampler):
 
     def __init__(self, space: SearchSpace, seed: int = 0, models: int = 4, beta: float = 0.95,
                  tau_start: float = 1.0, tau_end: float | None = None, ipf_tol: float = 1e-4,
-                 ipf_max_iter: int = 1000, warmup: float = 0.0, total_steps: int | None = None,
+                 ipf_max_iter: int = 10000, warmup: float = 0.0, total_steps: int | None = None,
                  budget: str | dict | Budget | None = None) -> None:
         super().__init__(space, seed, budget=budget)
         if not space.numerable:
@@ -144,7 +168,7 @@ class MixtureSampler(Sampler):
         self.tau_end = check_positive("tau_end", tau_end if tau_end is not None else 1.0 / (100 * self.models),
                                       "0.0025")
         self.ipf_tol = check_positive("ipf_tol", ipf_tol, "1e-4")
-        self.ipf_max_iter = int(ipf_max_iter)
+        self.ipf_max_iter = V.positive_int("ipf_max_iter", ipf_max_iter, example=10000)
         self.warmup = check_fraction("warmup", warmup)
         self.archs = self.in_band_archs()  # the configurations C (in-band ones under a budget)
         self._c = {a: i for i, a in enumerate(self.archs)}
@@ -158,6 +182,14 @@ class MixtureSampler(Sampler):
         self.history: list[dict[str, Any]] = []  # marginals before/after IPF, for the view
         self._P: np.ndarray | None = None
         self._P_key: tuple | None = None
+        self.ipf_capped = 0  # IPF fits that stopped at ipf_max_iter above ipf_tol
+        self._ipf_warned = False  # the last fit was capped and warned about (warn once per episode)
+
+    @classmethod
+    def weight_sets(cls, options: dict[str, Any] | None = None) -> int:
+        """``models``: the mixture trains that many supernets."""
+        models = (options or {}).get("models", inspect.signature(cls.__init__).parameters["models"].default)
+        return V.positive_int("models", models, example=4)
 
     # ------------------------------------------------------------------ the joint distribution
     @property
@@ -182,7 +214,24 @@ class MixtureSampler(Sampler):
             self._logP = logP
             self._P = np.exp(logP)
             self._P_key = key
+            self._check_ipf()
         return self._P
+
+    def _check_ipf(self) -> None:
+        """Warn when the fit stopped at the cap, unbalanced (once until a fit converges again)."""
+        capped = not self._ipf_kl < self.ipf_tol
+        if capped:
+            self.ipf_capped += 1
+            if not self._ipf_warned:
+                dev = float(np.abs(self._P.sum(0) * self.models - 1).max())
+                self.warn("ipf-cap",
+                          f"IPF stopped at its cap of {self.ipf_max_iter} rounds with KL(p(m) || U) = "
+                          f"{self._ipf_kl:.2g}, above the threshold {self.ipf_tol:g} (thesis §2.2.2): p(m) is up "
+                          f"to {dev:.0%} off uniform, so the {self.models} models do not get equal training; "
+                          f"raise ipf_max_iter (e.g. ipf_max_iter={10 * self.ipf_max_iter})",
+                          kl=float(self._ipf_kl), tol=self.ipf_tol, rounds=int(self._ipf_iter),
+                          max_iter=self.ipf_max_iter, p_model_max_deviation=dev, at_step=self.steps)
+        self._ipf_warned = capped
 
     def conditional(self) -> np.ndarray:
         """``p(m | c)``, one row per configuration (from the log joint: rows never vanish)."""
@@ -234,9 +283,10 @@ class MixtureSampler(Sampler):
             self.history.append({"step": self.steps, "tau": self.tau,
                                  "kl_before": kl_to_uniform(self.raw().sum(0)),
                                  "kl_after": self._ipf_kl, "ipf_iterations": self._ipf_iter,
+                                 "ipf_capped": not self._ipf_kl < self.ipf_tol,
                                  "p_model": P.sum(0).tolist()})
 
-    def select(self, trainer: Trainer | None = None, k: int = 1) -> list[Arch]:
+    def select(self, trainer: Trainer | None = None, k: int = 1) -> Selection:
         """Top-``k`` configurations, each with its most probable model: by validation accuracy
         with a trainer, else by the smoothed accuracy of that model."""
         if trainer is not None:
@@ -244,7 +294,9 @@ class MixtureSampler(Sampler):
         else:
             best = np.argmax(self.conditional(), 1)
             acc = neutral_fill(self.a, self.seen)[np.arange(len(self.archs)), best]
-        return [self.archs[i] for i in np.argsort(-acc, kind="stable")[:k]]
+        out = [self.archs[i] for i in np.argsort(-acc, kind="stable")[:k]]
+        where = "inside the budget" if self.constrained else "in the space"
+        return Selection(out, k, None if len(out) >= k else f"only {len(out)} configurations exist {where}")
 
     def options(self) -> dict[str, Any]:
         return {"models": self.models, "beta": self.beta, "tau_start": self.tau_start, "tau_end": self.tau_end,
@@ -256,14 +308,16 @@ class MixtureSampler(Sampler):
                 "archs": [str(a) for a in self.archs], "models": self.models,
                 "p": P.tolist(), "value": self.a.tolist(), "seen": self.seen.tolist(),
                 "counts": self.counts.tolist(), "tau": self.tau,
-                "ipf": {"iterations": self._ipf_iter, "kl": self._ipf_kl},
+                "ipf": {"iterations": self._ipf_iter, "kl": self._ipf_kl, "capped": self.ipf_capped,
+                        "max_iter": self.ipf_max_iter},
                 "history": self.history[-200:], "windows": self.windows.data()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "a": self.a.tolist(), "seen": self.seen.tolist(),
                 "counts": self.counts.tolist(), "progress": self.progress.state_dict(),
                 "windows": self.windows.state_dict(), "current": None if self.current is None else list(self.current),
-                "history": [dict(h) for h in self.history]}
+                "history": [dict(h) for h in self.history],
+                "ipf_capped": self.ipf_capped, "ipf_warned": self._ipf_warned}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
@@ -274,4 +328,6 @@ class MixtureSampler(Sampler):
         self.windows.load_state_dict(state["windows"])
         self.current = None if state["current"] is None else tuple(state["current"])
         self.history = [dict(h) for h in state["history"]]
+        self.ipf_capped = int(state.get("ipf_capped", 0))  # absent in checkpoints before the count
+        self._ipf_warned = bool(state.get("ipf_warned", False))
         self._P = None

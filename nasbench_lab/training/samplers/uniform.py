@@ -41,8 +41,8 @@ class UniformSampler(Sampler):
 
 
 class FairSampler(UniformSampler):
-    """Strict fairness (FairNAS, §5.2.2): within each window every choice of a decision is trained
-    equally often.
+    """Strict fairness (FairNAS, Chu et al. 2021; thesis §5.2.2): within each window every option
+    of a choice block is trained equally often.
 
     The decisions are cut into *blocks* whose joint options do not depend on earlier blocks;
     each block keeps its own queue, a random permutation of all its joint options, and every
@@ -51,13 +51,36 @@ class FairSampler(UniformSampler):
     - product spaces (NB-201, NB-Macro): one block per level; with ``m`` options everywhere,
       step ``j`` of a window uses the ``j``-th entry of every level's permutation (FairNAS).
     - constrained numerable spaces (pooling): one block, the whole architecture, so a window is
-      a permutation of all architectures (every architecture, hence every choice, once).
+      a permutation of all architectures: every *architecture* once. The layers' choices are
+      then not balanced, and cannot be: every layout pools at exactly 2 of the 9 blocks, so in
+      a window of the 36 layouts each block pools in 8 and keeps the resolution in 28 (72 pool
+      against 252 identity over the 9 blocks). Strict fairness on pooling is over architectures.
     - other spaces name their blocks (``space.decision_blocks()``). DARTS: one block per
       intermediate node (its two inputs and two ops), so within a node's window every pair of
       its input edges with every pair of ops appears once: per-edge fairness, each (edge, op) of
       the node trained equally often (FairNAS's "every operation of every choice block once",
       with the node as the choice block since its two edges are chosen together).
     A space that is none of these gets a clear error.
+
+    The update (``update``). FairNAS Alg. 1 trains the ``m`` models of a window on one minibatch
+    and sums their gradients into one optimizer step ("accumulate gradients ... update
+    parameters by the accumulated gradients"), so after each update every option of every
+    choice block has contributed exactly one gradient: fairness holds at every update.
+    ``update="sum"`` does that: the sampler asks the Trainer for ``paths_per_update = m`` (the
+    window's length) and the Trainer sums the ``m`` paths' gradients on one minibatch into one
+    step. A step of the run is still one path, so equal step budgets stay equal compute, with
+    ``1/m`` as many updates, each the sum of ``m`` gradients (with the same ``lr``, ``m`` times a
+    one-path step: FairNAS sums, it does not average; lower ``lr`` if the start is unstable).
+    ``update="per-path"`` is one optimizer step per path, each on its own minibatch: fairness
+    then holds per window only, in the order the paths were trained (our earlier behaviour).
+
+    ``"auto"`` (default) is ``"sum"`` where FairNAS defines it: several choice blocks with the
+    same number of options ``m`` and no budget that can end a window early (NB-201: m = 5,
+    NB-Macro: m = 3); else ``"per-path"``. That is pooling, whose one block is the whole
+    architecture (a "sum" window is all 36 layouts: 1/36 as many updates; measured on digits,
+    144 steps, batch 32, lr 0.05: validation reward 0.10 with "sum", 0.93 with "per-path"),
+    DARTS (node windows of 49 to 490 entries: no common m) and product spaces under a narrowing
+    budget. ``"sum"`` can be asked on pooling; where it cannot hold it is an error.
 
     With a budget, strict fairness (every option once per window, whatever the other choices) is
     in general impossible: an option can be out of the band after some choices of the other
@@ -75,12 +98,43 @@ class FairSampler(UniformSampler):
     """
 
     name = "fair"
+    UPDATES = ("auto", "sum", "per-path")
 
-    def __init__(self, space: SearchSpace, seed: int = 0, budget: str | dict | Budget | None = None) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, budget: str | dict | Budget | None = None,
+                 update: str = "auto") -> None:
         super().__init__(space, seed, budget=budget)
+        if update not in self.UPDATES:
+            raise ValueError(f"update: expected one of {', '.join(map(repr, self.UPDATES))}, got {update!r} "
+                             f"(e.g. update='sum', FairNAS's summed update of the m paths of a window)")
         self.blocks = self._blocks(space)
         self.queues: list[list[tuple[int, ...]]] = [[] for _ in self.blocks]
         self.dropped = 0  # window entries dropped because no remaining entry fitted the band
+        window, why = self._window_length()
+        if update == "sum" and window is None:
+            raise ValueError(f"update: 'sum' adds the gradients of one window's m paths, but {why}; "
+                             f"use update='per-path' (one step per path, fair per window)")
+        if update == "auto":  # FairNAS's setting: several choice blocks sharing one m
+            update = "sum" if window is not None and len(self.blocks) > 1 else "per-path"
+        #: the update rule in force ("sum" or "per-path"; "auto" resolved)
+        self.update = update
+        #: FairNAS's m under "sum": the Trainer sums this many paths into one optimizer step
+        self.paths_per_update = window if self.update == "sum" else 1
+
+    def _window_length(self) -> tuple[int | None, str]:
+        """The one length of every block's window (FairNAS's m), or None and why there is none."""
+        if self.constrained and len(self.blocks) > 1:
+            return None, "the budget can end a block's window early (windows then differ in length)"
+        lengths, prefix = [], ()
+        for _, hi in self.blocks:
+            opts = self._options(prefix, hi)
+            if self.constrained:  # one block (pooling): its window is the in-band architectures
+                opts = [e for e in opts if self._fits((), e)]
+            lengths.append(len(opts))
+            prefix += opts[0]
+        if len(set(lengths)) > 1:
+            return None, (f"the windows of {self.space.name!r}'s choice blocks differ in length "
+                          f"({min(lengths)} to {max(lengths)} entries)")
+        return lengths[0], ""
 
     @staticmethod
     def _blocks(space: SearchSpace) -> list[tuple[int, int]]:
@@ -157,8 +211,12 @@ class FairSampler(UniformSampler):
             else:
                 return self.space.arch(genes)
 
+    def options(self) -> dict[str, Any]:
+        return {"update": self.update}
+
     def snapshot(self) -> dict[str, Any]:
-        snap = {**super().snapshot(), "window_left": min(len(q) for q in self.queues)}
+        snap = {**super().snapshot(), "window_left": min(len(q) for q in self.queues), "update": self.update,
+                "paths_per_update": self.paths_per_update}
         if self.band is not None:
             snap["dropped"] = self.dropped
         return snap
