@@ -89,7 +89,9 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
         keys = {r["key"] for r in results}
         done = results + [r for s in specs if s.key not in keys and (r := read_result(out, s)) is not None]
         if done:
-            note = (f"n = seeds finished per method; {len(done)} of {len(specs)} runs. Ranking: {proto.describe()}. "
+            note = (f"n = seeds finished per method; {len(done)} of {len(specs)} runs. Budget rule: "
+                    f"{table.budget_rule} (steps {'per weight set' if table.budget_rule == 'per-model' else 'per run'}). "
+                    f"Protocol: {proto.describe()}. "
                     + (f"Where the thesis is silent: {proto.chosen}. " if proto.chosen else "")
                     + (f"Budget: {proto.note}." if proto.note else ""))
             files = report.write(table, out, done, proto.describe(), scale, note=note)

@@ -84,9 +84,11 @@ def plan(table: Table, scale: str, seeds: Sequence[int], dataset: str | None = N
 
 def _spec(table: Table, scale: str, proto: Protocol, m: Method, seed: int, dataset: str,
           data_root: str | None, device: str) -> RunSpec:
+    from nasbench_lab.training.samplers.compare import budget_steps
+
     options = {**proto.method_options.get(m.method, {}), **m.options}
     trainer = {"space": table.space, "dataset": dataset, "method": m.method, "method_options": options,
-               "steps": int(round(proto.steps * m.steps_factor)), "batch_size": proto.batch_size,
+               "steps": budget_steps(m.method, proto.steps, table.budget_rule, options), "batch_size": proto.batch_size,
                "val_batch_size": proto.val_batch_size, "lr": proto.lr, "weight_decay": proto.weight_decay,
                "schedule": proto.schedule, "seed": seed, "device": device, "rank_at_end": False,
                "rank_images": proto.rank_images}
