@@ -169,6 +169,29 @@ def test_a_lease_held_on_another_host_is_taken_over_only_after_its_heartbeat_sto
     assert store.run("r")["status"] == "finished"
 
 
+def test_a_live_writer_of_a_version_before_leases_is_not_taken_over(tmp_path):
+    """A process started before leases existed writes no owner token; while its pid lives and it
+    beats, it owns the run (a second process once resumed such a run and trained it twice)."""
+    db = tmp_path / "s.sqlite"
+    store = RunStore(db)
+    run = Run(Walk(30, seed=4), store=store, run_id="r", checkpoint_dir=tmp_path / "ck")
+    run.step(4)
+    run.stop()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _edit(db, "UPDATE runs SET status='running', owner=NULL, pid=?, host=?, heartbeat=?",
+              other.pid, store_mod.HOST, time.time())
+        assert store.run("r")["status"] == "running"
+        with pytest.raises(RunOwned, match=f"owned by pid {other.pid}"):
+            Run.resume("r", store=store)
+    finally:
+        other.kill()
+        other.wait()
+    assert store.run("r")["status"] == "interrupted"  # its process is gone: taken over
+    Run.resume("r", store=store).start().result(timeout=30)
+    assert store.run("r")["status"] == "finished"
+
+
 def test_a_writer_whose_lease_was_taken_writes_nothing_more_and_fails_with_the_cause(tmp_path):
     db = tmp_path / "s.sqlite"
     store = RunStore(db)

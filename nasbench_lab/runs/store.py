@@ -198,8 +198,12 @@ def liveness(status: Any, pid: Any, host: Any, heartbeat: Any, updated: Any, now
     """
     if status not in LIVE_STATUSES:
         return str(status)
-    if owner is not _LEGACY:
+    if owner is not _LEGACY and owner:
         return str(status) if owner_alive(owner, pid, host, heartbeat, now) else "interrupted"
+    # no token on a live-marked run: a writer of a version before leases; its pid and heartbeat decide
+    # (never this process: it writes every live run under a token)
+    if owner is not _LEGACY and host == HOST and pid == os.getpid():
+        return "interrupted"
     now = time.time() if now is None else now
     if host == HOST and isinstance(pid, int) and pid > 0:
         if not pid_alive(pid):
@@ -409,6 +413,9 @@ class RunStore:
                 raise self._finished(run_id)
             if cur and cur != owner and owner_alive(cur, pid, host, beat, now):
                 raise self._owned(run_id, pid, host, beat, now, owner=cur)
+            if not cur and status in LIVE_STATUSES and liveness(status, pid, host, beat, beat, now) in LIVE_STATUSES:
+                # a live writer of a version before leases holds no token: it owns the run all the same
+                raise self._owned(run_id, pid, host, beat, now, owner=None)
             took = ({"pid": pid, "host": host, "heartbeat": beat, "status": status}
                     if cur != owner and (cur or status in LIVE_STATUSES) else None)
             con.execute("UPDATE runs SET owner=?, pid=?, host=?, heartbeat=? WHERE id=?",
