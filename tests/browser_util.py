@@ -24,6 +24,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from waits import ms, seconds
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +48,9 @@ def free_port() -> int:
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass."""
+    """Poll ``predicate`` until it returns something truthy (returned) or ``timeout`` seconds pass
+    (on an idle machine: stretched by the tests' wait factor, tests/waits.py)."""
+    timeout = seconds(timeout)
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         value = predicate()
@@ -176,11 +179,11 @@ def assert_clean_console(page: Any) -> None:
 def open_notebook(page: Any, url: str) -> None:
     """Open ``url`` and wait until the notebook's kernel is idle and connected."""
     page.goto(url)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=ms(120))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                           "#jp-main-statusbar :text('Idle')", timeout=120_000)
+                           "#jp-main-statusbar :text('Idle')", timeout=ms(120))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=120_000)
+                           "&& window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=ms(120))
 
 
 def cell_index(cells: list, text: str) -> int:

@@ -43,6 +43,7 @@ from browser_util import (
     url_answers,
     wait_until,
 )
+from waits import ms
 
 pytestmark = pytest.mark.browser
 
@@ -122,9 +123,9 @@ def test_the_readme_launch_command_opens_the_start_notebook(tmp_path):
         with browser(tmp_path) as page:
             page.goto(url)
             heading = page.locator(".jp-Notebook .jp-MarkdownOutput h1", has_text="nasbench_lab: start here")
-            heading.wait_for(timeout=120_000)
+            heading.wait_for(timeout=ms(120))
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                                   "#jp-main-statusbar :text('Idle')", timeout=120_000)
+                                   "#jp-main-statusbar :text('Idle')", timeout=ms(120))
             time.sleep(3)  # JupyterLab asks its news question a moment after start-up
             assert page.get_by_text("official Jupyter news").count() == 0
             assert page.locator(".jp-Notebook .jp-Cell").count() > 5
@@ -150,7 +151,7 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
 
         # the dashboard renders (a real widget view, not "Loading widget...") and its curve grows
         dash = page.locator(".nbl-card").filter(has_text="Training curves").first
-        dash.wait_for(timeout=180_000)
+        dash.wait_for(timeout=ms(180))
         first = wait_until(lambda: max(0, page.evaluate(JS_POINTS)) or None, 180, "the first loss points")
         grown = wait_until(lambda: (n := page.evaluate(JS_POINTS)) > first and n, 180,
                            f"the loss curve to grow past {first} points")
@@ -159,7 +160,7 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
         assert "Loading widget" not in dash.inner_text()
 
         dash.locator("button", has_text="Pause").click()
-        dash.locator("span", has_text="paused").first.wait_for(timeout=60_000)
+        dash.locator("span", has_text="paused").first.wait_for(timeout=ms(60))
         time.sleep(1.5)  # the refresher has drawn the last steps; the curve must now stand still
         held = page.evaluate(JS_POINTS)
         time.sleep(2.0)
@@ -172,7 +173,7 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
         select_cell(page, wait_cell)
         run_from_menu(page, "Run Selected Cell and All Below", "notebook:run-all-below", prompt_set(page, wait_cell))
         wait_until(lambda: page.evaluate(JS_RANKING) >= 2, 300, "the ranking scatter")  # dashboard + cell
-        dash.locator("span", has_text="finished").first.wait_for(timeout=60_000)
+        dash.locator("span", has_text="finished").first.wait_for(timeout=ms(60))
         assert page.evaluate(JS_POINTS) == STEPS
         assert_titled_and_drawn(dash, "finished dashboard")
         shot(page, dash, tmp_path, "dashboard_finished.png")
@@ -187,7 +188,7 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
         assert_titled_and_drawn(explorer, "explorer")
         shot(page, explorer, tmp_path, "explorer.png")
         runs = page.locator(".nbl-card").filter(has_text="Run browser").first
-        runs.wait_for(timeout=60_000)
+        runs.wait_for(timeout=ms(60))
         assert runs.locator("select option").count() >= 1
         # the newest run opens by itself: its stored curves replay in full
         wait_until(lambda: (g := panel(runs, "Training curves")) and g["points"][0] == STEPS, 60,
@@ -205,7 +206,7 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
         page.reload()
         open_notebook(page, url.replace("&reset", ""))
         for name, card in (("dash", dash), ("explorer", explorer), ("runs", runs)):
-            card.wait_for(timeout=120_000)
+            card.wait_for(timeout=ms(120))
             wait_until(lambda c=card, n=name: [(g["title"], g["points"]) for g in plot_info(c)] == before[n], 120,
                        f"the {name} views to show their state after the reload")
             assert_titled_and_drawn(card, f"{name} after reload")
@@ -230,7 +231,7 @@ def test_thesis_samplers_views_render_live_in_jupyterlab(lab, tmp_path):
         open_notebook(page, url)
         run_all_above(page, wait_cell)
         dash = page.locator(".nbl-card").filter(has_text="mcts-learned").first
-        dash.wait_for(timeout=180_000)
+        dash.wait_for(timeout=ms(180))
         # after the uniform warm-up, the learned tree: icicle + node-link + dendrogram, its visits growing
         wait_until(lambda: panel(dash, "mcts-learned"), 180, "the MCTS panel")
         tree = wait_until(lambda: (g := panel(dash, "mcts-learned")) and "icicle" in g["types"]
@@ -242,7 +243,7 @@ def test_thesis_samplers_views_render_live_in_jupyterlab(lab, tmp_path):
         tau = wait_until(lambda: (g := panel(dash, "Kendall τ vs step")) and g["points"][0] >= 2 and g, 240,
                          "two points of Kendall tau vs step")
         assert tau["roles"] == ["tau", "tau_top10"] and tau["width"] > 200
-        dash.locator("span", has_text="finished").first.wait_for(timeout=240_000)
+        dash.locator("span", has_text="finished").first.wait_for(timeout=ms(240))
         final = panel(dash, "Kendall τ vs step")
         assert final["points"][0] == SAMPLER_STEPS // 25  # 3 periodic rankings and the final one
         wait_until(lambda: panel(dash, "Supernet ranking"), 60, "the final ranking scatter")
@@ -253,7 +254,7 @@ def test_thesis_samplers_views_render_live_in_jupyterlab(lab, tmp_path):
         # first run the Launcher creates is the one that used to come up blank
         run_cell(page, launcher_cell)
         form = page.locator(".jp-Cell").nth(launcher_cell).locator(".jp-OutputArea")
-        form.locator("button", has_text="Create run").wait_for(timeout=60_000)
+        form.locator("button", has_text="Create run").wait_for(timeout=ms(60))
         assert form.locator("input[type=text]").nth(1).input_value() == '{"models": 4}'
         for method, title, check in (
                 ("mixture", "mixture of 4 supernets",
@@ -264,7 +265,7 @@ def test_thesis_samplers_views_render_live_in_jupyterlab(lab, tmp_path):
             form.locator("select").nth(1).select_option(method)
             form.locator("button", has_text="Create run").click()
             card = form.locator(".nbl-card").filter(has_text=f"pooling · {method} · digits").first
-            card.wait_for(timeout=120_000)
+            card.wait_for(timeout=ms(120))
             view = wait_until(lambda c=card, t=title, ok=check: (g := panel(c, t)) and ok(g) and g, 240,
                               f"the {method} view")
             assert view["width"] > 300
@@ -273,7 +274,7 @@ def test_thesis_samplers_views_render_live_in_jupyterlab(lab, tmp_path):
             wait_until(lambda c=card: (g := panel(c, "Current architecture")) and any(g["points"]), 60,
                        f"the {method} architecture")
             card.locator("button", has_text="Stop").click()
-            card.locator("span", has_text="stopped").first.wait_for(timeout=120_000)
+            card.locator("span", has_text="stopped").first.wait_for(timeout=ms(120))
             # no final ranking after Stop, and the panel says why
             wait_until(lambda c=card: (g := panel(c, "Ranking")) and any("No final ranking" in n for n in g["notes"]),
                        60, f"the {method} ranking panel to say why it is empty")
@@ -296,7 +297,7 @@ def test_darts_alpha_view_and_collapse_alarm_render_live_in_jupyterlab(lab, tmp_
         open_notebook(page, url)
         run_all_above(page, wait_cell)
         dash = page.locator(".nbl-card").filter(has_text="nb201 · darts · digits").first
-        dash.wait_for(timeout=180_000)
+        dash.wait_for(timeout=ms(180))
 
         def alphas():
             g = panel(dash, "darts on nb201")
@@ -315,9 +316,9 @@ def test_darts_alpha_view_and_collapse_alarm_render_live_in_jupyterlab(lab, tmp_
         wait_until(lambda: (g := panel(dash, "Current architecture")) and any(g["points"]), 120,
                    "the current DARTS cell")
         banner = dash.locator(".nbl-alarm")
-        banner.wait_for(timeout=240_000)
+        banner.wait_for(timeout=ms(240))
         assert "Collapse alarm" in banner.inner_text() and "eigenvalue" in banner.inner_text()
-        dash.locator("span", has_text="finished").first.wait_for(timeout=240_000)
+        dash.locator("span", has_text="finished").first.wait_for(timeout=ms(240))
         assert_titled_and_drawn(dash, "DARTS dashboard")
         shot(page, dash, tmp_path, "darts_dashboard.png")
         controls = page.locator(".jp-Cell").nth(cell_index(cells, "DartsControls(dash)"))
@@ -336,7 +337,7 @@ def test_blackbox_live_arena_renders_in_jupyterlab(lab, tmp_path):
         arena = page.locator(".jp-Cell").nth(wait_cell - 1).locator(".jp-OutputArea")
         wait_until(lambda: (g := panel(arena, "Regret")) and min(g["points"][1:6:2]) > 0 and g, 300,
                    "the live arena's regret curves")
-        arena.locator("text=finished").first.wait_for(timeout=300_000)
+        arena.locator("text=finished").first.wait_for(timeout=ms(300))
         # random, rea, ls: a band (there and back) and a mean line each, then the exact reference
         g = wait_until(lambda: (g := panel(arena, "Regret")) and g["points"] == [50, 25] * 3 + [25] and g, 60,
                        "the curves to reach the budget of 25 queries")

@@ -17,6 +17,7 @@ from browser_util import (
     wait_until,
 )
 from test_browser import lab  # noqa: F401 - the fixture
+from waits import ms
 
 pytestmark = pytest.mark.browser
 QUERIES = 150  # queries per (strategy, seed)
@@ -38,7 +39,7 @@ def test_pareto_front_grows_live_in_jupyterlab(lab, tmp_path):  # noqa: F811 - t
         open_notebook(page, url)
         run_all_above(page, wait_cell)
         one_shot = page.locator(".nbl-card").filter(has_text="nb201 · mcts").first
-        one_shot.wait_for(timeout=180_000)
+        one_shot.wait_for(timeout=ms(180))
         band = wait_until(lambda: (g := panel(one_shot, "Budget: flops")) and sum(g["points"]) >= ONE_SHOT_STEPS
                           and g, 240, "the Budget panel with every step of the one-shot run")
         assert f"{ONE_SHOT_STEPS} steps, 0 outside" in band["title"] and band["width"] > 300, band

@@ -8,9 +8,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from waits import seconds
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
-CELL_TIMEOUT = 300
+CELL_TIMEOUT = int(seconds(300))  # per cell, stretched on a busy machine (tests/waits.py)
 
 
 def _widget_states(nb: nbformat.NotebookNode) -> list[dict]:
