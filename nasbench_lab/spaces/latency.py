@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.cost import AdditiveCost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,7 +205,7 @@ def latency_table(space: SearchSpace | str, device: str | None = None, batch: in
     sp = spaces.get(space) if isinstance(space, str) else space
     _units(sp)  # a clear error before any timing
     if isinstance(batch, bool) or int(batch) < 1:
-        raise ValueError(f"batch: expected a positive batch size, got {batch!r} (e.g. batch=1)")
+        raise ValueError(f"batch: expected a positive batch size, got {V.shorten(batch)} (e.g. batch=1)")
     path = _path(sp.name, device_key(device), int(batch), root)
     if path.is_file() and not rebuild:
         return LatencyTable.load(sp, path)
