@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 __all__ = [
-    "FileRefused", "check_fields", "check_options", "check_type", "choice", "cli", "describe", "identifier", "integer",
+    "FileRefused", "check_fields", "check_memory", "check_options", "check_type", "choice", "cli", "describe", "identifier", "integer",
     "integer_array", "default_of", "write_table",
     "json_object", "json_loads", "make_config", "number", "open_regular_file", "output_file", "positive_int",
     "read_regular_file",
@@ -339,6 +339,31 @@ def read_regular_file(name: str, path: str | os.PathLike, max_bytes: int, limit_
     if len(raw) > max_bytes:
         raise FileRefused(f"{name} {path} grew past {max_bytes:,} bytes while being read ({limit_name})")
     return raw
+
+
+# ----------------------------------------------------------------------------- memory
+def total_memory(device: Any) -> int | None:
+    """Bytes of memory on ``device`` (a torch device or its name): the GPU's total for CUDA, the
+    machine's physical memory otherwise; None when unknown."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(name: str, value: Any, need: int, device: Any, example: Any, what: str) -> None:
+    """ValueError when ``need`` bytes (a lower bound of what ``name=value`` takes: ``what``) exceed the
+    total memory of ``device``: a value that cannot fit is refused before anything is allocated
+    (instead of swapping or running out of memory minutes later)."""
+    total = total_memory(device)
+    if total is not None and need > total:
+        raise ValueError(f"{name}: {shorten(value)} needs at least {need / 2**30:,.1f} GiB ({what}); {device} has "
+                         f"{total / 2**30:,.1f} GiB in all (e.g. {name}={example!r})")
 
 
 # ----------------------------------------------------------------------------- values against annotations

@@ -778,3 +778,18 @@ def test_a_budget_the_space_cannot_meet_is_refused_with_the_limit():
     with pytest.raises(BudgetError, match=r"only 0 of 1 architectures of darts found inside in \d+ draws and "
                                           r"max_seconds=1 s; the params of the draws ranged over \[\d"):
         narrow.sample(0)
+
+
+def test_oversize_batches_and_channel_counts_are_refused_up_front():
+    from nasbench_lab.differentiable import build as build_diff
+
+    with pytest.raises(ValueError, match=r"batch_size: 100,000 is larger than the train split of digits \(718 images\); "
+                                         r"expected at most 718"):
+        Trainer(**{**TINY, "batch_size": 100_000})  # it was cut to the whole split without a word
+    with pytest.raises(ValueError, match=r"val_batch_size: 5,000 is larger than the val split of digits \(719 images\)"):
+        Trainer(**{**TINY, "val_batch_size": 5_000})
+    with pytest.raises(ValueError, match=r"batch_size: 1,000 is larger than the train split"):
+        build_diff("darts", space="nb201", steps=2, batch_size=1_000, channels=2, cells=1)
+    with pytest.raises(ValueError, match=r"channels: 10000 needs at least [\d,]+\.\d GiB \(weights, gradients.*\); "
+                                         r"cpu has [\d,.]+ GiB in all \(e\.g\. channels=16\)"):
+        build_diff("darts", space="nb201", steps=2, batch_size=4, channels=10_000, device="cpu")  # 2.6 TB of weights

@@ -79,7 +79,7 @@ def main_multiobjective(args: argparse.Namespace) -> int:
 
     from nasbench_lab.search.multiobjective import ParetoArena
 
-    opts = json.loads(args.options) if args.options else None
+    opts = V.json_object("--options", args.options, '{"nsga2": {"population_size": 20}}') if args.options else None
     arena = ParetoArena(args.space, args.dataset, args.strategy or ["random,nsga2"], seeds=args.seeds,
                         budget=args.budget, objectives=args.objectives, strategy_options=opts)
     arena.run(progress=args.progress)

@@ -144,6 +144,8 @@ class Trainer(Job):
         torch.manual_seed(config.seed)  # weight init is part of the run's seeded trajectory
         bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
         self.data = bundle.to(self.device, storage=data_storage_for(bundle, self.device, config.data_storage))
+        self.data.check_batch_size("batch_size", config.batch_size, "train")  # never cut to the split: refused
+        self.data.check_batch_size("val_batch_size", config.val_batch_size, "val")
         self.net = self.space.supernet(num_classes=self.data.num_classes).to(self.device)
         self.cuda = self.device.type == "cuda"
         if config.channels_last:
