@@ -114,6 +114,53 @@ _CAP = 1 << 62  # costs saturate here: a chain of shared tuples must not grow Py
 _POP_TO_MARK = {op.name for op in pickletools.opcodes if pickletools.markobject in op.stack_before}
 
 
+_BY_CODE = {op.code.encode("latin-1"): op for op in pickletools.opcodes}
+_MEMO_OPS = {"GET", "BINGET", "LONG_BINGET", "PUT", "BINPUT", "LONG_BINPUT"}
+_LENGTH_WIDTH = {pickletools.TAKEN_FROM_ARGUMENT1: (1, False), pickletools.TAKEN_FROM_ARGUMENT4: (4, True),
+                 pickletools.TAKEN_FROM_ARGUMENT4U: (4, False), pickletools.TAKEN_FROM_ARGUMENT8U: (8, False)}
+
+
+def _opcodes(file: BinaryIO) -> Iterator[tuple[pickletools.OpcodeInfo, int | None]]:
+    """``(opcode, memo index or None)`` of a pickle, like ``pickletools.genops`` but without decoding
+    arguments: a length-prefixed string or array is skipped with ``seek`` (genops decoded a 150 MB
+    CIFAR array into a str: 5 s), only memo indices are read."""
+    start = file.tell()
+    end = file.seek(0, io.SEEK_END)
+    file.seek(start)
+    while True:
+        code = file.read(1)
+        if not code:
+            raise pickle.UnpicklingError("pickle ended before STOP")
+        op = _BY_CODE.get(code)
+        if op is None:
+            raise pickle.UnpicklingError(f"unknown opcode {code!r} at byte {file.tell() - 1}")
+        arg: int | None = None
+        desc = op.arg
+        if desc is not None:
+            n = desc.n
+            if n >= 0:
+                raw = file.read(n)
+                if len(raw) < n:
+                    raise pickle.UnpicklingError("pickle truncated")
+                if op.name in _MEMO_OPS:
+                    arg = int.from_bytes(raw, "little")
+            elif n == pickletools.UP_TO_NEWLINE:
+                for _ in range(2 if desc.name == "stringnl_noescape_pair" else 1):
+                    line = file.readline()
+                    if not line.endswith(b"\n"):
+                        raise pickle.UnpicklingError("pickle truncated")
+                    if op.name in _MEMO_OPS:
+                        arg = int(line)
+            else:
+                width, signed = _LENGTH_WIDTH[n]
+                raw = file.read(width)
+                size = int.from_bytes(raw, "little", signed=signed) if len(raw) == width else -1
+                if size < 0 or file.tell() + size > end:
+                    raise pickle.UnpicklingError("pickle truncated (a length past the end of the file)")
+                file.seek(size, io.SEEK_CUR)
+        yield op, arg
+
+
 def scan(file: BinaryIO, where: str, max_key_items: int = MAX_KEY_ITEMS, max_depth: int = MAX_DEPTH) -> None:
     """Read a pickle's opcodes once, building nothing, and refuse what would make loading itself
     unbounded: a dict key or set member whose hash would visit more than ``max_key_items`` items
@@ -159,7 +206,7 @@ def scan(file: BinaryIO, where: str, max_key_items: int = MAX_KEY_ITEMS, max_dep
                                         f"occur); at most {max_key_items:,} are accepted, so that hashing it stays "
                                         "cheap (a shared-reference bomb?)")
 
-    for op, arg, _ in pickletools.genops(file):
+    for op, arg in _opcodes(file):
         name = op.name
         if name == "MARK":
             marks.append(stack)
