@@ -23,17 +23,20 @@ import math
 import numbers
 import os
 import re
+import reprlib
+import stat
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 __all__ = [
-    "check_fields", "check_options", "check_type", "choice", "cli", "describe", "identifier", "integer",
+    "FileRefused", "check_fields", "check_memory", "check_options", "check_type", "choice", "cli", "describe", "identifier", "integer",
     "integer_array", "default_of", "write_table",
-    "json_object", "make_config", "number", "output_file", "positive_int", "positive_number", "run_id",
-    "seed", "nonnegative_int",
+    "json_object", "json_loads", "make_config", "number", "open_regular_file", "output_file", "positive_int",
+    "read_regular_file",
+    "positive_number", "run_id", "seed", "shorten", "nonnegative_int", "MAX_JSON_CHARS", "MAX_JSON_DEPTH",
 ]
 
 _MISSING = object()
@@ -41,7 +44,44 @@ _MISSING = object()
 
 def _fail(name: str, expected: str, value: Any, example: Any = _MISSING) -> ValueError:
     eg = "" if example is _MISSING else f" (e.g. {name}={example!r})"
-    return ValueError(f"{name}: expected {expected}, got {value!r}{eg}")
+    return ValueError(f"{name}: expected {expected}, got {shorten(value)}{eg}")
+
+
+# ----------------------------------------------------------------------------- echoing input
+def _bounded_repr(limit: int) -> reprlib.Repr:
+    r = reprlib.Repr()  # Python 3.10's Repr takes no keyword arguments
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset, r.maxfrozenset, r.maxdeque, r.maxarray = 3, *[8] * 7
+    r.maxstring = r.maxlong = r.maxother = limit
+    return r
+
+
+def shorten(value: Any, limit: int = 80, *, quote: bool = True) -> str:
+    """``repr(value)`` for an error message, about ``limit`` characters at most: a longer input is
+    cut in the middle and its length said, ``'[1        ...       x' (120003 characters)``.
+    ``quote=False`` cuts a text that is already a message (another error's) without quoting it.
+
+    The one helper every message that quotes user input goes through, so an error line never
+    echoes a 100,000-character argument whole. The work is bounded too: containers are abbreviated
+    by :mod:`reprlib` (3 levels, 8 items each), so quoting a nested or self-sharing structure
+    never walks all of it.
+    """
+    if isinstance(value, bytearray):
+        value = bytes(value)
+    if not quote:
+        text = str(value)
+        return text if len(text) <= limit else f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters)"
+    if isinstance(value, str | bytes):
+        n = len(value)
+        if n <= limit:
+            text = repr(value)
+        else:
+            q = 2 if isinstance(value, bytes) else 1  # b'...' or '...'
+            return f"{repr(value[:limit - 20])[:-1]}...{repr(value[-12:])[q:]} ({n} characters)"
+    else:
+        text = _bounded_repr(limit).repr(value)
+    if len(text) > limit + 20:  # escapes (a str of NULs) or a long abbreviation
+        text = f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters of repr)"
+    return text
 
 
 # ----------------------------------------------------------------------------- scalars
@@ -77,7 +117,7 @@ def integer_array(name: str, values: Any) -> Any:
     if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
         bad = next((v for v in arr.reshape(-1).tolist() if not is_int(v)), None) if arr.dtype.kind != "O" else next(
             (v for v in arr.reshape(-1) if not is_int(v)), None)
-        raise ValueError(f"{name}: expected integers, got {arr.dtype} values such as {bad!r}")
+        raise ValueError(f"{name}: expected integers, got {arr.dtype} values such as {shorten(bad)}")
     return arr.astype(np.int64)
 
 
@@ -126,7 +166,7 @@ def positive_number(name: str, value: Any, example: Any = _MISSING, none: bool =
 def choice(name: str, value: Any, options: Sequence[Any], example: Any = _MISSING) -> Any:
     if not isinstance(value, str | int | float | type(None)) or value not in options:
         eg = options[0] if example is _MISSING and options else example
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r} "
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {shorten(value)} "
                          f"(e.g. {name}={eg!r})")
     return value
 
@@ -141,7 +181,7 @@ def identifier(name: str, value: Any, example: str = "20250101-120000-ab12cd") -
     no ``..`` inside, no separator: it cannot leave the folder it is placed in."""
     if not isinstance(value, str) or not _ID.fullmatch(value) or ".." in value:
         raise ValueError(f"{name}: expected 1-128 letters, digits, '.', '_' or '-' starting with a letter or "
-                         f"digit (no '/', no '..'), got {value!r} (e.g. {example!r})")
+                         f"digit (no '/', no '..'), got {shorten(value)} (e.g. {example!r})")
     return value
 
 
@@ -158,13 +198,13 @@ def output_file(name: str, path: str | os.PathLike, example: str = "results.csv"
         raise _fail(name, "a file path", path, example)
     p = Path(path).expanduser()
     if p.is_dir():
-        raise ValueError(f"{name}: {str(p)!r} is a folder; expected a file path such as {str(p / example)!r}")
+        raise ValueError(f"{name}: {shorten(str(p))} is a folder; expected a file path such as {shorten(str(p / example))}")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise ValueError(f"{name}: the folder {str(parent)!r} of {str(p)!r} does not exist; create it first or "
+        raise ValueError(f"{name}: the folder {shorten(str(parent))} of {shorten(str(p))} does not exist; create it first or "
                          f"pick another path (e.g. {name} {example})")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise ValueError(f"{name}: {str(p)!r} is not writable (e.g. {name} {example})")
+        raise ValueError(f"{name}: {shorten(str(p))} is not writable (e.g. {name} {example})")
     return p
 
 
@@ -183,20 +223,147 @@ def write_table(name: str, df: Any, path: str | os.PathLike | None) -> bool:
     return True
 
 
+#: JSON text from outside (``--options``, a run store's records): at most this many characters...
+MAX_JSON_CHARS = 16 * 2**20
+#: ...and nested at most this deep (job states and options are under 10 levels; Python's own
+#: parser fails with a RecursionError near 1000, and consumers that recurse would too)
+MAX_JSON_DEPTH = 100
+# a string (closing quote optional, so an unterminated one ends the scan instead of being retried
+# from every later quote: one left-to-right pass) or a bracket
+_JSON_SCAN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
+
+
+def json_loads(name: str, text: Any, max_chars: int = MAX_JSON_CHARS, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads(text)`` with bounded work: the length and the nesting depth are checked first
+    (one linear scan), so neither a 1 GB string nor ``[[[[...`` 100,000 deep reaches the parser;
+    any failure is a ValueError naming ``name`` and the limit."""
+    if not isinstance(text, str | bytes | bytearray):
+        raise _fail(name, "JSON text", text)
+    if len(text) > max_chars:
+        raise ValueError(f"{name}: JSON text of {len(text)} characters; at most {max_chars} are read "
+                         "(nasbench_lab.validation.MAX_JSON_CHARS)")
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{name}: JSON text is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    depth = 0
+    for m in _JSON_SCAN.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ValueError(f"{name}: JSON nested more than {max_depth} levels deep (at character {m.start()}); "
+                                 "at most nasbench_lab.validation.MAX_JSON_DEPTH levels are read")
+        elif c in "]}":
+            depth -= 1
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not valid JSON ({exc.msg} at character {exc.pos}) in {shorten(text)}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise ValueError(f"{name}: not readable JSON ({shorten(str(exc))}) in {shorten(text)}") from None
+
+
 def json_object(name: str, text: Any, example: str) -> dict[str, Any]:
-    """A JSON object given as text (``--options``); ValueError naming the flag otherwise."""
+    """A JSON object given as text (``--options``); ValueError naming the flag otherwise
+    (bounded work: :func:`json_loads`)."""
     if isinstance(text, Mapping):
         return dict(text)
     if not isinstance(text, str):
         raise _fail(name, "a JSON object", text)
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{name}: not valid JSON ({exc.msg} at character {exc.pos}) in {text!r}; "
-                         f"expected an object such as '{example}'") from None
+        obj = json_loads(name, text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; expected an object such as '{example}'") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{name}: expected a JSON object such as '{example}', got {text!r}")
+        raise ValueError(f"{name}: expected a JSON object such as '{example}', got {shorten(text)}")
     return obj
+
+
+class FileRefused(ValueError):
+    """A file refused before reading: not a regular file, too large, or not readable."""
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a plain file"
+
+
+def open_regular_file(name: str, path: str | os.PathLike, max_bytes: int, limit_name: str) -> BinaryIO:
+    """``path`` opened for binary reading after checking, on the opened descriptor, that it is a
+    regular file of at most ``max_bytes`` bytes (``limit_name``: the constant that sets the limit,
+    for the message).
+
+    Opened non-blocking and checked with ``os.fstat`` before a byte is read, so a FIFO, a device
+    such as ``/dev/zero`` or a folder is a ValueError ("not a regular file"), never a hang or an
+    endless read, and an oversized (or sparse 8 GB) file is refused up front; a missing file is a
+    FileNotFoundError. ``name`` starts the message (e.g. ``"checkpoint"``); the other refusals are
+    :class:`FileRefused` (a ValueError).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{name} {path} does not exist") from None
+    except IsADirectoryError:
+        raise FileRefused(f"{name} {path} is a folder, not a file") from None
+    except OSError as exc:
+        raise FileRefused(f"{name} {path} cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise FileRefused(f"{name} {path} is a folder, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise FileRefused(f"{name} {path} is not a regular file (it is {_file_kind(st.st_mode)}); "
+                             "only regular files are read")
+        if st.st_size > max_bytes:
+            raise FileRefused(f"{name} {path} is {st.st_size:,} bytes; files of at most {max_bytes:,} bytes are read "
+                             f"({limit_name})")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular_file(name: str, path: str | os.PathLike, max_bytes: int, limit_name: str) -> bytes:
+    """The bytes of ``path``, checked as in :func:`open_regular_file`; at most ``max_bytes`` are
+    read even when the file grows meanwhile."""
+    with open_regular_file(name, path, max_bytes, limit_name) as fh:
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise FileRefused(f"{name} {path} grew past {max_bytes:,} bytes while being read ({limit_name})")
+    return raw
+
+
+# ----------------------------------------------------------------------------- memory
+def total_memory(device: Any) -> int | None:
+    """Bytes of memory on ``device`` (a torch device or its name): the GPU's total for CUDA, the
+    machine's physical memory otherwise; None when unknown."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(name: str, value: Any, need: int, device: Any, example: Any, what: str) -> None:
+    """ValueError when ``need`` bytes (a lower bound of what ``name=value`` takes: ``what``) exceed the
+    total memory of ``device``: a value that cannot fit is refused before anything is allocated
+    (instead of swapping or running out of memory minutes later)."""
+    total = total_memory(device)
+    if total is not None and need > total:
+        raise ValueError(f"{name}: {shorten(value)} needs at least {need / 2**30:,.1f} GiB ({what}); {device} has "
+                         f"{total / 2**30:,.1f} GiB in all (e.g. {name}={example!r})")
 
 
 # ----------------------------------------------------------------------------- values against annotations
@@ -375,7 +542,7 @@ class _CLI:
                 value = parse(text)
                 check(value)
             except (ValueError, TypeError, OverflowError):
-                raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (e.g. {example})") from None
+                raise argparse.ArgumentTypeError(f"expected {what}, got {shorten(text)} (e.g. {example})") from None
             return value
         convert.__name__ = what
         return convert

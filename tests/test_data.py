@@ -322,3 +322,56 @@ def test_real_data_cache_reuses_a_complete_folder_and_names_why_it_is_missing(tm
 
     monkeypatch.setattr(realdata.subprocess, "run", no_tool)
     assert realdata.cifar10_root.__wrapped__() == final
+
+
+# --------------------------------------------------------------------------- issue 23: files from outside
+def test_a_rewrite_with_the_same_mtimes_is_read_again(tmp_path):
+    """The cache was keyed on mtimes only: a folder rewritten and `touch -r`'d back was served stale."""
+    folder = write_cifar10(tmp_path)
+    x, y, *_ = cifar.read("cifar10", tmp_path)
+    path = folder / "data_batch_1"
+    before = path.stat()
+    d = pickle.loads(path.read_bytes())
+    d[b"labels"] = [9 - v for v in d[b"labels"]]  # same size, other content
+    path.write_bytes(pickle.dumps(d))
+    import os
+
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # the old mtime, as cp -p / rsync -t leave it
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    y2 = cifar.read("cifar10", tmp_path)[1]
+    assert y2[:20].tolist() == [9 - v for v in y[:20].tolist()] and y2[20:].tolist() == y[20:].tolist()
+    assert cifar.read("cifar10", tmp_path)[1] is y2  # an unchanged folder is still served from the cache
+
+
+def test_a_valid_batch_holding_empty_bytes_loads(tmp_path):
+    """Python 3 pickles b'' in protocol 2 as builtins.bytes(): a valid batch, refused before."""
+    folder = write_cifar10(tmp_path)
+    d = pickle.loads((folder / "data_batch_2").read_bytes())
+    d[b"filenames"][0] = b""
+    (folder / "data_batch_2").write_bytes(pickle.dumps(d, protocol=2))
+    assert b"__builtin__\nbytes" in (folder / "data_batch_2").read_bytes()
+    x, y, *_ = cifar.read("cifar10", tmp_path)
+    assert x.shape == (100, 3, 32, 32) and len(y) == 100
+    from nasbench_lab.data import safe_pickle
+
+    with pytest.raises(ValueError, match=r"only as bytes\(\)"):  # bytes(...) with an argument stays refused
+        safe_pickle.loads(b"\x80\x02c__builtin__\nbytes\nK\x05\x85R.")
+
+
+def test_a_fifo_or_an_oversized_file_in_the_folder_is_refused_before_reading(tmp_path, monkeypatch):
+    import os
+
+    from nasbench_lab.data import safe_pickle
+
+    folder = write_cifar10(tmp_path / "a")
+    size = (folder / "data_batch_1").stat().st_size
+    monkeypatch.setattr(safe_pickle, "MAX_FILE_BYTES", size - 1)
+    with pytest.raises(ValueError, match=rf"data_batch_1 is {size:,} bytes; files of at most {size - 1:,} bytes.*"
+                                         r"safe_pickle\.MAX_FILE_BYTES"):
+        cifar.read("cifar10", tmp_path / "a")
+    monkeypatch.undo()
+    folder = write_cifar10(tmp_path / "b")
+    (folder / "data_batch_4").unlink()
+    os.mkfifo(folder / "data_batch_4")  # reading it would block for ever; it was reported "missing"
+    with pytest.raises(ValueError, match=r"data_batch_4 is not a regular file \(it is a FIFO"):
+        cifar.read("cifar10", tmp_path / "b")

@@ -490,3 +490,164 @@ def test_damaged_dataset_pickles_load_as_data_or_are_refused(data):
     # whatever loaded is plain data only
     safe_pickle._check(obj)
 
+
+
+# ----------------------------------------------------------------------------- bounded work (issue 23)
+# Shared-reference bombs, nesting depth and file sizes, drawn at random: every case is decided by
+# the bounds (refused with the limit named, or loaded when within them) and does linear work, so
+# none takes more than a fraction of a second (the old loaders walked width**depth items).
+BOUNDED = settings(FUZZ, max_examples=40)
+
+
+def _shared(depth: int, width: int, kind: str) -> object:
+    """One container shared ``width`` times per level, ``depth`` levels: width**depth leaves as a tree."""
+    x: object = []
+    for _ in range(depth):
+        x = [x] * width if kind == "list" else tuple([x] * width) if kind == "tuple" else dict.fromkeys(range(width), x)
+    return x
+
+
+def _bounds_decide(exc: BaseException | None, depth: int, width: int, max_depth: int, max_items: int) -> None:
+    """Refused exactly when a bound is passed: the deepest container sits at ``depth + 1`` (below the
+    file's top dict), the tree holds between ``containers`` and ``2 * containers + 10`` items
+    (dicts add a key per value)."""
+    containers = sum(width ** i for i in range(depth + 1))
+    deep = depth + 1 >= max_depth
+    event("loaded" if exc is None else "refused: too deep" if "nested" in str(exc) else "refused: too many items")
+    if exc is None:
+        assert not deep and containers <= max_items, "a structure beyond the bounds loaded"
+    else:
+        assert deep or 2 * containers + 10 > max_items, exc  # refused only beyond a bound...
+        assert "nested more than" in str(exc) or "items counted as a tree" in str(exc), exc  # ...and says which
+
+
+@BOUNDED
+@given(depth=st.integers(0, 60), width=st.integers(1, 12), kind=st.sampled_from(["list", "tuple", "dict"]),
+       protocol=st.integers(2, 5))
+def test_shared_reference_bombs_in_dataset_pickles_are_bounded(depth, width, kind, protocol):
+    import pickle
+
+    raw = pickle.dumps({b"labels": [1], b"x": _shared(depth, width, kind)}, protocol=protocol)
+    assert len(raw) < 200 + 60 * depth + 8 * width * depth  # a few bytes per level: the memo
+    try:
+        safe_pickle.loads(raw)
+    except safe_pickle.UnsafePickleError as exc:
+        _bounds_decide(exc, depth, width, safe_pickle.MAX_DEPTH, safe_pickle.MAX_ITEMS)
+    else:
+        _bounds_decide(None, depth, width, safe_pickle.MAX_DEPTH, safe_pickle.MAX_ITEMS)
+
+
+@BOUNDED
+@given(depth=st.integers(0, 90), width=st.integers(1, 12), kind=st.sampled_from(["list", "tuple", "dict"]))
+def test_shared_reference_bombs_in_signed_checkpoints_are_bounded(depth, width, kind, tmp_path):
+    from test_trust import signed, torch_bytes
+
+    path = tmp_path / "bomb.pt"
+    path.write_bytes(signed(torch_bytes({"format": ckpt.FORMAT, "meta": {}, "job": _shared(depth, width, kind)})))
+    try:
+        data = ckpt.load(path)
+    except ValueError as exc:
+        assert str(path) in str(exc), exc
+        _bounds_decide(exc, depth, width, ckpt.MAX_DEPTH, ckpt.MAX_ITEMS)
+    else:
+        _bounds_decide(None, depth, width, ckpt.MAX_DEPTH, ckpt.MAX_ITEMS)
+        job = data["job"]
+        for _ in range(min(depth, 3)):  # the sharing survives decoding (decoded once)
+            items = list(job.values()) if isinstance(job, dict) else list(job)
+            assert all(v is items[0] for v in items)
+            job = items[0]
+
+
+@BOUNDED
+@given(depth=st.integers(1, 45), checkpoint=st.booleans())
+def test_tuple_key_bombs_are_refused_before_hashing(depth, checkpoint, tmp_path):
+    """d[t] = 1 with t = (t, t) nested ``depth`` times: hashing t visits 2**(depth+1) - 1 tuples."""
+    from test_trust import signed, torch_zip, tuple_key_pickle
+
+    items = 2 ** (depth + 1) - 1
+    if checkpoint:
+        path = tmp_path / "key.pt"
+        tag = b"X\x06\x00\x00\x00formatX\x19\x00\x00\x00nasbench_lab.checkpoint/2s"
+        path.write_bytes(signed(torch_zip(tuple_key_pickle(depth, tag))))
+        load, limit, max_depth = (lambda: ckpt.load(path)), ckpt.MAX_KEY_ITEMS, ckpt.MAX_DEPTH
+    else:
+        raw = tuple_key_pickle(depth)
+        load, limit, max_depth = (lambda: safe_pickle.loads(raw)), safe_pickle.MAX_KEY_ITEMS, safe_pickle.MAX_DEPTH
+    try:
+        load()
+    except ValueError as exc:
+        event(f"{'checkpoint' if checkpoint else 'pickle'}: "
+              + ("refused by the scan" if items > limit or depth + 1 > max_depth else "loaded (small key)"))
+        if items > limit or depth + 1 > max_depth:  # refused by the scan, before anything is hashed
+            assert f"a dict key of {items:,} items" in str(exc) or "tuples nested more than" in str(exc), exc
+        else:  # a small key: loaded, then a dataset's content check wants string keys
+            assert not checkpoint and "is a tuple; expected str or bytes keys" in str(exc), exc
+    else:
+        event("checkpoint: loaded (small key)")
+        assert items <= limit and checkpoint
+
+
+@BOUNDED
+@given(depth=st.integers(1, 250), where=st.sampled_from(["json", "pickle", "checkpoint"]))
+def test_depth_limits_refuse_with_the_limit_and_accept_below_it(depth, where, tmp_path):
+    import pickle
+
+    nested: list = []
+    for _ in range(depth - 1):
+        nested = [nested]
+    if where == "json":
+        limit, load = V.MAX_JSON_DEPTH, lambda: V.json_loads("--options", "[" * depth + "]" * depth)
+    elif where == "pickle":
+        raw = pickle.dumps({b"x": nested}, protocol=2)
+        limit, load = safe_pickle.MAX_DEPTH - 1, lambda: safe_pickle.loads(raw)
+    else:
+        from test_trust import signed, torch_bytes
+
+        path = tmp_path / "deep.pt"
+        path.write_bytes(signed(torch_bytes({"format": ckpt.FORMAT, "meta": {}, "job": nested})))
+        limit, load = ckpt.MAX_DEPTH - 1, lambda: ckpt.load(path)
+    event(f"{where}: " + ("beyond the limit" if depth > limit else "within"))
+    try:
+        load()
+    except ValueError as exc:
+        assert depth > limit and "nested more than" in str(exc), exc
+    else:
+        assert depth <= limit
+
+
+@BOUNDED
+@given(excess=st.integers(-64, 64), what=st.sampled_from(["checkpoint", "dataset", "json"]))
+def test_size_limits_are_checked_before_reading(excess, what, tmp_path, monkeypatch):
+    import pickle
+
+    limit = 4096
+    path = tmp_path / "f"
+    if what == "json":
+        text = json.dumps({"a": "x" * (limit + excess - 10)})
+        event("json: " + ("over the limit" if len(text) > limit else "within"))
+        try:
+            V.json_loads("--options", text, max_chars=limit)
+        except ValueError as exc:
+            assert len(text) > limit and f"JSON text of {len(text)} characters; at most {limit}" in str(exc)
+        else:
+            assert len(text) <= limit
+        return
+    if what == "checkpoint":
+        monkeypatch.setattr(ckpt, "MAX_CHECKPOINT_BYTES", limit)
+        path.write_bytes(ckpt.MAGIC + bytes(limit + excess - len(ckpt.MAGIC)))
+        load = lambda: ckpt.load(path)  # noqa: E731
+    else:
+        monkeypatch.setattr(safe_pickle, "MAX_FILE_BYTES", limit)
+        path.write_bytes(pickle.dumps({b"x": b"y" * (limit + excess - 26)}, protocol=2))
+        load = lambda: safe_pickle.load_path(path)  # noqa: E731
+    size = path.stat().st_size
+    event(f"{what}: " + ("over the limit" if size > limit else "within"))
+    try:
+        load()
+    except ValueError as exc:
+        if size > limit:
+            assert f"is {size:,} bytes; files of at most {limit:,} bytes are read" in str(exc), exc
+        else:
+            assert what == "checkpoint" and "truncated or corrupt" in str(exc), exc  # read, judged on content
+    else:
+        assert size <= limit and what == "dataset"

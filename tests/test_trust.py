@@ -105,8 +105,8 @@ def test_a_planted_reduce_in_a_checkpoint_never_runs(tmp_path, header):
     path = tmp_path / "checkpoints" / "r1" / "last.pt"
     path.parent.mkdir(parents=True)
     _payload_file(path, Planted(marker), header)
-    with pytest.raises(ValueError, match="refused"):
-        Run.resume(path, store=False)
+    with pytest.raises(ValueError, match="not data and was refused"):
+        Run.resume(path, store=False, allow_unsigned=not header)  # an unsigned file only when asked for
     assert not marker.exists()  # weights_only=True: the global pathlib.Path.touch was never called
 
 
@@ -549,3 +549,247 @@ def test_every_job_state_of_the_package_round_trips_through_a_data_only_checkpoi
     assert back.job.step_count == 1 and set(back.job.alphas) == set(job.alphas)
     for g in job.alphas:
         assert torch.equal(back.job.alphas[g].detach(), job.alphas[g].detach())
+
+
+# ============================================================================ 11. bounded work on files from outside (issue 23)
+def shared_list(depth: int, width: int = 2) -> list:
+    """``x = [x] * width``, ``depth`` times: a few bytes per level pickled (the memo), width**depth
+    items to anything that walks it as a tree."""
+    x: list = []
+    for _ in range(depth):
+        x = [x] * width
+    return x
+
+
+def tuple_key_pickle(depth: int, head: bytes = b"") -> bytes:
+    """A protocol-2 pickle of a dict whose last key is ``t = (t, t)`` nested ``depth`` times, written
+    by hand (building it in Python would hash the key: 2**depth tuples). ``head``: SETITEM items
+    placed first."""
+    out = bytearray(b"\x80\x02}q\x00" + head + b"K\xff)q\x01s")  # d[255] = (), memo 1
+    for i in range(depth):  # d[i] = (t, t) of the previous one, memo i + 2 (torch's unpickler has no POP)
+        out += b"K" + bytes([i]) + b"h" + bytes([i + 1]) + b"h" + bytes([i + 1]) + b"\x86q" + bytes([i + 2]) + b"s"
+    return bytes(out + b"h" + bytes([depth + 1]) + b"K\x01s.")  # d[t] = 1
+
+
+def torch_zip(pickled: bytes) -> bytes:
+    """A torch zip around a hand-written ``data.pkl``."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pickled)
+        z.writestr("archive/byteorder", "little")
+        z.writestr("archive/version", "3\n")
+    return buf.getvalue()
+
+
+def signed(body: bytes, magic: bytes = ckpt.MAGIC) -> bytes:
+    """``body`` behind the integrity header with a correct digest (anyone can compute one)."""
+    import hashlib
+
+    return magic + hashlib.sha256(body).hexdigest().encode() + b"\n" + body
+
+
+def torch_bytes(obj: object) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _a_batch_with(extra: object, protocol: int = 2) -> bytes:
+    return pickle.dumps({b"labels": [1], b"data": np.zeros((1, 3072), np.uint8), b"x": extra}, protocol=protocol)
+
+
+@pytest.mark.timeout(60)  # the old checks walked 2**40 items: hours
+def test_a_shared_reference_bomb_in_a_cifar_batch_is_refused_at_once(tmp_path):
+    raw = _a_batch_with(shared_list(40))
+    assert len(raw) < 4000  # 3.6 KB
+    with pytest.raises(ValueError, match=r"nested more than 32 containers deep"):
+        safe_pickle.loads(raw)
+    with pytest.raises(ValueError, match=r"holds 11,111,111 items counted as a tree.*at most 10,000,000"):
+        safe_pickle.loads(_a_batch_with(shared_list(9, 10)))  # shallow and wide: the item bound
+    folder = _cifar_folder(tmp_path / "d", list(range(10)) * 2)
+    (folder / "data_batch_2").write_bytes(raw)
+    with pytest.raises(ValueError, match=r"data_batch_2 is not a readable CIFAR pickle.*nested more than 32"):
+        data_mod.get("cifar10", root=tmp_path / "d")
+    with pytest.raises(ValueError, match=r"a dict key of 2,147,483,647 items"):  # refused before pickle hashes it
+        safe_pickle.loads(tuple_key_pickle(30))
+    with pytest.raises(ValueError, match=r"tuples nested more than 32 deep"):
+        safe_pickle.loads(tuple_key_pickle(40))
+    loop = b"\x80\x02]q\x00h\x00a."  # x = []; x.append(x)
+    with pytest.raises(ValueError, match="contains itself"):
+        safe_pickle.loads(loop)
+
+
+@pytest.mark.timeout(60)  # the old decoder recursed through 2**40 shared lists: hours
+def test_a_shared_reference_bomb_in_a_signed_checkpoint_is_refused_at_once(tmp_path):
+    path = tmp_path / "r1" / "last.pt"
+    path.parent.mkdir()
+    raw = signed(torch_bytes({"format": ckpt.FORMAT, "run_id": "r1", "job_class": "test_runs:Walk", "config": {},
+                              "job": shared_list(40), "rng": ckpt.rng_state(), "meta": {}}))
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match=rf"checkpoint {path}.*items counted as a tree.*at most 50,000,000"):
+        ckpt.load(path)
+    with pytest.raises(ValueError, match=rf"checkpoint {path}"):
+        Run.resume(path, store=False)
+    path.write_bytes(signed(torch_zip(tuple_key_pickle(40, b"X\x06\x00\x00\x00formatX\x19\x00\x00\x00"
+                                                         b"nasbench_lab.checkpoint/2s"))))
+    with pytest.raises(ValueError, match=r"a dict key of 2,199,023,255,551 items.*refused"):
+        ckpt.load(path)  # torch's unpickler would hash the key: 2**40 tuples
+    # what a shared structure legitimately holds still loads, shared once, decoded once
+    row = [1.0, 2.0]
+    ok = ckpt.save(tmp_path / "ok.pt", {"rows": [row] * 1000})
+    back = ckpt.load(ok)["rows"]
+    assert len(back) == 1000 and back[0] is back[999] and back[0] == [1.0, 2.0]
+
+
+def test_nesting_beyond_the_depth_limits_is_a_clear_error(tmp_path, capsys):
+    deep: list = []
+    for _ in range(400):
+        deep = [deep]
+    path = tmp_path / "deep.pt"
+    path.write_bytes(signed(torch_bytes({"format": ckpt.FORMAT, "job": deep, "meta": {}})))
+    with pytest.raises(ValueError, match=rf"checkpoint {path}.*nested more than 64 containers deep"):
+        ckpt.load(path)  # the old decoder: RecursionError
+    with pytest.raises(ValueError, match=r"checkpoint\.job(\[0\])+: nested more than 64 containers deep"):
+        ckpt.save(tmp_path / "deep2.pt", {"job": deep})  # refused when written, too
+    text = "[" * 100_000 + "]" * 100_000
+    code, _, err = cli(capsys, "run", "--steps", "2", "--options", '{"a": ' + text + "}")
+    assert code == 2 and "--options: JSON nested more than 100 levels deep" in err, err  # was a RecursionError
+    from nasbench_lab import validation as V
+
+    assert V.json_loads("x", "[" * 100 + "]" * 100) and V.json_loads("x", '"[[[["') == "[[[["  # brackets in strings
+    with pytest.raises(ValueError, match="4300 digits"):
+        V.json_object("--options", '{"a": ' + "9" * 5000 + "}", "{}")  # a raw ValueError without the flag before
+
+
+def test_special_and_oversized_files_are_refused_before_reading(tmp_path, monkeypatch):
+    good = Run(Walk(10, seed=1), store=False, checkpoint_dir=tmp_path / "ck")
+    good.step(2)
+    path = good.checkpoint()
+    good.stop()
+    size = path.stat().st_size
+    monkeypatch.setattr(ckpt, "MAX_CHECKPOINT_BYTES", size - 1)
+    with pytest.raises(ValueError, match=rf"{path} is {size:,} bytes; files of at most {size - 1:,} bytes are read "
+                                         r"\(nasbench_lab\.runs\.checkpoint\.MAX_CHECKPOINT_BYTES\)"):
+        ckpt.load(path)
+    monkeypatch.undo()
+    sparse = tmp_path / "sparse.pt"
+    with open(sparse, "wb") as fh:
+        fh.truncate(8 << 30)  # 8 GB, no disk used: it was read whole before any check
+    with pytest.raises(ValueError, match=r"is 8,589,934,592 bytes; files of at most 2,147,483,648"):
+        ckpt.load(sparse)
+    fifo = tmp_path / "fifo.pt"
+    os.mkfifo(fifo)
+    for target in (fifo, Path("/dev/zero")):
+        with pytest.raises(ValueError, match=rf"checkpoint {target} is not a regular file \(it is a "):
+            ckpt.load(target)  # was "does not exist"
+        with pytest.raises(ValueError, match="not a regular file"):
+            Run.resume(target, store=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ckpt.load(tmp_path / "nope.pt")
+    assert ckpt.load(path)["step"] == 2
+
+
+def test_unsigned_and_newer_checkpoints_say_what_they_are(tmp_path):
+    run = Run(Walk(10, seed=1), store=False, checkpoint_dir=tmp_path / "ck")
+    run.step(3)
+    path = run.checkpoint()
+    run.stop()
+    raw = path.read_bytes()
+    body = raw[len(ckpt.MAGIC) + 65:]
+    stripped = tmp_path / "stripped" / "last.pt"
+    stripped.parent.mkdir()
+    stripped.write_bytes(body)  # the header cut off: it loaded as the digest-less format 1
+    with pytest.raises(ValueError, match=r"is unsigned.*refused.*checkpoint\.load\(path, allow_unsigned=True\)"):
+        ckpt.load(stripped)
+    with pytest.raises(ValueError, match="allow_unsigned=True"):
+        Run.resume(stripped, store=False)
+    assert ckpt.load(stripped, allow_unsigned=True)["step"] == 3
+    assert Run.resume(stripped, store=False, allow_unsigned=True).job.step_count == 3
+    newer = tmp_path / "v3.pt"
+    newer.write_bytes(signed(body, b"NASBENCH-LAB-CKPT/3\n"))
+    with pytest.raises(ValueError, match=r"format version 3, newer than this code reads \(version 2; version 1 "
+                                         r"unsigned with allow_unsigned=True\): update nasbench_lab"):
+        ckpt.load(newer)  # was "not a nasbench_lab checkpoint"
+    tagged = tmp_path / "tag3.pt"
+    tagged.write_bytes(signed(torch_bytes({"format": "nasbench_lab.checkpoint/3", "meta": {}})))
+    with pytest.raises(ValueError, match="format version 3, newer than this code reads"):
+        ckpt.load(tagged)
+
+
+@pytest.mark.parametrize("step, job_step", [(-1, -1), (11, 11), (3, -2), (3, 99)])
+def test_a_checkpoint_step_outside_the_run_is_refused(tmp_path, step, job_step):
+    run = Run(Walk(10, seed=1), store=False, checkpoint_dir=tmp_path / "ck")
+    run.step(3)
+    path = run.checkpoint()
+    run.stop()
+    data = ckpt.load(path)
+    data["step"], data["job"]["step_count"] = step, job_step
+    del data["format"], data["rng"]
+    rng = ckpt.rng_state()
+    ckpt.save(path, {**data, "rng": rng})
+    bad = "step" if not 0 <= step <= 10 else "job.step_count"
+    with pytest.raises(ValueError, match=rf"checkpoint {path}: {bad} is -?\d+; a run of 10 steps has a step in "
+                                         r"0\.\.10; the file is refused"):
+        Run.resume(path, store=False)
+
+
+def test_echoed_input_is_shortened_in_messages():
+    from nasbench_lab import validation as V
+    from nasbench_lab.spaces.budget import Budget
+
+    long = "x" * 100_000
+    cases = [lambda: V.json_object("--options", "{" + long, "{}"), lambda: V.positive_int("steps", long),
+             lambda: V.identifier("run_id", long), lambda: spaces.get(long), lambda: Budget.parse(long),
+             lambda: spaces.get("pooling").parse(long), lambda: spaces.get("nb201").parse([long] * 6),
+             lambda: V.choice("amp", long, ("auto", "off")), lambda: spaces.get("mobilenet").parse(long[:3000])]
+    for make in cases:
+        with pytest.raises(ValueError) as info:
+            make()
+        assert len(str(info.value)) < 600 and "xxxxx...xxxxx" in str(info.value), str(info.value)[:300]
+    assert V.shorten(long) == f"'{'x' * 60}...{'x' * 12}' (100000 characters)"
+    assert V.shorten(shared_list(50)).startswith("[[[[...]")  # bounded: never walks the 2**50 items
+
+
+@pytest.mark.timeout(60)  # the old pattern backtracked: more than 30 s for 120 KB
+def test_pooling_text_is_parsed_in_linear_time():
+    sp = spaces.get("pooling")
+    with pytest.raises(ValueError, match=r"architecture text of 120,003 characters.*at most 4000"):
+        sp.parse("[1" + " " * 120_000 + "x")
+    with pytest.raises(ValueError, match=r"pooling: cannot parse '\[1 .*\(3003 characters\)"):
+        sp.parse("[1" + " " * 3000 + "x")  # under the length bound: one pass, no backtracking
+    assert sp.parse(" [ 4 , 3,3 , ] ") == sp.parse("[4,3,3]")
+    for bad in ("[4 3,3]", "[]", "[,]", "[4,,3,3]", "[4,3,3", "4,3,3]", "[-4,3,3]"):
+        with pytest.raises(ValueError, match="expected a bracketed list"):
+            sp.parse(bad)
+
+
+def test_a_budget_the_space_cannot_meet_is_refused_with_the_limit():
+    from nasbench_lab.spaces.budget import Budget, BudgetedSpace, BudgetError
+
+    with pytest.raises(BudgetError, match=r"no architecture of pooling fits"):
+        Budget.parse("flops<=1").bind("pooling")  # exact bounds: up front
+    with pytest.raises(ValueError, match=r"budget: a text of 10,014 characters.*at most 200"):
+        Budget.parse("flops:[1," + " " * 10_000 + "2]*3M")
+    # DARTS has no cost bounds (each cost builds a network, 0.5 s): the search is bounded in time
+    # (it was max_tries=100,000 draws: 14 hours) and says the range it met
+    narrow = BudgetedSpace("darts", "params:[1.5M,1.50001M]", max_seconds=1.0)
+    with pytest.raises(BudgetError, match=r"only 0 of 1 architectures of darts found inside in \d+ draws and "
+                                          r"max_seconds=1 s; the params of the draws ranged over \[\d"):
+        narrow.sample(0)
+
+
+def test_oversize_batches_and_channel_counts_are_refused_up_front():
+    from nasbench_lab.differentiable import build as build_diff
+
+    with pytest.raises(ValueError, match=r"batch_size: 100,000 is larger than the train split of digits \(718 images\); "
+                                         r"expected at most 718"):
+        Trainer(**{**TINY, "batch_size": 100_000})  # it was cut to the whole split without a word
+    with pytest.raises(ValueError, match=r"val_batch_size: 5,000 is larger than the val split of digits \(719 images\)"):
+        Trainer(**{**TINY, "val_batch_size": 5_000})
+    with pytest.raises(ValueError, match=r"batch_size: 1,000 is larger than the train split"):
+        build_diff("darts", space="nb201", steps=2, batch_size=1_000, channels=2, cells=1)
+    with pytest.raises(ValueError, match=r"channels: 10000 needs at least [\d,]+\.\d GiB \(weights, gradients.*\); "
+                                         r"cpu has [\d,.]+ GiB in all \(e\.g\. channels=16\)"):
+        build_diff("darts", space="nb201", steps=2, batch_size=4, channels=10_000, device="cpu")  # 2.6 TB of weights

@@ -112,6 +112,16 @@ class DataBundle:
             raise ValueError(f"DataBundle.split: unknown split {name!r}; expected one of {SPLITS}")
         return getattr(self, f"{name}_x"), getattr(self, f"{name}_y")
 
+    def check_batch_size(self, name: str, value: int, split: str = "train") -> int:
+        """``value`` when a minibatch of that many images fits in ``split``; a ValueError that says
+        the split's size otherwise. A larger batch was silently cut to the whole split (for CIFAR
+        25,000 images through a supernet in one step: tens of GB), so it is refused up front."""
+        n = len(self.split(split)[1])
+        if value > n:
+            raise ValueError(f"{name}: {value:,} is larger than the {split} split of {self.name} ({n:,} images); "
+                             f"expected at most {n:,} (e.g. {name}={min(64, n)})")
+        return value
+
     @property
     def storage(self) -> str:
         """"uint8" when the images are :class:`Uint8Images`, else "float32"."""

@@ -69,22 +69,25 @@ def locate(spec: CifarSpec, root: str | os.PathLike) -> Path:
 
 
 def _missing(folder: Path, spec: CifarSpec) -> list[str]:
-    return [f for f in spec.files if not (folder / f).is_file()]
+    # exists(), not is_file(): a FIFO or a device in its place is "not a regular file" when read
+    return [f for f in spec.files if not (folder / f).exists()]
 
 
 def _load_pickle(path: Path) -> object:
     """The one place a CIFAR file is unpickled (bytes keys, as Python 2 wrote the originals); data
-    only: no global outside numpy arrays (:mod:`~nasbench_lab.data.safe_pickle`)."""
-    with open(path, "rb") as fh:
-        return safe_pickle.load(fh, encoding="bytes")
+    only: no global outside numpy arrays, bounded work, a regular file of at most
+    :data:`~nasbench_lab.data.safe_pickle.MAX_FILE_BYTES` (:mod:`~nasbench_lab.data.safe_pickle`)."""
+    return safe_pickle.load_path(path, encoding="bytes")
 
 
 def _unpickle(path: Path, spec: CifarSpec) -> dict:
     try:
         obj = _load_pickle(path)
+    except (FileNotFoundError, V.FileRefused) as exc:  # not there, or not a regular file of a sane size
+        raise type(exc)(f"{spec.name}: {exc}") from None
     except Exception as exc:  # truncated or not a pickle at all
         raise ValueError(
-            f"{spec.name}: {path} is not a readable CIFAR pickle ({type(exc).__name__}: {exc}); "
+            f"{spec.name}: {path} is not a readable CIFAR pickle ({type(exc).__name__}: {V.shorten(exc, 300, quote=False)}); "
             f"delete the folder and download it again"
         ) from None
     if not isinstance(obj, dict):
@@ -147,9 +150,35 @@ def read(name: str, root: str | os.PathLike, download: bool = False,
             f"folder {spec.folder}/ with {', '.join(spec.files)}. Pass download=True to fetch it "
             f"({spec.url}) or root=<folder that contains {spec.folder}>"
         )
-    # The cache key includes modification times, so a rewritten folder is read again.
-    stamp = tuple((folder / f).stat().st_mtime_ns for f in spec.files)
-    return _read_cached(str(folder.resolve()), name, stamp)
+    return _read_cached(str(folder.resolve()), name, _stamp(folder, spec))
+
+
+#: bytes hashed at each end of every file for the cache key (:func:`_stamp`)
+_STAMP_BYTES = 4096
+
+
+def _stamp(folder: Path, spec: CifarSpec) -> tuple:
+    """The cache key of a folder's files: for each, inode, size, mtime, ctime and a SHA-256 of its
+    first and last 4 KiB.
+
+    mtime alone is not enough: ``os.utime`` (``touch -r``, ``cp -p``, ``rsync -t``) sets it back, so a
+    folder rewritten with the old mtimes was served from the cache. ctime is what changes: every
+    write and every rename updates it to the current time, and no call can set it back. A
+    replacement renamed into place has a new inode. The head and tail hash covers a rewrite within
+    the kernel's timestamp granularity (a few ms on some file systems), where the labels and the
+    filenames sit; it costs 8 KiB read per file, nothing next to reading the folder.
+    """
+    out = []
+    for f in spec.files:
+        with V.open_regular_file(f"{spec.name}:", folder / f, safe_pickle.MAX_FILE_BYTES,
+                                 "nasbench_lab.data.safe_pickle.MAX_FILE_BYTES") as fh:
+            st = os.fstat(fh.fileno())
+            h = hashlib.sha256(fh.read(_STAMP_BYTES))
+            if st.st_size > _STAMP_BYTES:
+                fh.seek(max(st.st_size - _STAMP_BYTES, _STAMP_BYTES))
+                h.update(fh.read(_STAMP_BYTES))
+        out.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, h.hexdigest()))
+    return tuple(out)
 
 
 def _md5(path: Path) -> str:

@@ -303,12 +303,20 @@ class DifferentiableTrainer(Job):
         torch.manual_seed(config.seed)  # weights and alphas are part of the seeded trajectory
         bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
         self.data = bundle.to(self.device)
+        for split in ("train", "val"):  # both streams draw batch_size images: never cut to the split, refused
+            self.data.check_batch_size("batch_size", config.batch_size, split)
         # FairDARTS' reference has no "none" op: with independent sigmoids only the zero-one loss
         # would move it (its output is zero), saturating sigmoid(none) from its initial sign
         ops = self.relax.ops_without_none() if self.method == "fairdarts" else None
-        self.net = self.relax.build(self.data.num_classes, config.channels, config.cells,
-                                    config.partial if self.method == "pcdarts" else 1,
-                                    self.method == "darts-minus", ops=ops).to(self.device)
+        build = (self.data.num_classes, config.channels, config.cells, config.partial if self.method == "pcdarts" else 1,
+                 self.method == "darts-minus")
+        if (config.channels or 0) > 64 or (config.cells or 0) > 20:  # past the sizes that surely fit: count first
+            with torch.device("meta"):  # the structure only, nothing allocated (channels=10,000: 2 TB of weights)
+                need = 4 * sum(p.numel() * p.element_size() for p in self.relax.build(*build, ops=ops).parameters())
+            name, value = ("channels", config.channels) if (config.channels or 0) > 64 else ("cells", config.cells)
+            V.check_memory(name, value, need, self.device, 16 if name == "channels" else 5,
+                           "weights, gradients, momentum and the unrolled copy, before any activation")
+        self.net = self.relax.build(*build, ops=ops).to(self.device)
         if config.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.groups: tuple[str, ...] = tuple(self.net.groups)

@@ -418,7 +418,8 @@ class Run:
         st = RunStore() if store is None or store is True else (store or None)
         path = Path(path_or_id)
         wanted: str | None = None  # the run id asked for, when resuming by id
-        if not path.is_file():
+        allow_unsigned = bool(kwargs.pop("allow_unsigned", False))  # checkpoint.load's opt-in, passed on
+        if not path.exists() or path.is_dir():  # a FIFO or a device is read, and refused, as a file
             rec = None
             if st is not None and isinstance(path_or_id, str) and V._ID.fullmatch(path_or_id):
                 try:
@@ -436,7 +437,7 @@ class Run:
                 raise FileNotFoundError(f"Run.resume: run {wanted!r} ({rec['status']}) has no checkpoint yet; it "
                                         "cannot be resumed (start it again instead)")
             path = st.checkpoint_file(rec["checkpoint"])
-        data = ckpt.load(path)
+        data = ckpt.load(path, allow_unsigned=allow_unsigned)
         run_id = data.get("run_id")
         try:
             V.run_id(run_id, name=f"checkpoint {path}: run_id")
@@ -472,6 +473,7 @@ class Run:
         if rec is not None and not finished:
             _check_free(st, run_id)
         job = job_cls.from_config(data["config"])
+        ckpt.check_step(path, data, job.total_steps)  # a negative step or one past the total is refused
         expect = job.meta()
         for key, want in expect.items():
             if data.get("meta", {}).get(key) != want:

@@ -301,6 +301,8 @@ class RunStore:
         if self.path.is_dir():
             raise ValueError(f"store: {self.path} is a folder; expected an SQLite file such as "
                              f"{self.path / 'runs.sqlite'}")
+        if self.path.exists() and not self.path.is_file():  # a FIFO or a device: never opened
+            raise ValueError(f"store: {self.path} is not a regular file; expected an SQLite file such as runs.sqlite")
         if self.path.exists() and self.path.stat().st_size:
             with open(self.path, "rb") as fh:
                 head = fh.read(16)
@@ -619,9 +621,10 @@ class RunStore:
             raise KeyError(f"no run {run_id!r} in {self.path}; recent runs: {known}")
         rec = dict(zip([d[0] for d in cur.description], row))
         try:
-            rec["config"] = json.loads(rec["config"] or "{}")
-            rec["summary"] = json.loads(rec["summary"]) if rec.get("summary") else None
-        except (TypeError, json.JSONDecodeError) as exc:
+            where = f"run store {self.path}: run {run_id!r}"  # bounded: length and depth checked first
+            rec["config"] = V.json_loads(f"{where} config", rec["config"] or "{}")
+            rec["summary"] = V.json_loads(f"{where} summary", rec["summary"]) if rec.get("summary") else None
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"run store {self.path}: run {run_id!r} has a damaged record ({exc})") from None
         rec["recorded_status"] = rec["status"]
         rec["status"] = liveness(rec["status"], rec.get("pid"), rec.get("host"), rec.get("heartbeat"), rec.get("updated"),
@@ -648,7 +651,7 @@ class RunStore:
             sql += " AND kind=?"
             params += (kind,)
         rows = self._conn().execute(sql + " ORDER BY step", params).fetchall()
-        return [{"step": s, "kind": k, "data": json.loads(d)} for s, k, d in rows]
+        return [{"step": s, "kind": k, "data": V.json_loads(f"run store {self.path}: snapshot", d)} for s, k, d in rows]
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"

@@ -50,7 +50,7 @@ def build_arena(args: argparse.Namespace) -> Any:
             ev_opts["fidelities"] = [V.positive_number("--fidelities", float(f))
                                      for f in args.fidelities.split(",") if f.strip()]
         except ValueError:
-            raise ValueError(f"--fidelities: expected a comma list of numbers such as 22,66,200, got {args.fidelities!r}") from None
+            raise ValueError(f"--fidelities: expected a comma list of numbers such as 22,66,200, got {V.shorten(args.fidelities)}") from None
     data_name = getattr(args, "data", None)
     data_root = getattr(args, "data_root", None)
     if data_name or data_root:
@@ -61,7 +61,7 @@ def build_arena(args: argparse.Namespace) -> Any:
                              f"--evaluator {args.evaluator} (e.g. --evaluator proxy --data cifar10 --data-root DIR)")
         data_name = data_name or (args.dataset if args.dataset in data_mod.names() else "digits")
         if data_name not in data_mod.names():
-            raise ValueError(f"--data: unknown {data_name!r}; valid: {', '.join(data_mod.names())} (e.g. --data cifar10)")
+            raise ValueError(f"--data: unknown {V.shorten(data_name)}; valid: {', '.join(data_mod.names())} (e.g. --data cifar10)")
         ev_opts["data"] = data_name
         if data_root:
             ev_opts["data_root"] = data_root
@@ -79,7 +79,7 @@ def main_multiobjective(args: argparse.Namespace) -> int:
 
     from nasbench_lab.search.multiobjective import ParetoArena
 
-    opts = json.loads(args.options) if args.options else None
+    opts = V.json_object("--options", args.options, '{"nsga2": {"population_size": 20}}') if args.options else None
     arena = ParetoArena(args.space, args.dataset, args.strategy or ["random,nsga2"], seeds=args.seeds,
                         budget=args.budget, objectives=args.objectives, strategy_options=opts)
     arena.run(progress=args.progress)

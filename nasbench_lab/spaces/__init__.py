@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
 # name -> (module, factory, kwargs); modules are imported on first use so that listing the
@@ -43,7 +44,7 @@ def get(name: str) -> SearchSpace:
     if isinstance(name, SearchSpace):  # tolerate an already-built space
         return name
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"unknown search space {name!r}; valid names: {', '.join(_REGISTRY)} (e.g. 'pooling')")
+        raise ValueError(f"unknown search space {V.shorten(name)}; valid names: {', '.join(_REGISTRY)} (e.g. 'pooling')")
     return _build(name)
 
 

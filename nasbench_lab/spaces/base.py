@@ -20,15 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasbench_lab import validation as V
+
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
     import torch.nn as nn
 
 
-def _short(value: Any, limit: int = 100) -> str:
-    """``repr`` of an input for an error message, abbreviated (the reason must stay visible)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 20]}...{text[-12:]} ({len(text)} characters)"
+#: longest architecture text :meth:`SearchSpace.parse` reads (the longest canonical strings, DARTS
+#: genotypes, are about 450 characters); checked before any parsing, so every grammar runs on a
+#: bounded input
+MAX_ARCH_CHARS = 4000
 
 
 @dataclass(frozen=True, order=True)
@@ -102,14 +104,14 @@ class SearchSpace(ABC):
     def integer_genes(self, genes: Any) -> tuple[int, ...]:
         """``genes`` as a tuple of ints after the type checks of :meth:`arch` (no range check)."""
         if isinstance(genes, str | bytes) or not isinstance(genes, Sequence | np.ndarray):
-            raise self.error(f"expected a sequence of {self.num_levels} integer genes, got {_short(genes)}")
+            raise self.error(f"expected a sequence of {self.num_levels} integer genes, got {V.shorten(genes)}")
         if len(genes) > 4 * self.num_levels + 16:
             raise self.error(f"expected {self.num_levels} decisions, got {len(genes)}")
         bad = [(i, g) for i, g in enumerate(genes)
                if not isinstance(g, numbers.Integral) or isinstance(g, bool | np.bool_)]
         if bad:
             i, g = bad[0]
-            raise self.error(f"gene {i} is {g!r}; genes are integers")
+            raise self.error(f"gene {i} is {V.shorten(g)}; genes are integers")
         return tuple(int(g) for g in genes)
 
     def validate_genes(self, genes: Sequence[int]) -> None:
@@ -119,7 +121,7 @@ class SearchSpace(ABC):
             options = self.level_options(genes[:level])
             if g not in options:
                 raise self.error(
-                    f"{self.level_name(level)}: {g!r} is not a valid choice here (valid: {list(options)})"
+                    f"{self.level_name(level)}: {V.shorten(g)} is not a valid choice here (valid: {list(options)})"
                 )
 
     def error(self, what: str) -> ValueError:
@@ -134,12 +136,15 @@ class SearchSpace(ABC):
             return text
         if not isinstance(text, str):
             return self.arch(text)  # a gene sequence; anything else is an error there
+        if len(text) > MAX_ARCH_CHARS:
+            raise self.error(f"architecture text of {len(text):,} characters ({V.shorten(text)}); at most "
+                             f"{MAX_ARCH_CHARS} are read (nasbench_lab.spaces.base.MAX_ARCH_CHARS)")
         try:
             genes = self._parse_genes(text.strip())
         except ValueError as exc:
             if str(exc).startswith(f"{self.name}:"):
                 raise
-            raise self.error(f"cannot parse {_short(text)} ({exc})") from None
+            raise self.error(f"cannot parse {V.shorten(text)} ({V.shorten(exc, 200, quote=False)})") from None
         return self.arch(genes)
 
     def default(self) -> Arch:

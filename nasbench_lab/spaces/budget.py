@@ -21,7 +21,13 @@ How uniform sampling stays fast when the band is narrow (a 1% band can hold 1e-6
   accepted draws are exactly uniform over the band (rejection from a uniform superset), and the
   acceptance rate is high by construction (``delta`` is a fraction of the band's width);
 - **small spaces** (pooling): the enumeration, filtered once;
-- **anything else** (DARTS): plain rejection from ``space.sample`` with a bounded number of tries.
+- **anything else** (DARTS): plain rejection from ``space.sample`` with a bounded number of tries
+  and a bounded time (``max_seconds``): a DARTS cost is a network built and counted (0.5 s), so
+  a band the space cannot meet would otherwise run ``max_tries`` x 0.5 s = 14 hours.
+
+A band that no architecture can meet is refused up front where the cost model knows its bounds
+(additive and small spaces); without bounds (DARTS) the search stops at ``max_seconds`` with the
+range of the costs it met. Budget text is at most :data:`MAX_SPEC_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.base import Arch
 from nasbench_lab.spaces.cost import METRICS, AdditiveCost, CostModel, TableCost, cost_model
 
@@ -43,6 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Budget", "BudgetedSpace", "BudgetError"]
 
+#: longest budget text read ("flops:[0.99,1]*330M" is 19): its patterns then do bounded work
+MAX_SPEC_CHARS = 200
 _UNITS = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
 _NUM = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgG]?)"
 _BAND_RE = re.compile(rf"^\s*(\w+)\s*(?::|=)\s*\[\s*{_NUM}\s*,\s*{_NUM}\s*\]\s*$")
@@ -73,14 +82,14 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
-            raise ValueError(f"budget metric: expected one of {', '.join(METRICS)}, got {self.metric!r} "
+            raise ValueError(f"budget metric: expected one of {', '.join(METRICS)}, got {V.shorten(self.metric)} "
                              "(e.g. Budget.band('flops', 330e6))")
         for name in ("low", "high"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating) or not math.isfinite(v):
-                raise ValueError(f"budget {name}: expected a finite number, got {v!r} (e.g. Budget('flops', 330e6))")
+                raise ValueError(f"budget {name}: expected a finite number, got {V.shorten(v)} (e.g. Budget('flops', 330e6))")
         if not 0 <= self.low <= self.high:
-            raise ValueError(f"budget: expected 0 <= low <= high, got low={self.low!r}, high={self.high!r} "
+            raise ValueError(f"budget: expected 0 <= low <= high, got low={V.shorten(self.low)}, high={V.shorten(self.high)} "
                              "(e.g. Budget.band('flops', 330e6, 0.99, 1.0))")
 
     # ----------------------------------------------------------------- construction
@@ -88,8 +97,8 @@ class Budget:
     def band(cls, metric: str, target: float, lo: float = 0.99, hi: float = 1.0, **options: Any) -> Budget:
         """``[lo, hi] x target``: the thesis' ``[0.99, 1] x B`` by default."""
         if not (isinstance(target, int | float) and target > 0 and 0 <= lo <= hi):
-            raise ValueError(f"Budget.band: expected target > 0 and 0 <= lo <= hi, got target={target!r}, "
-                             f"lo={lo!r}, hi={hi!r} (e.g. Budget.band('flops', 330e6, 0.99, 1.0))")
+            raise ValueError(f"Budget.band: expected target > 0 and 0 <= lo <= hi, got target={V.shorten(target)}, "
+                             f"lo={V.shorten(lo)}, hi={V.shorten(hi)} (e.g. Budget.band('flops', 330e6, 0.99, 1.0))")
         return cls(metric, float(hi * target), float(lo * target), tuple(sorted(options.items())))
 
     @classmethod
@@ -111,7 +120,7 @@ class Budget:
             try:
                 high = d.pop("high")
             except KeyError:
-                raise ValueError(f"budget: {spec!r} needs 'high' (or 'target'), e.g. "
+                raise ValueError(f"budget: {V.shorten(spec)} needs 'high' (or 'target'), e.g. "
                                  "{'metric': 'flops', 'target': 330e6, 'band': [0.99, 1]}") from None
             low = d.pop("low", 0.0)
             if d:
@@ -119,6 +128,9 @@ class Budget:
             return cls(metric, float(high), float(low), tuple(sorted(opts.items())))
         if not isinstance(spec, str):
             raise ValueError(f"budget: expected a string such as 'flops:[0.99,1]*330M', got {type(spec).__name__}")
+        if len(spec) > MAX_SPEC_CHARS:
+            raise ValueError(f"budget: a text of {len(spec):,} characters ({V.shorten(spec)}); at most "
+                             f"{MAX_SPEC_CHARS} are read (e.g. 'flops:[0.99,1]*330M')")
         m = _MUL_RE.match(spec)
         if m:
             metric, a, ua, b, ub, t, ut = m.groups()
@@ -131,7 +143,7 @@ class Budget:
         if m:
             metric, a, ua = m.groups()
             return cls(metric, _num(a, ua), 0.0)
-        raise ValueError(f"budget: cannot parse {spec!r}; expected 'flops:[0.99,1]*330M', 'flops:[270M,280M]' "
+        raise ValueError(f"budget: cannot parse {V.shorten(spec)}; expected 'flops:[0.99,1]*330M', 'flops:[270M,280M]' "
                          "or 'params<=5M'")
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,11 +165,13 @@ class BudgetedSpace:
 
     ``grid``: quantisation steps per band width for the additive sampler (higher: acceptance
     closer to 1, a larger table). ``max_tries``: draws per :meth:`sample` before a
-    :class:`BudgetError` (the plain-rejection path only).
+    :class:`BudgetError`; ``max_seconds``: the time the plain-rejection path (a cost model without
+    bounds, DARTS) may search for one request before a :class:`BudgetError` that says the limit
+    and the range of the costs it met.
     """
 
     def __init__(self, space: SearchSpace | str, budget: Budget | str | dict, grid: int = 4,
-                 max_tries: int = 100_000) -> None:
+                 max_tries: int = 100_000, max_seconds: float = 30.0) -> None:
         from nasbench_lab import spaces
 
         self.space: SearchSpace = spaces.get(space) if isinstance(space, str) else space
@@ -167,6 +181,7 @@ class BudgetedSpace:
         self.budget = parsed
         self.cost: CostModel = cost_model(self.space, parsed.metric, **dict(parsed.options))
         self.max_tries = int(max_tries)
+        self.max_seconds = V.positive_number("max_seconds", max_seconds, example=30.0)
         self.draws = 0  # proposals made by sample()
         self.accepted = 0
         lo, hi = self.cost.bounds(())
@@ -307,13 +322,15 @@ class BudgetedSpace:
         rng = np.random.default_rng(rng)
         n = int(n)
         if n < 1:
-            raise ValueError(f"n: expected a positive number of samples, got {n!r}")
+            raise ValueError(f"n: expected a positive number of samples, got {V.shorten(n)}")
         if self._feasible_idx is not None:
             self.draws += n
             self.accepted += n
             return self.cost.genes[self._feasible_idx[rng.integers(len(self._feasible_idx), size=n)]]
         out: list[np.ndarray] = []
         got, tries = 0, 0
+        deadline = time.monotonic() + self.max_seconds
+        seen = [math.inf, -math.inf]  # least and greatest cost met (for the message)
         while got < n:
             if tries >= self.max_tries:
                 raise BudgetError(f"budget {self.budget}: only {got} of {n} architectures of {self.space.name} "
@@ -321,10 +338,11 @@ class BudgetedSpace:
             m = min(max(2 * (n - got), 16), self.max_tries - tries)
             if self._dp is not None:
                 g = self._dp.draw(rng, m)
+                ok = self.mask(g)
             else:
                 g = np.array([self.space.sample(rng).genes for _ in range(m)], dtype=np.int64)
+                ok = self._timed_mask(g, deadline, seen, n, got, tries)
             tries += m
-            ok = self.mask(g)
             # keep draw order so that the accepted rows are the first in-band proposals
             idx = np.flatnonzero(ok)[:n - got]
             used = int(idx[-1]) + 1 if len(idx) == n - got else m
@@ -333,6 +351,23 @@ class BudgetedSpace:
             out.append(g[idx])
             got += len(idx)
         return np.concatenate(out)
+
+    def _timed_mask(self, genes: np.ndarray, deadline: float, seen: list[float], n: int, got: int,
+                    tries: int) -> np.ndarray:
+        """:meth:`mask` one cost at a time (a cost without bounds can take 0.5 s: DARTS builds the
+        network), stopping with a BudgetError once ``max_seconds`` have passed."""
+        ok = np.zeros(len(genes), dtype=bool)
+        for i, g in enumerate(genes):
+            if time.monotonic() > deadline:
+                raise BudgetError(
+                    f"budget {self.budget}: only {got} of {n} architectures of {self.space.name} found inside in "
+                    f"{tries + i} draws and max_seconds={self.max_seconds:g} s; the {self.budget.metric} of the "
+                    f"draws ranged over [{seen[0]:.6g}, {seen[1]:.6g}]. Widen the band (or pass a larger "
+                    "max_seconds when it is merely narrow)")
+            c = float(self.cost(tuple(int(v) for v in g)))
+            seen[0], seen[1] = min(seen[0], c), max(seen[1], c)
+            ok[i] = self.budget.contains_value(c)
+        return ok
 
     def sample_many(self, n: int, rng: np.random.Generator | int | None = None) -> list[Arch]:
         """``n`` architectures i.i.d. uniform over the band."""

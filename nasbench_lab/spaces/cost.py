@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.base import Arch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -222,7 +223,7 @@ def cost_model(space: SearchSpace | str, metric: str = "flops", **options) -> Co
 
     sp = spaces.get(space) if isinstance(space, str) else space
     if metric not in METRICS:
-        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r} (e.g. metric='flops')")
+        raise ValueError(f"metric: expected one of {', '.join(METRICS)}, got {V.shorten(metric)} (e.g. metric='flops')")
     key = (metric, tuple(sorted((k, str(v)) for k, v in options.items())))
     cache = sp.__dict__.setdefault("_cost_models", {})
     with _LOCK:

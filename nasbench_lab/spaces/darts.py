@@ -48,9 +48,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nasbench_lab import validation as V
 from nasbench_lab.nn import ops
 from nasbench_lab.nn.ops import FactorizedReduce, ReLUConvBN, Zero
-from nasbench_lab.spaces.base import Arch, SearchSpace
+from nasbench_lab.spaces.base import MAX_ARCH_CHARS, Arch, SearchSpace
 
 __all__ = [
     "PRIMITIVES", "DARTS_V1", "DARTS_V2", "DartsSpace", "DartsSearchNetwork", "DartsNetwork",
@@ -95,7 +96,7 @@ def make_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Mo
     """One DARTS op (from :mod:`nasbench_lab.nn.ops`). In search networks (``affine=False``)
     pooling is followed by a non-affine BN, as in DARTS' ``model_search.py``."""
     if name not in PRIMITIVES:
-        raise ValueError(f"make_op: unknown op {name!r}; valid: {', '.join(PRIMITIVES)}")
+        raise ValueError(f"make_op: unknown op {V.shorten(name)}; valid: {', '.join(PRIMITIVES)}")
     op = ops.make_op(name, channels, channels, stride, affine=affine)
     if not affine and "pool" in name:
         return nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
@@ -391,8 +392,8 @@ def _plot_name(n: int) -> str:
     return _NODE_NAMES.get(n, str(n - 2))
 
 
-#: longest genotype text accepted (the published ones are ~450 characters)
-MAX_GENOTYPE_CHARS = 4000
+#: longest genotype text accepted (the published ones are ~450 characters): the bound of every space
+MAX_GENOTYPE_CHARS = MAX_ARCH_CHARS
 _GENOTYPE_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 _TOKEN = re.compile(r"""\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]{0,31})|(?P<int>[+-]?\d{1,20})(?![\d.eE])
                       |'(?P<sq>[^'\\\n]{0,40})'|"(?P<dq>[^"\\\n]{0,40})"|(?P<punct>[()\[\],=]))""", re.X)
@@ -521,7 +522,7 @@ def parse_genotype(text: str) -> dict[str, list]:
         if k == "name" and v != "range":
             name = tok.take("name")
             if name not in _GENOTYPE_FIELDS:
-                raise ValueError(f"unknown field {name!r} (fields: {', '.join(_GENOTYPE_FIELDS)})")
+                raise ValueError(f"unknown field {V.shorten(name)} (fields: {', '.join(_GENOTYPE_FIELDS)})")
             tok.take("punct", "=", f"'=' after {name}")
         else:
             if name is None and values and any(f in values for f in _GENOTYPE_FIELDS[position:]):
@@ -530,7 +531,7 @@ def parse_genotype(text: str) -> dict[str, list]:
                 raise ValueError(f"too many fields (fields: {', '.join(_GENOTYPE_FIELDS)})")
             name = _GENOTYPE_FIELDS[position]
         if name in values:
-            raise ValueError(f"field {name!r} given twice")
+            raise ValueError(f"field {V.shorten(name)} given twice")
         position += 1
         values[name] = _concat(tok, name) if name.endswith("_concat") else _seq(tok, _pair, name)
         if not tok.punct(","):
@@ -635,7 +636,7 @@ class DartsSpace(SearchSpace):
         for cell in CELLS:
             concat = values[f"{cell}_concat"]
             if list(concat) != [2, 3, 4, 5]:
-                raise ValueError(f"{cell}_concat must be [2, 3, 4, 5] (or range(2, 6)), got {concat!r}")
+                raise ValueError(f"{cell}_concat must be [2, 3, 4, 5] (or range(2, 6)), got {V.shorten(concat)}")
             pairs = values[cell]
             if not isinstance(pairs, list | tuple) or len(pairs) != 2 * STEPS:
                 raise ValueError(f"{cell} must list {2 * STEPS} (op, input) pairs, 2 per node")
@@ -644,10 +645,10 @@ class DartsSpace(SearchSpace):
                 for pair in pairs[2 * i:2 * i + 2]:
                     if not (isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[0], str)
                             and isinstance(pair[1], int)):
-                        raise ValueError(f"{cell}: {pair!r} is not an (op, input) pair such as ('sep_conv_3x3', 0)")
+                        raise ValueError(f"{cell}: {V.shorten(pair)} is not an (op, input) pair such as ('sep_conv_3x3', 0)")
                     op, src = pair
                     if op not in _OP_INDEX:
-                        raise ValueError(f"{cell}: unknown op {op!r}; valid: {', '.join(PRIMITIVES[1:])}")
+                        raise ValueError(f"{cell}: unknown op {V.shorten(op)}; valid: {', '.join(PRIMITIVES[1:])}")
                     if op == "none":
                         raise ValueError(f"{cell}: 'none' cannot appear in a genotype")
                     if not 0 <= src < i + 2:
@@ -663,7 +664,7 @@ class DartsSpace(SearchSpace):
     def cell(self, arch: Arch | str, cell: str = "normal") -> list[tuple[str, int]]:
         """The ``(op, input)`` pairs of one cell, in canonical order."""
         if cell not in CELLS:
-            raise ValueError(f"cell: expected 'normal' or 'reduce', got {cell!r}")
+            raise ValueError(f"cell: expected 'normal' or 'reduce', got {V.shorten(cell)}")
         g = self.parse(arch).genes[CELLS.index(cell) * GENES_PER_CELL:]
         return [(PRIMITIVES[g[k + 1]], int(g[k])) for k in range(0, GENES_PER_CELL, 2)]
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.cost import AdditiveCost
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,6 +92,10 @@ def _key_str(key: Hashable) -> str:
     return json.dumps(key if not isinstance(key, tuple) else list(key))
 
 
+#: a latency table file larger than this is refused before reading (a MobileNetV2 table is ~20 KB)
+MAX_TABLE_BYTES = 16 * 2**20
+
+
 class LatencyTable:
     """Per-unit milliseconds of one space on one device (see the module docstring)."""
 
@@ -132,7 +137,8 @@ class LatencyTable:
 
     @classmethod
     def load(cls, space: SearchSpace, path: str | os.PathLike) -> LatencyTable:
-        data = json.loads(Path(path).read_text())
+        raw = V.read_regular_file("latency table", path, MAX_TABLE_BYTES, "nasbench_lab.spaces.latency.MAX_TABLE_BYTES")
+        data = V.json_loads(f"latency table {path}", raw)
         if not isinstance(data, dict) or data.get("space") != space.name or not isinstance(data.get("units"), dict):
             raise ValueError(f"latency table {path}: not a table of space {space.name!r}; delete it to rebuild")
         units = {str(k): float(v) for k, v in data["units"].items()}
@@ -204,7 +210,7 @@ def latency_table(space: SearchSpace | str, device: str | None = None, batch: in
     sp = spaces.get(space) if isinstance(space, str) else space
     _units(sp)  # a clear error before any timing
     if isinstance(batch, bool) or int(batch) < 1:
-        raise ValueError(f"batch: expected a positive batch size, got {batch!r} (e.g. batch=1)")
+        raise ValueError(f"batch: expected a positive batch size, got {V.shorten(batch)} (e.g. batch=1)")
     path = _path(sp.name, device_key(device), int(batch), root)
     if path.is_file() and not rebuild:
         return LatencyTable.load(sp, path)

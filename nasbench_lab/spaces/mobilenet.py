@@ -61,6 +61,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from nasbench_lab import validation as V
 from nasbench_lab.nn.mobile import (
     InvertedResidual,
     conv_out,
@@ -137,9 +138,9 @@ def parse_genes(text: str) -> tuple[int, ...]:
     if not _STRING_RE.match(s):
         bad = sorted({c for c in s if c not in SYMBOLS and c != "-"})
         if bad:
-            raise ValueError(f"{text!r}: characters {bad} are not ops; use {SYMBOLS} "
+            raise ValueError(f"{V.shorten(text)}: characters {V.shorten(bad)} are not ops; use {SYMBOLS} "
                              f"({', '.join(f'{c}={o}' for c, o in zip(SYMBOLS, OPS))})")
-        raise ValueError(f"{text!r}: expected 21 op characters in stacks of 4/4/4/4/4/1 joined by '-'")
+        raise ValueError(f"{V.shorten(text)}: expected 21 op characters in stacks of 4/4/4/4/4/1 joined by '-'")
     return tuple(_SYMBOL_GENE[c] for c in s.replace("-", ""))
 
 
@@ -207,10 +208,10 @@ class MobileNetSpace(SearchSpace):
 
     def __init__(self, variant: str = "imagenet", width_mult: float = 1.0, space_name: str | None = None) -> None:
         if variant not in VARIANTS:
-            raise ValueError(f"MobileNetSpace: variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
+            raise ValueError(f"MobileNetSpace: variant must be one of {', '.join(VARIANTS)}, got {V.shorten(variant)}")
         w = float(width_mult)
         if not 0.05 <= w <= 4.0:
-            raise ValueError(f"MobileNetSpace: width_mult must be in [0.05, 4], got {width_mult!r} (e.g. 1.0)")
+            raise ValueError(f"MobileNetSpace: width_mult must be in [0.05, 4], got {V.shorten(width_mult)} (e.g. 1.0)")
         self.variant = VARIANTS[variant]
         self.width_mult = w
         self.name = space_name or ("mobilenet" if variant == "imagenet" else f"mobilenet-{variant}")
@@ -298,10 +299,10 @@ class MobileNetSpace(SearchSpace):
         ``fixed`` is the stem, the MB1_K3 layer, the head and the classifier.
         """
         if metric not in ("flops", "params"):
-            raise ValueError(f"layer_table: metric must be 'flops' or 'params', got {metric!r}")
+            raise ValueError(f"layer_table: metric must be 'flops' or 'params', got {V.shorten(metric)}")
         res = int(resolution or self.variant.resolution)
         if res < 1:
-            raise ValueError(f"resolution: expected a positive input size such as 224 or 32, got {resolution!r}")
+            raise ValueError(f"resolution: expected a positive input size such as 224 or 32, got {V.shorten(resolution)}")
         classes = self.default_num_classes if num_classes is None else int(num_classes)
         key = (metric, res, classes)
         if key not in self._tables:

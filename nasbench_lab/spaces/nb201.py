@@ -24,6 +24,7 @@ import networkx as nx
 import torch
 import torch.nn as nn
 
+from nasbench_lab import validation as V
 from nasbench_lab.nn.ops import ResNetBasicBlock, make_op
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
@@ -59,18 +60,18 @@ def parse_genes(text: str) -> tuple[int, ...]:
     genes: list[int] = []
     for j, (part, ins) in enumerate(zip(parts, _NODE_INPUTS), start=1):
         if len(part) < 2 or not (part.startswith("|") and part.endswith("|")):
-            raise ValueError(f"node {j}: {part!r} should look like |op~0|...|")
+            raise ValueError(f"node {j}: {V.shorten(part)} should look like |op~0|...|")
         entries = part[1:-1].split("|")
         if len(entries) != len(ins):
             raise ValueError(f"node {j} takes {len(ins)} edge(s) (from nodes 0..{j - 1}), got {len(entries)}")
         for (_, src), entry in zip(ins, entries):
             op, sep, idx = entry.partition("~")
             if not sep:
-                raise ValueError(f"node {j}: edge {entry!r} should be op~k")
+                raise ValueError(f"node {j}: edge {V.shorten(entry)} should be op~k")
             if op not in OPS:
-                raise ValueError(f"node {j}: unknown op {op!r} (valid: {', '.join(OPS)})")
+                raise ValueError(f"node {j}: unknown op {V.shorten(op)} (valid: {', '.join(OPS)})")
             if idx != str(src):
-                raise ValueError(f"node {j}: edge {entry!r} should come from node {src} (~{src})")
+                raise ValueError(f"node {j}: edge {V.shorten(entry)} should come from node {src} (~{src})")
             genes.append(OPS.index(op))
     return tuple(genes)
 

@@ -41,7 +41,6 @@ global-average-pool + linear classifier so every model maps an image to class lo
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -52,6 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from nasbench_lab import validation as V
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
 __all__ = ["PoolingSpace", "PoolingResNet", "VARIANTS", "BasicBlock", "Bottleneck", "decisions_of", "layout_of"]
@@ -102,15 +102,20 @@ def _fmt(counts: Sequence[int]) -> str:
     return "[" + ",".join(str(int(c)) for c in counts) + "]"
 
 
-_LIST_RE = re.compile(r"^\[\s*(\d+(?:\s*,\s*\d+)*)\s*,?\s*\]$")
-
-
 def _parse_counts(text: str) -> tuple[int, ...]:
-    """``"[4, 3,3]"`` -> ``(4, 3, 3)``; ValueError on anything else."""
-    m = _LIST_RE.match(text.strip())
-    if not m:
+    """``"[4, 3,3]"`` -> ``(4, 3, 3)`` (a trailing comma allowed); ValueError on anything else.
+
+    Split, not a regular expression: the old pattern's adjacent ``\\s*`` runs backtracked
+    quadratically (``[1`` and 120 KB of spaces took more than 30 s); this is one pass.
+    """
+    text = text.strip()
+    parts = text[1:-1].split(",") if len(text) >= 2 and text[0] == "[" and text[-1] == "]" else []
+    if parts and not parts[-1].strip() and len(parts) > 1:
+        parts.pop()  # "[4,3,3,]"
+    numbers = [p.strip() for p in parts]
+    if not numbers or not all(n.isascii() and n.isdigit() for n in numbers):
         raise ValueError("expected a bracketed list of layer counts such as [4,3,3]")
-    return tuple(int(t) for t in m.group(1).split(","))
+    return tuple(int(n) for n in numbers)
 
 
 def _boundaries(counts: Sequence[int]) -> tuple[int, ...]:
@@ -257,7 +262,7 @@ class PoolingSpace(SearchSpace):
 
     def __init__(self, variant: str = "resnet20") -> None:
         if variant not in VARIANTS:
-            raise ValueError(f"PoolingSpace: unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+            raise ValueError(f"PoolingSpace: unknown variant {V.shorten(variant)}; valid: {', '.join(VARIANTS)}")
         self.variant = VARIANTS[variant]
         v = self.variant
         self.name = _REGISTRY_NAME[variant]
@@ -344,7 +349,7 @@ class PoolingSpace(SearchSpace):
             if isinstance(text, bytes) or not isinstance(text, Sequence | np.ndarray):
                 raise self.error(f"expected a layout of {self.num_resolutions} layer counts such as "
                                  f"{self.example}, {self.num_levels} per-layer pooling decisions or its string, "
-                                 f"got {text!r:.80}")
+                                 f"got {V.shorten(text)}")
             seq = self.integer_genes(text)  # 4.7 or True is an error, never truncated
             if len(seq) == self.num_resolutions:
                 return self.from_layout(seq)

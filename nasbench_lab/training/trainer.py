@@ -75,11 +75,11 @@ class TrainerConfig:
         A bad value is a ValueError naming the field; nothing is replaced by a default."""
         V.check_fields(self, {"rank_images": 256, "data_root": "~/data"})
         if self.space not in spaces.names():
-            raise ValueError(f"space: unknown {self.space!r}; valid: {', '.join(spaces.names())}")
+            raise ValueError(f"space: unknown {V.shorten(self.space)}; valid: {', '.join(spaces.names())}")
         if self.method not in samplers.names():
-            raise ValueError(f"method: unknown {self.method!r}; valid: {', '.join(samplers.names())}")
+            raise ValueError(f"method: unknown {V.shorten(self.method)}; valid: {', '.join(samplers.names())}")
         if self.dataset not in data_mod.names():
-            raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(data_mod.names())}")
+            raise ValueError(f"dataset: unknown {V.shorten(self.dataset)}; valid: {', '.join(data_mod.names())}")
         for name in ("steps", "batch_size", "val_batch_size", "recalibration_batches", "rank_sample"):
             V.positive_int(name, getattr(self, name), example=V.default_of(TrainerConfig, name))
         V.positive_int("rank_images", self.rank_images, example=256, none=True)
@@ -150,6 +150,8 @@ class Trainer(Job):
         torch.manual_seed(config.seed)  # weight init is part of the run's seeded trajectory
         bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
         self.data = bundle.to(self.device, storage=data_storage_for(bundle, self.device, config.data_storage))
+        self.data.check_batch_size("batch_size", config.batch_size, "train")  # never cut to the split: refused
+        self.data.check_batch_size("val_batch_size", config.val_batch_size, "val")
         self.net = self.space.supernet(num_classes=self.data.num_classes).to(self.device)
         self.cuda = self.device.type == "cuda"
         if config.channels_last:
