@@ -1,0 +1,161 @@
+"""Export (issue 27): arch.json + model.safetensors + plain-PyTorch model.py, loaded back bit for bit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasbench_lab import data, spaces
+from nasbench_lab.export import export, load_exported, read_info
+from nasbench_lab.runs import Run, RunStore
+from nasbench_lab.training.trainer import Trainer
+
+SMALL = {"dataset": "digits", "batch_size": 16, "val_batch_size": 32, "recalibration_batches": 2,
+         "rank_at_end": False, "channels_last": False}
+NB201 = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+EMPTY_NODE = "|none~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.get("digits")
+
+
+def _trained(space: str, digits, steps: int = 3, **kw) -> Trainer:
+    tr = Trainer(space=space, steps=steps, data=digits, **{**SMALL, **kw})
+    for _ in range(steps):
+        tr.step()
+    return tr
+
+
+def _fixed_batch(shape) -> torch.Tensor:
+    return torch.randn(4, *shape, generator=torch.Generator().manual_seed(5))
+
+
+def _logits_without_package(folders: list[Path], x: torch.Tensor, tmp: Path) -> list[torch.Tensor]:
+    """Logits of ``model.Net()`` + ``safetensors.torch.load_file`` for each folder, computed in a
+    fresh interpreter that never imports nasbench_lab (checked on its ``sys.modules``)."""
+    from safetensors.torch import load_file, save_file
+
+    save_file({"x": x}, str(tmp / "batch.safetensors"))
+    script = textwrap.dedent(f"""
+        import importlib.util, sys, torch
+        from safetensors.torch import load_file, save_file
+        torch.set_num_threads(1)
+        x = load_file({str(tmp / 'batch.safetensors')!r})["x"]
+        out = {{}}
+        for i, folder in enumerate({[str(f) for f in folders]!r}):
+            spec = importlib.util.spec_from_file_location(f"model{{i}}", folder + "/model.py")
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            net = mod.Net()
+            net.load_state_dict(load_file(folder + "/model.safetensors"))
+            net.eval()
+            with torch.no_grad():
+                out[str(i)] = net(x)
+        assert not any(m.split(".")[0] == "nasbench_lab" for m in sys.modules), "nasbench_lab was imported"
+        save_file(out, {str(tmp / 'logits.safetensors')!r})
+    """)
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp,
+                         env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = load_file(str(tmp / "logits.safetensors"))
+    return [got[str(i)] for i in range(len(folders))]
+
+
+def test_supernet_path_equals_exported_model_and_plain_code_is_bit_identical(tmp_path, digits):
+    """For pooling, NB-201 and NB-Macro: the exported network (weights inherited, BN recalibrated)
+    computes the supernet path's eval-mode logits, and model.py + safetensors in a process without
+    nasbench_lab gives exactly load_exported's logits."""
+    cases = [("pooling", "[3,4,3]"), ("nb201", NB201), ("nbmacro", "12021100")]
+    folders, ref = [], []
+    x = _fixed_batch((3, 32, 32))
+    for name, arch in cases:
+        tr = _trained(name, digits)
+        out = export(tr, tmp_path / name, arch=arch)
+        info = read_info(out)
+        assert info["space"] == name and info["arch"] == str(spaces.get(name).parse(arch))
+        assert info["weights"] == "inherited" and info["provenance"]["step"] == 3
+        assert sorted(info["files"]) == ["arch.json", "model.py", "model.safetensors"]
+        assert info["params"] == spaces.get(name).params(spaces.get(name).parse(arch), 10)
+        assert "import nasbench_lab" not in (out / "model.py").read_text()
+        model = load_exported(out)
+        tr.net.eval()
+        with torch.no_grad():
+            path_logits = tr.net(x, arch)  # recalibrated by the export, on the supernet itself
+            got = model(x)
+        assert torch.allclose(got, path_logits, rtol=1e-5, atol=1e-5), (name, (got - path_logits).abs().max())
+        # the statistics really were recalibrated (not the fresh 0/1 of an untrained BN)
+        bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        assert float(bn.running_var.sub(1).abs().max()) > 1e-3
+        folders.append(out)
+        ref.append(got)
+    plain = _logits_without_package(folders, x, tmp_path)
+    for (name, _), want, got in zip(cases, ref, plain):
+        assert torch.equal(want, got), name
+
+
+@torch.no_grad()
+def test_every_exported_family_loads_back_bit_identically_including_empty_nodes(tmp_path):
+    """Fresh-initialised exports of odd architectures (an NB-201 node with only 'none' edges, NB-Macro
+    identities, a ResNet-50 pooling layout) load back bit for bit without the package."""
+    cases = [("nb201", EMPTY_NODE), ("nbmacro", "01020010"), ("pooling-resnet18", "[1,1,6,1]")]
+    x = _fixed_batch((3, 32, 32))
+    folders = [export(name, tmp_path / f"f{i}", arch=a, seed=i) for i, (name, a) in enumerate(cases)]
+    want = [load_exported(f)(x) for f in folders]
+    for w, got in zip(want, _logits_without_package(folders, x, tmp_path)):
+        assert torch.equal(w, got)
+
+
+def test_export_from_a_finished_run_in_the_store(tmp_path, digits):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run = Run(Trainer(space="pooling", steps=4, data=digits, **{**SMALL, "rank_at_end": True, "rank_images": 32}),
+              store=store, checkpoint_every=100)
+    run.start().result(timeout=300)
+    selected = store.run(run.run_id)["summary"]["selected"]
+    out = export(run.run_id, tmp_path / "exp", store=store)
+    info = json.loads((out / "arch.json").read_text())
+    assert info["arch"] == selected
+    prov = info["provenance"]
+    assert prov["run_id"] == run.run_id and prov["method"] == "uniform" and prov["step"] == 4
+    assert 0.0 <= prov["supernet_val_accuracy"] <= 100.0
+    assert prov["versions"]["torch"] == torch.__version__
+    assert info["ground_truth"] is not None and info["ground_truth"]["accuracy"] > 0
+
+
+def test_bad_input_is_refused_and_nothing_is_half_written(tmp_path, digits):
+    store = RunStore(tmp_path / "runs.sqlite")
+    with pytest.raises(KeyError, match="no run 'nope'"):
+        export("nope", tmp_path / "a", store=store)
+    # a run without a final architecture (no ranking, uniform sampler makes no choice)
+    run = Run(Trainer(space="pooling", steps=2, data=digits, **SMALL), store=store, checkpoint_every=100)
+    run.start().result(timeout=300)
+    with pytest.raises(ValueError, match="no final architecture yet"):
+        export(run.run_id, tmp_path / "b", store=store)
+    # an architecture string of another space
+    with pytest.raises(ValueError, match="pooling"):
+        export(run.run_id, tmp_path / "c", store=store, arch=NB201)
+    with pytest.raises(ValueError, match="arch"):
+        export("nb201", tmp_path / "d")
+    # an existing folder is refused (before any work), replaced with force
+    out = export("nbmacro", tmp_path / "e", arch="22212220")
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(FileExistsError, match="force"):
+        export("nbmacro", out, arch="11111111")
+    assert (out / "model.safetensors").read_bytes() == before
+    export("nbmacro", out, arch="11111111", force=True)
+    assert read_info(out)["arch"] == "11111111"
+    # a failure while writing leaves neither the folder nor a temporary sibling
+    with pytest.raises(ValueError, match="formats"):
+        export("nbmacro", tmp_path / "f", arch="22212220", formats=["tflite"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".f", "f"))) == []
+    with pytest.raises(ValueError, match="cannot be exported yet|exportable"):
+        from nasbench_lab.export.codegen import family_of
+
+        family_of(type("S", (), {"name": "nope"})())
