@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from nasbench_lab import data, spaces
-from nasbench_lab.export import export, load_exported, read_info
+from nasbench_lab import cli, data, spaces
+from nasbench_lab.exporter import export, load_exported, read_info
 from nasbench_lab.runs import Run, RunStore
 from nasbench_lab.training.trainer import Trainer
 
 SMALL = {"dataset": "digits", "batch_size": 16, "val_batch_size": 32, "recalibration_batches": 2,
-         "rank_at_end": False, "channels_last": False}
+         "rank_at_end": False, "channels_last": False, "rank_images": 32}
 NB201 = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
 EMPTY_NODE = "|none~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
 
@@ -115,7 +115,7 @@ def test_every_exported_family_loads_back_bit_identically_including_empty_nodes(
 
 def test_export_from_a_finished_run_in_the_store(tmp_path, digits):
     store = RunStore(tmp_path / "runs.sqlite")
-    run = Run(Trainer(space="pooling", steps=4, data=digits, **{**SMALL, "rank_at_end": True, "rank_images": 32}),
+    run = Run(Trainer(space="pooling", steps=4, data=digits, **{**SMALL, "rank_at_end": True}),
               store=store, checkpoint_every=100)
     run.start().result(timeout=300)
     selected = store.run(run.run_id)["summary"]["selected"]
@@ -127,6 +127,23 @@ def test_export_from_a_finished_run_in_the_store(tmp_path, digits):
     assert 0.0 <= prov["supernet_val_accuracy"] <= 100.0
     assert prov["versions"]["torch"] == torch.__version__
     assert info["ground_truth"] is not None and info["ground_truth"]["accuracy"] > 0
+    # the CLI on the same run writes the same weights (the checkpoint is only read, nothing drifts)
+    rc = cli.main(["export", run.run_id, "--store", str(store.path), "--out", str(tmp_path / "cli")])
+    assert rc == 0
+    assert (tmp_path / "cli" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+
+def test_cli_export_space_arch_refuses_existing_folder_unless_force(tmp_path, capsys):
+    out = tmp_path / "net"
+    assert cli.main(["export", "--space", "nbmacro", "--arch", "22212220", "--out", str(out)]) == 0
+    assert "load_file" in capsys.readouterr().out
+    assert cli.main(["export", "--space", "nbmacro", "--arch", "11111111", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and read_info(out)["arch"] == "22212220"
+    assert cli.main(["export", "--space", "nbmacro", "--arch", "11111111", "--out", str(out), "--force"]) == 0
+    assert read_info(out)["arch"] == "11111111"
+    assert cli.main(["export", "--space", "nbmacro", "--arch", "[4,3,3]", "--out", str(tmp_path / "x")]) == 2
+    assert "22212220" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli.main(["export", "--out", str(tmp_path / "y")]) == 2
 
 
 def test_bad_input_is_refused_and_nothing_is_half_written(tmp_path, digits):
@@ -156,6 +173,6 @@ def test_bad_input_is_refused_and_nothing_is_half_written(tmp_path, digits):
         export("nbmacro", tmp_path / "f", arch="22212220", formats=["tflite"])
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".f", "f"))) == []
     with pytest.raises(ValueError, match="cannot be exported yet|exportable"):
-        from nasbench_lab.export.codegen import family_of
+        from nasbench_lab.exporter.codegen import family_of
 
         family_of(type("S", (), {"name": "nope"})())

@@ -1,4 +1,4 @@
-"""Export a found network: ``arch.json`` + ``model.safetensors`` + plain-PyTorch ``model.py`` (issue 27).
+"""Export a found network (``nl.export`` / ``nl.load_exported``): ``arch.json`` + ``model.safetensors`` + plain-PyTorch ``model.py`` (issue 27).
 
 ``export(source, folder)`` writes one folder that needs nothing of nasbench_lab to be used:
 
@@ -10,7 +10,7 @@
   Trainer's own ``recalibrate_bn``); with ``retrain=True``: the standalone network trained with
   the space's ground-truth recipe (``train_standalone``), its test accuracy recorded;
 - ``model.py``: a ``Net`` class that imports only torch (generated per space family,
-  :mod:`nasbench_lab.export.codegen`), whose state-dict keys are those of the safetensors file.
+  :mod:`nasbench_lab.exporter.codegen`), whose state-dict keys are those of the safetensors file.
 
 ``load_exported(folder)`` rebuilds the network from the workbench's own classes (it never runs the
 folder's ``model.py``: files from outside are data) and gives the same logits bit for bit as
@@ -36,11 +36,11 @@ import torch
 import torch.nn as nn
 
 from nasbench_lab import __version__, spaces
-from nasbench_lab.export.codegen import family_of
-from nasbench_lab.export.codegen import source as model_source
+from nasbench_lab.exporter.codegen import family_of
+from nasbench_lab.exporter.codegen import source as model_source
 from nasbench_lab.spaces.base import Arch, SearchSpace
 
-__all__ = ["export", "load_exported", "read_info", "inherited_model", "default_folder", "FORMAT"]
+__all__ = ["export", "load_exported", "read_info", "inherited_model", "default_folder", "load_snippet", "FORMAT"]
 
 FORMAT = "nasbench_lab-export/1"
 #: a fixed batch for the ONNX / torch.export output checks (seeded, independent of the global RNG)
@@ -379,6 +379,19 @@ def _check_outputs(what: str, want: torch.Tensor, got: torch.Tensor) -> None:
 
 
 # ------------------------------------------------------------------------------------------ loading
+def load_snippet(folder: str | os.PathLike) -> str:
+    """Code that loads the export at ``folder`` without nasbench_lab (shown by the CLI and the dashboards)."""
+    folder = Path(folder)
+    return (f"import sys, torch\n"
+            f"from safetensors.torch import load_file\n"
+            f"sys.path.insert(0, {str(folder)!r})\n"
+            f"import model\n"
+            f"net = model.Net()\n"
+            f"net.load_state_dict(load_file({str(folder / 'model.safetensors')!r}))\n"
+            f"net.eval()\n"
+            f"# or, with nasbench_lab: net = nasbench_lab.load_exported({str(folder)!r})")
+
+
 def read_info(folder: str | os.PathLike) -> dict[str, Any]:
     """The ``arch.json`` of an export folder, checked to be one."""
     path = Path(folder).expanduser() / "arch.json"
