@@ -101,16 +101,51 @@ def test_supernet_path_equals_exported_model_and_plain_code_is_bit_identical(tmp
         assert torch.equal(want, got), name
 
 
+@pytest.fixture
+def mobilenet_tiny():
+    spaces.register("mobilenet-tiny", "nasbench_lab.spaces.mobilenet", "MobileNetSpace", variant="cifar",
+                    width_mult=0.25, space_name="mobilenet-tiny")
+    yield spaces.get("mobilenet-tiny")
+    spaces.unregister("mobilenet-tiny")
+
+
 @torch.no_grad()
-def test_every_exported_family_loads_back_bit_identically_including_empty_nodes(tmp_path):
-    """Fresh-initialised exports of odd architectures (an NB-201 node with only 'none' edges, NB-Macro
-    identities, a ResNet-50 pooling layout) load back bit for bit without the package."""
-    cases = [("nb201", EMPTY_NODE), ("nbmacro", "01020010"), ("pooling-resnet18", "[1,1,6,1]")]
+def test_every_exported_family_loads_back_bit_identically_including_odd_cells(tmp_path, mobilenet_tiny):
+    """Exports of every family (an NB-201 node with only 'none' edges, NB-Macro identities, a
+    ResNet-18 pooling layout, DARTS V1/V2 at a reduced C and depth, MobileNet with SE and ID layers)
+    load back bit for bit in a process without the package; BN statistics are randomised first so
+    that they matter."""
+    from nasbench_lab.spaces.darts import DARTS_V1, DARTS_V2
+
+    small_darts = {"C": 4, "layers": 5}
+    cases = [("nb201", EMPTY_NODE, None), ("nbmacro", "01020010", None), ("pooling-resnet18", "[1,1,6,1]", None),
+             ("darts", DARTS_V2, small_darts), ("darts", DARTS_V1, small_darts),
+             ("mobilenet-tiny", "0A1F-3C20-E005-6B4D-0012-F", None)]
     x = _fixed_batch((3, 32, 32))
-    folders = [export(name, tmp_path / f"f{i}", arch=a, seed=i) for i, (name, a) in enumerate(cases)]
+    folders = [export(name, tmp_path / f"f{i}", arch=a, seed=i, settings=st) for i, (name, a, st) in enumerate(cases)]
+    from safetensors.torch import load_file, save_file
+
+    g = torch.Generator().manual_seed(1)
+    for f in folders:  # non-trivial BN statistics, as after training
+        sd = load_file(str(f / "model.safetensors"))
+        sd = {k: (v + torch.rand(v.shape, generator=g)) if k.endswith(("running_var", "running_mean")) else v
+              for k, v in sd.items()}
+        save_file(sd, str(f / "model.safetensors"))
     want = [load_exported(f)(x) for f in folders]
-    for w, got in zip(want, _logits_without_package(folders, x, tmp_path)):
-        assert torch.equal(w, got)
+    assert read_info(folders[3])["settings"] == small_darts
+    for (name, *_), w, got in zip(cases, want, _logits_without_package(folders, x, tmp_path)):
+        assert torch.equal(w, got), name
+    spaces.unregister("mobilenet-tiny")  # an export loads back without the registration (settings in arch.json)
+    assert torch.equal(load_exported(folders[-1])(x), want[-1])
+
+
+def test_darts_exports_at_its_evaluation_size_by_default(tmp_path):
+    from nasbench_lab.spaces.darts import DARTS_V2
+
+    info = read_info(export("darts", tmp_path / "d", arch=DARTS_V2))
+    assert info["settings"] == {"C": 36, "layers": 20}
+    assert info["params"] == 3_349_342  # DARTS' published 3.3M (no auxiliary head)
+    assert "DilConv" in (tmp_path / "d" / "model.py").read_text()
 
 
 def test_export_from_a_finished_run_in_the_store(tmp_path, digits):

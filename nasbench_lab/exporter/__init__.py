@@ -230,7 +230,7 @@ def _fixed_batch(space: SearchSpace, n: int = 2) -> torch.Tensor:
 def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch | str | None = None,
            force: bool = False, retrain: bool = False, epochs: float | None = None,
            formats: Sequence[str] = (), store: Any = None, seed: int = 0, dataset: str | None = None,
-           num_classes: int | None = None) -> Path:
+           num_classes: int | None = None, settings: dict[str, Any] | None = None) -> Path:
     """Write the export folder of one network and return its path.
 
     ``source``: a run id in the run store (its checkpoint's supernet and final architecture), a
@@ -240,6 +240,8 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
     ground-truth recipe (``epochs`` overrides its length) and record its test accuracy.
     ``formats``: also ``"onnx"`` and/or ``"pt2"``, each checked against the eager model on a
     fixed batch before it is written. ``folder`` defaults to ``<workspace>/exports/<name>``.
+    ``settings``: the space family's network settings without a run (e.g. ``{"C": 16, "layers": 8}``
+    for a smaller DARTS network; default: the space's own, the DARTS evaluation size).
     """
     bad = [f for f in formats if f not in ("onnx", "pt2")]
     if bad:
@@ -258,10 +260,21 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
     elif isinstance(source, Trainer):
         trainer = source
         run_id = getattr(source, "run_id", None)
+    from nasbench_lab.differentiable.trainer import DifferentiableTrainer
+
+    searched: Any = None  # a differentiable search: its derived cell, weights from scratch
+    if isinstance(trainer, DifferentiableTrainer) or isinstance(source, DifferentiableTrainer):
+        searched = trainer if trainer is not None else source
+        trainer = None
+        if arch is None and searched.step_count == 0:
+            raise ValueError(f"export: run {run_id or '(unsaved)'} has no final architecture yet (no search step "
+                             f"done); wait until it finishes, or name one with arch=...")
+        chosen_d = searched.space.parse(arch) if arch is not None else searched.derive()[0]
+        source, arch, seed = searched.space, chosen_d, int(searched.cfg.seed)
     if trainer is not None:
         if not isinstance(trainer, Trainer):
-            raise ValueError(f"export: run {run_id!r} is a {type(trainer).__name__} job; only one-shot supernet runs "
-                             "(Trainer) have weights to export; export a found architecture with "
+            raise ValueError(f"export: run {run_id!r} is a {type(trainer).__name__} job; only one-shot supernet and "
+                             "differentiable runs have an architecture to export; export one with "
                              "export('SPACE', arch=..., retrain=True)")
         space = trainer.space
         chosen = space.parse(arch) if arch is not None else _final_arch(trainer, rec)
@@ -279,7 +292,13 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
             raise ValueError(f"export: exporting from the space {space.name!r} needs arch=... (e.g. {space.example!r})")
         chosen = space.parse(arch)
     fam = family_of(space)
-    settings = fam.settings(space)
+    defaults = fam.settings(space)
+    if settings is not None:
+        unknown = sorted(set(settings) - set(defaults))
+        if trainer is not None or unknown or not all(isinstance(v, int) and v > 0 for v in settings.values()):
+            raise ValueError(f"settings: expected positive integers for {sorted(defaults)} of {space.name} "
+                             f"(e.g. {defaults}), and only without a run; got {settings!r}")
+    settings = {**defaults, **(settings or {})}
     provenance: dict[str, Any] = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "versions": _versions()}
     ds = dataset
@@ -298,6 +317,12 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
         model = fam.build(space, chosen, classes, settings).eval()
         weights = "initialised"
         provenance.update({"seed": seed})
+        if searched is not None:
+            ds = ds or searched.cfg.dataset
+            provenance.update({"run_id": run_id, "method": searched.cfg.method, "step": searched.step_count,
+                               "dataset": searched.cfg.dataset,
+                               "note": "a differentiable search's weights belong to its relaxed search network, "
+                                       "not to the evaluation network: these are initialised; use retrain"})
     retrain_info = None
     if retrain:
         rseed = trainer.cfg.seed if trainer is not None else seed
@@ -309,7 +334,7 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
     info = {
         "format": FORMAT, "space": space.name, "arch": str(chosen), "genes": list(chosen.genes),
         "settings": settings, "input_shape": list(space.input_shape), "num_classes": classes,
-        "params": int(sum(p.numel() for p in model.parameters())), "flops": int(space.flops(chosen, classes)),
+        "params": int(sum(p.numel() for p in model.parameters())), "flops": _flops(space, chosen, classes, model, settings == defaults),
         "ground_truth": _ground_truth(space, chosen, ds), "weights": weights, "retrain": retrain_info,
         "provenance": provenance,
     }
@@ -335,6 +360,15 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
         (tmp / "arch.json").write_text(json.dumps(info, indent=2) + "\n")
 
     return _atomic_folder(target, force, fill)
+
+
+def _flops(space: SearchSpace, arch: Arch, classes: int, model: nn.Module, default_size: bool) -> int:
+    """MACs of conv and linear weights: the space's count at its own size, else counted on the model."""
+    if default_size:
+        return int(space.flops(arch, classes))
+    from nasbench_lab.nn.flops import count_macs
+
+    return int(count_macs(model, tuple(space.input_shape)))
 
 
 def _slug(arch: Arch) -> str:
@@ -411,10 +445,18 @@ def load_exported(folder: str | os.PathLike) -> nn.Module:
     """The exported network in eval mode, built from the workbench's classes (never from the
     folder's ``model.py``: the folder is data) with the weights of ``model.safetensors``."""
     info = read_info(folder)
-    space = spaces.get(info["space"])
+    settings = info.get("settings") or {}
+    try:
+        space = spaces.get(info["space"])
+    except ValueError:
+        if not str(info["space"]).startswith("mobilenet"):
+            raise
+        from nasbench_lab.exporter.codegen import mobilenet_space
+
+        space = mobilenet_space(str(info["space"]), settings)  # a space registered in another session
     arch = space.parse(info["arch"])
     fam = family_of(space)
-    settings = info.get("settings") or fam.settings(space)
+    settings = settings or fam.settings(space)
     model = fam.build(space, arch, int(info["num_classes"]), settings)
     st = _require_safetensors()
     state = st.load_file(str(Path(folder).expanduser() / "model.safetensors"))

@@ -260,19 +260,43 @@ class Net(nn.Module):
 # ============================================================================ NAS-Bench-Macro / MobileNet blocks
 _MB_BLOCKS = '''
 
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """MobileNet's channel rounding: nearest multiple of ``divisor``, never below 90% of ``v``."""
+    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
+class SqueezeExcite(nn.Module):
+    """x * h_sigmoid(W2 h_swish(W1 avgpool(x))), both 1x1 convs with bias."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        mid = make_divisible(channels / 4, 8)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, mid, 1, bias=True)
+        self.act = nn.Hardswish(inplace=True)
+        self.expand = nn.Conv2d(mid, channels, 1, bias=True)
+        self.gate = nn.Hardsigmoid(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
+
+
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: [1x1 expand -> BN -> ReLU] -> depthwise kxk (stride) -> BN -> ReLU
-    -> 1x1 project -> BN, plus the input when the shape is kept."""
+    -> [squeeze-excite] -> 1x1 project -> BN, plus the input when the shape is kept."""
 
-    def __init__(self, cin: int, cout: int, stride: int, expansion: int, k: int) -> None:
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int, k: int, se: bool = False) -> None:
         super().__init__()
         hidden = cin * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
             layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True)]
         layers += [nn.Conv2d(hidden, hidden, k, stride, k // 2, groups=hidden, bias=False),
-                   nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-                   nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+                   nn.BatchNorm2d(hidden), nn.ReLU(inplace=True)]
+        if se:
+            layers.append(SqueezeExcite(hidden))
+        layers += [nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
 
@@ -337,16 +361,228 @@ class Net(nn.Module):
 '''
 
 
+# ============================================================================ DARTS (evaluation network)
+_DARTS_OPS = """
+
+class ReLUConvBN(nn.Sequential):
+    \"\"\"ReLU -> conv (no bias) -> BN.\"\"\"
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, padding: int) -> None:
+        super().__init__(nn.ReLU(inplace=False), nn.Conv2d(cin, cout, k, stride, padding, bias=False),
+                         nn.BatchNorm2d(cout))
+
+
+class DilConv(nn.Sequential):
+    \"\"\"ReLU -> depthwise kxk conv (stride, dilation) -> 1x1 conv -> BN.\"\"\"
+
+    def __init__(self, cin: int, cout: int, k: int, stride: int, padding: int, dilation: int) -> None:
+        super().__init__(nn.ReLU(inplace=False),
+                         nn.Conv2d(cin, cin, k, stride, padding, dilation=dilation, groups=cin, bias=False),
+                         nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+
+class SepConv(nn.Sequential):
+    \"\"\"Two stacked depthwise-separable units; only the first is strided.\"\"\"
+
+    def __init__(self, C: int, k: int, stride: int) -> None:
+        super().__init__(DilConv(C, C, k, stride, k // 2, 1), DilConv(C, C, k, 1, k // 2, 1))
+
+
+class FactorizedReduce(nn.Module):
+    \"\"\"ReLU -> two stride-2 1x1 convs on pixel grids offset by one -> concat -> BN.\"\"\"
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(cin, cout // 2, 1, stride=2, bias=False)
+        self.conv_2 = nn.Conv2d(cin, cout - cout // 2, 1, stride=2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        y = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(y)], dim=1))
+
+
+class AvgPool3x3(nn.Module):
+    \"\"\"3x3 average pooling, padding 1, padded pixels not counted.
+
+    On a CPU it runs as a depthwise convolution with a ones kernel divided by the in-bounds count
+    (F.avg_pool2d's values up to float rounding, and the path the workbench runs, so the logits
+    match it bit for bit); elsewhere it is F.avg_pool2d.
+    \"\"\"
+
+    def __init__(self, stride: int = 1) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4:
+            return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+        w = torch.ones(x.shape[1], 1, 3, 3, dtype=x.dtype, device=x.device)
+        total = F.conv2d(x, w, stride=self.stride, padding=1, groups=x.shape[1])
+        ones = torch.ones(1, 1, *x.shape[2:], dtype=x.dtype, device=x.device)
+        return total / F.conv2d(ones, w[:1], stride=self.stride, padding=1)
+
+
+def make_op(name: str, C: int, stride: int) -> nn.Module:
+    if name == "skip_connect":
+        return nn.Identity() if stride == 1 else FactorizedReduce(C, C)
+    if name == "max_pool_3x3":
+        return nn.MaxPool2d(3, stride, 1)
+    if name == "avg_pool_3x3":
+        return AvgPool3x3(stride)
+    if name.startswith("sep_conv"):
+        k = int(name[-1])
+        return SepConv(C, k, stride)
+    k = int(name[-1])  # dil_conv_kxk: dilation 2
+    return DilConv(C, C, k, stride, k - 1, 2)
+
+
+class Cell(nn.Module):
+    \"\"\"A DARTS cell: inputs c_{k-2} (node 0) and c_{k-1} (node 1), four nodes that each sum two
+    (op, input) edges, output = the four nodes concatenated.\"\"\"
+
+    def __init__(self, genotype: list[tuple[str, int]], c_pp: int, c_p: int, C: int, reduction: bool,
+                 reduction_prev: bool) -> None:
+        super().__init__()
+        self.pre0 = FactorizedReduce(c_pp, C) if reduction_prev else ReLUConvBN(c_pp, C, 1, 1, 0)
+        self.pre1 = ReLUConvBN(c_p, C, 1, 1, 0)
+        self.inputs = [i for _, i in genotype]
+        self.ops = nn.ModuleList([make_op(op, C, 2 if reduction and i < 2 else 1) for op, i in genotype])
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        for n in range(4):
+            a, b = 2 * n, 2 * n + 1
+            states.append(self.ops[a](states[self.inputs[a]]) + self.ops[b](states[self.inputs[b]]))
+        return torch.cat(states[2:], dim=1)
+"""
+
+
+def _darts_settings(space: SearchSpace) -> dict[str, Any]:
+    return {"C": int(space.C), "layers": int(space.layers)}
+
+
+def _darts_build(space: SearchSpace, arch: Arch, num_classes: int, settings: dict[str, Any]) -> nn.Module:
+    from nasbench_lab.spaces.darts import DartsNetwork
+
+    return DartsNetwork(arch, num_classes, int(settings["C"]), int(settings["layers"]))
+
+
+def _darts_source(space: SearchSpace, arch: Arch, num_classes: int, settings: dict[str, Any]) -> str:
+    def fmt(cell: str) -> str:
+        return "[" + ", ".join(f"({op!r}, {i})" for op, i in space.cell(arch, cell)) + "]"
+
+    C, layers = int(settings["C"]), int(settings["layers"])
+    return _DARTS_OPS + f'''
+
+class Net(nn.Module):
+    """DARTS evaluation network ({layers} cells, C={C}; reduction cells at 1/3 and 2/3 of the depth;
+    no auxiliary head, no drop-path: this is the inference network)."""
+
+    NORMAL = {fmt("normal")}
+    REDUCE = {fmt("reduce")}
+
+    def __init__(self, num_classes: int = {num_classes}, C: int = {C}, layers: int = {layers}) -> None:
+        super().__init__()
+        c_curr = 3 * C
+        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+        c_pp, c_p, c_curr = c_curr, c_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c_curr *= 2
+            genotype = self.REDUCE if reduction else self.NORMAL
+            self.cells.append(Cell(genotype, c_pp, c_p, c_curr, reduction, reduction_prev))
+            reduction_prev = reduction
+            c_pp, c_p = c_p, 4 * c_curr
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(s1, 1), 1))
+'''
+
+
+# ============================================================================ MobileNetV2 macro space
+def _mobilenet_settings(space: SearchSpace) -> dict[str, Any]:
+    return {"variant": space.variant.name, "width_mult": float(space.width_mult)}
+
+
+def mobilenet_space(name: str, settings: dict[str, Any]) -> SearchSpace:
+    """The MobileNet space of an export (a registered name, or rebuilt from its settings)."""
+    from nasbench_lab.spaces.mobilenet import MobileNetSpace
+
+    return MobileNetSpace(str(settings["variant"]), float(settings["width_mult"]), space_name=name)
+
+
+def _mobilenet_build(space: SearchSpace, arch: Arch, num_classes: int, settings: dict[str, Any]) -> nn.Module:
+    if settings != _mobilenet_settings(space):
+        space = mobilenet_space(space.name, settings)
+    return space.model(arch, num_classes)
+
+
+def _mobilenet_source(space: SearchSpace, arch: Arch, num_classes: int, settings: dict[str, Any]) -> str:
+    from nasbench_lab.spaces.mobilenet import _SHAPE, HEAD_CHANNELS, OPS
+
+    if settings != _mobilenet_settings(space):
+        space = mobilenet_space(space.name, settings)
+    rows = []
+    for layer in space.layers:
+        op = OPS[arch.genes[layer.index]]
+        if op == "ID":
+            mod = f"projection({layer.c_in}, {layer.c_out}, {layer.stride})"
+        else:
+            t, k, se = _SHAPE[op]
+            mod = f"InvertedResidual({layer.c_in}, {layer.c_out}, {layer.stride}, {t}, {k}, se={se})"
+        rows.append(f'nn.ModuleDict({{"{op}": {mod}}}),  # layer {layer.index + 1} (stack {layer.stack})')
+    v, c0, c1 = space.variant, space.stem_channels, space.first_channels
+    return _MB_BLOCKS + f'''
+
+class Net(nn.Module):
+    """MobileNetV2-style network {arch} ({v.name} geometry, {v.resolution}x{v.resolution} input,
+    width x{space.width_mult:g}): stem, 21 searched layers, 1x1 head, linear."""
+
+    def __init__(self, num_classes: int = {num_classes}) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, {c0}, 3, {v.stem_stride}, 1, bias=False), nn.BatchNorm2d({c0}),
+                                  nn.ReLU(inplace=True), InvertedResidual({c0}, {c1}, 1, 1, 3))
+        self.layers = nn.ModuleList([
+{_lines(rows, 12)}
+        ])
+        self.head = nn.Sequential(nn.Conv2d({space.layers[-1].c_out}, {HEAD_CHANNELS}, 1, bias=False),
+                                  nn.BatchNorm2d({HEAD_CHANNELS}), nn.ReLU(inplace=True))
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear({HEAD_CHANNELS}, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for layer in self.layers:
+            x = next(iter(layer.values()))(x)  # each layer holds its one chosen op
+        return self.classifier(self.global_pool(self.head(x)).flatten(1))
+'''
+
+
 FAMILIES: dict[str, Family] = {
     "pooling": Family("pooling", _pooling_settings, _pooling_build, _pooling_source),
     "nb201": Family("nb201", _nb201_settings, _nb201_build, _nb201_source),
     "nbmacro": Family("nbmacro", _no_settings, _nbmacro_build, _nbmacro_source),
+    "darts": Family("darts", _darts_settings, _darts_build, _darts_source),
+    "mobilenet": Family("mobilenet", _mobilenet_settings, _mobilenet_build, _mobilenet_source),
 }
 
 
 def family_of(space: SearchSpace) -> Family:
     """The family that exports ``space`` (ValueError naming the exportable spaces otherwise)."""
-    key = "pooling" if space.name.startswith("pooling") else space.name
+    from nasbench_lab.spaces.mobilenet import MobileNetSpace
+
+    key = ("pooling" if space.name.startswith("pooling") else "mobilenet" if isinstance(space, MobileNetSpace)
+           else space.name)
     if key not in FAMILIES:
         raise ValueError(f"export: space {space.name!r} cannot be exported yet; exportable families: "
                          f"{', '.join(FAMILIES)} (e.g. space='pooling')")
