@@ -211,3 +211,23 @@ def test_bad_input_is_refused_and_nothing_is_half_written(tmp_path, digits):
         from nasbench_lab.exporter.codegen import family_of
 
         family_of(type("S", (), {"name": "nope"})())
+
+
+@torch.no_grad()
+def _accuracy(model: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor) -> float:
+    return 100.0 * sum(int((model(xs[lo:lo + 512]).argmax(1) == ys[lo:lo + 512]).sum())
+                       for lo in range(0, xs.shape[0], 512)) / xs.shape[0]
+
+
+def test_retrain_trains_with_the_ground_truth_recipe_and_records_the_test_accuracy(tmp_path, digits):
+    out = export("pooling", tmp_path / "r", arch="[2,4,4]", retrain=True, epochs=2, dataset="digits")
+    info = read_info(out)
+    assert info["weights"] == "retrained"
+    r = info["retrain"]
+    assert r["epochs"] == 2 and r["lr"] == 0.05 and r["batch_size"] == 64 and r["dataset"] == "digits"
+    # the recorded accuracy is the exported network's own on the test split
+    model = load_exported(out)
+    assert r["test_accuracy"] == pytest.approx(_accuracy(model, digits.test_x, digits.test_y), abs=1e-9)
+    assert r["test_accuracy"] > 10.0 + 5  # trained: above chance on 10 digits
+    fresh = load_exported(export("pooling", tmp_path / "i", arch="[2,4,4]"))
+    assert _accuracy(fresh, digits.test_x, digits.test_y) < r["test_accuracy"]
