@@ -231,3 +231,28 @@ def test_retrain_trains_with_the_ground_truth_recipe_and_records_the_test_accura
     assert r["test_accuracy"] > 10.0 + 5  # trained: above chance on 10 digits
     fresh = load_exported(export("pooling", tmp_path / "i", arch="[2,4,4]"))
     assert _accuracy(fresh, digits.test_x, digits.test_y) < r["test_accuracy"]
+
+
+def test_pt2_is_written_after_its_output_check_and_loads_back(tmp_path):
+    """torch.export's program gives the eager logits on a fixed batch (NB-201 with an average pooling)."""
+    out = export("nb201", tmp_path / "p", arch=NB201, formats=["pt2"])
+    info = read_info(out)
+    assert "model.pt2" in info["files"] and info["formats"]["pt2"].startswith("written")
+    prog = torch.export.load(str(out / "model.pt2"))
+    x = _fixed_batch((3, 32, 32))
+    with torch.no_grad():
+        assert torch.allclose(prog.module()(x), load_exported(out)(x), rtol=1e-5, atol=1e-5)
+
+
+def test_onnx_is_written_after_its_output_check(tmp_path):
+    from nasbench_lab.exporter import onnx_missing
+
+    missing = onnx_missing()
+    if missing:
+        # the optional extra 'export' is not installed: the export still succeeds and says why
+        out = export("nbmacro", tmp_path / "o", arch="22212220", formats=["onnx"])
+        assert read_info(out)["formats"]["onnx"] == f"skipped: {missing}"
+        assert not (out / "model.onnx").exists()
+        pytest.skip(f"ONNX output check needs the optional packages: {missing}")
+    out = export("nbmacro", tmp_path / "o", arch="22212220", formats=["onnx"])
+    assert (out / "model.onnx").is_file() and read_info(out)["formats"]["onnx"].startswith("written")

@@ -392,20 +392,20 @@ def _write_format(fmt: str, model: nn.Module, space: SearchSpace, tmp: Path) -> 
     with torch.no_grad():
         want = model(x)
     if fmt == "pt2":
-        ep = torch.export.export(model, (x,))
+        ep = torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))  # any batch size
         with torch.no_grad():
             got = ep.module()(x)
         _check_outputs("torch.export", want, got)
         torch.export.save(ep, str(tmp / "model.pt2"))
         return True, "written, outputs checked on a fixed batch"
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime as ort
-    except ImportError as exc:
-        return False, f"skipped: {exc.name} is not installed (pip install 'nasbench_lab[export]')"
+    missing = onnx_missing()
+    if missing:
+        return False, f"skipped: {missing}"
+    import onnxruntime as ort
+
     path = tmp / "model.onnx"
     torch.onnx.export(model, (x,), str(path), input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+                      dynamic_shapes=({0: torch.export.Dim.DYNAMIC},), dynamo=True)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = torch.from_numpy(sess.run(None, {"images": x.numpy()})[0])
     try:
@@ -414,6 +414,16 @@ def _write_format(fmt: str, model: nn.Module, space: SearchSpace, tmp: Path) -> 
         path.unlink()
         raise
     return True, "written, outputs checked on a fixed batch with onnxruntime"
+
+
+def onnx_missing() -> str | None:
+    """Why ``model.onnx`` cannot be written here (a missing optional package), or None."""
+    import importlib.util
+
+    gone = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if gone:
+        return f"{', '.join(gone)} not installed (pip install 'nasbench_lab[export]')"
+    return None
 
 
 def _check_outputs(what: str, want: torch.Tensor, got: torch.Tensor) -> None:

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from nasbench_lab.exporter import export, load_snippet
+    from nasbench_lab.exporter import export, load_snippet, read_info
 
     if (args.run_id is None) == (args.space is None):
         raise ValueError("export: give a run id or --space with --arch, not both "
@@ -46,5 +46,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"nasbench-lab export: error: {exc}", file=sys.stderr)
         return 2
     print(f"exported to {out}")
+    for fmt, note in (read_info(out).get("formats") or {}).items():
+        print(f"model.{fmt}: {note}")
     print(load_snippet(out))
     return 0
