@@ -256,3 +256,68 @@ def test_onnx_is_written_after_its_output_check(tmp_path):
         pytest.skip(f"ONNX output check needs the optional packages: {missing}")
     out = export("nbmacro", tmp_path / "o", arch="22212220", formats=["onnx"])
     assert (out / "model.onnx").is_file() and read_info(out)["formats"]["onnx"].startswith("written")
+
+
+def test_export_buttons_of_explorer_browser_and_dashboard(tmp_path):
+    """Widget level (no browser): each Export button writes <workspace>/exports/<name> and shows its path
+    and the loading snippet; a run without a final architecture says so inline. Runs in a subprocess
+    that imports this checkout's widgets/ as nasbench_lab.widgets (an editable install may map the
+    name to another checkout)."""
+    root = Path(__file__).resolve().parents[1]
+    script = textwrap.dedent(f"""
+        import importlib.util, sys
+        sys.path.insert(0, {str(root)!r})
+        import nasbench_lab
+        spec = importlib.util.spec_from_file_location("nasbench_lab.widgets", {str(root / 'widgets' / '__init__.py')!r},
+                                                      submodule_search_locations=[{str(root / 'widgets')!r}])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["nasbench_lab.widgets"] = mod
+        spec.loader.exec_module(mod)
+        import torch
+        torch.set_num_threads(1)
+        from nasbench_lab import config
+        from nasbench_lab.exporter import read_info
+        from nasbench_lab.runs import Run, RunStore
+        from nasbench_lab.training.trainer import Trainer
+        from nasbench_lab.widgets import ArchitectureExplorer, RunBrowser, RunDashboard
+        exports = config.workspace() / "exports"
+
+        ex = ArchitectureExplorer("nbmacro", arch="22212220")
+        ex.export.button.click()
+        assert "exported to" in ex.export.output.value and "load_file" in ex.export.output.value, ex.export.output.value
+        assert read_info(exports / "nbmacro-22212220")["arch"] == "22212220"
+        ex.select("11111111")
+        ex.export.button.click()
+        assert read_info(exports / "nbmacro-11111111")["weights"] == "initialised"
+
+        store = RunStore({str(tmp_path / 'runs.sqlite')!r})
+        small = dict(space="pooling", dataset="digits", batch_size=16, val_batch_size=32, recalibration_batches=1,
+                     channels_last=False, rank_images=16)
+        bare = Run(Trainer(steps=2, rank_at_end=False, **small), store=store)
+        bare.start().result(timeout=300)
+        ranked = Run(Trainer(steps=2, **small), store=store)
+        ranked.start().result(timeout=300)
+
+        br = RunBrowser(store)
+        br.open(bare.run_id)
+        br.export.button.click()
+        assert "no final architecture yet" in br.export.output.value, br.export.output.value
+        assert not (exports / bare.run_id).exists()
+        br.open(ranked.run_id)
+        assert br.export.output.value == ""
+        br.export.button.click()
+        info = read_info(exports / ranked.run_id)
+        assert info["provenance"]["run_id"] == ranked.run_id and info["weights"] == "inherited"
+        assert str(exports / ranked.run_id) in br.export.output.value
+
+        dash = RunDashboard(ranked, auto_refresh=False)
+        (exports / ranked.run_id / "arch.json").unlink()
+        dash.export.button.click()
+        assert read_info(exports / ranked.run_id)["arch"] == info["arch"], dash.export.output.value
+        dash.close()
+        print("OK")
+    """)
+    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "NASBENCH_LAB_HOME": str(tmp_path / "ws"),
+           "HOME": str(tmp_path)}
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-4000:]

@@ -238,7 +238,8 @@ def _fixed_batch(space: SearchSpace, n: int = 2) -> torch.Tensor:
 def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch | str | None = None,
            force: bool = False, retrain: bool = False, epochs: float | None = None,
            formats: Sequence[str] = (), store: Any = None, seed: int = 0, dataset: str | None = None,
-           num_classes: int | None = None, settings: dict[str, Any] | None = None) -> Path:
+           num_classes: int | None = None, settings: dict[str, Any] | None = None,
+           run_id: str | None = None) -> Path:
     """Write the export folder of one network and return its path.
 
     ``source``: a run id in the run store (its checkpoint's supernet and final architecture), a
@@ -248,6 +249,7 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
     ground-truth recipe (``epochs`` overrides its length) and record its test accuracy.
     ``formats``: also ``"onnx"`` and/or ``"pt2"``, each checked against the eager model on a
     fixed batch before it is written. ``folder`` defaults to ``<workspace>/exports/<name>``.
+    ``run_id``: the run a Trainer given as ``source`` belongs to (recorded in the provenance).
     ``settings``: the space family's network settings without a run (e.g. ``{"C": 16, "layers": 8}``
     for a smaller DARTS network; default: the space's own, the DARTS evaluation size).
     """
@@ -261,13 +263,11 @@ def export(source: Any, folder: str | os.PathLike | None = None, *, arch: Arch |
 
     rec: dict[str, Any] | None = None
     trainer: Any = None
-    run_id: str | None = None
     if isinstance(source, str) and source not in spaces.names():
         run_id = source
         trainer, rec = _load_run(source, store)
     elif isinstance(source, Trainer):
         trainer = source
-        run_id = getattr(source, "run_id", None)
     from nasbench_lab.differentiable.trainer import DifferentiableTrainer
 
     searched: Any = None  # a differentiable search: its derived cell, weights from scratch
