@@ -29,6 +29,7 @@ from ._common import (
     summary_rows,
     table_html,
 )
+from .export import ExportButton
 
 _COLUMNS = ("id", "name", "kind", "status", "step", "total_steps", "created")
 
@@ -64,12 +65,14 @@ class RunBrowser:
         self.panel = figure_widget(empty_figure("the method's last snapshot appears here", "Method view", 300))
         self.record = W.HTML("")
         self.error = W.HTML("", layout=W.Layout(display="none"))
+        # the open run's found network, from its stored checkpoint
+        self.export = ExportButton(self._export_target)
         title = W.HTML(f"<div style='font-size:16px;font-weight:600;color:#222'>Run browser"
                        f"<span style='font-weight:400;color:#777;font-size:12px;margin-left:10px'>"
                        f"{html.escape(str(store.path))}</span></div>")
         self.widget = card(
             [title, row([self.reload_button, self.count, self.message]),
-             self.select, self.header, self.error, box(self.curves),
+             self.select, row([self.header, self.export.button]), self.export.output, self.error, box(self.curves),
              W.HBox([box(self.panel, "55%"), W.VBox([section_title("Record"), self.record],
                                                     layout=W.Layout(width="45%", padding="0 0 0 12px"))],
                     layout=W.Layout(width="100%"))])
@@ -96,6 +99,11 @@ class RunBrowser:
         self.count.value = (f"<span style='color:#555;font-size:12px'>{len(options)} run(s)</span>" if options
                             else "<span style='color:#555;font-size:12px'>no runs yet: launch one</span>")
         return self.runs
+
+    def _export_target(self) -> tuple[str, dict[str, Any], str]:
+        if self.current is None:
+            raise ValueError("select a run first")
+        return self.current, {"store": self.store}, self.current
 
     def open(self, run_id: str) -> bool:
         """Show one run; an unknown id shows inline (returns False)."""
@@ -135,6 +143,7 @@ class RunBrowser:
             self.error.value = ""
             self.error.layout.display = "none"
         self.message.value = ""
+        self.export.output.value = ""  # the last export belonged to the previous run
         return True
 
     def _panel(self, snapshot: dict[str, Any] | None, space_name: str | None, method: str):

@@ -48,6 +48,7 @@ from ._common import (
     summary_rows,
     table_html,
 )
+from .export import ExportButton
 
 #: metrics drawn as curves when the job reports them, in this order of preference
 CURVE_PRIORITY = ("loss", "reward", "regret", "best_so_far", "val_loss", "acc", "accuracy")
@@ -191,7 +192,10 @@ class RunDashboard(AutoRefresh):
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
                                         flex_flow="row wrap"))
-        controls = row([*self.buttons.values(), self.step_n, self.message], "nbl-tight", flex_flow="row wrap")
+        # the found network as a folder that needs no nasbench_lab (from the run's stored checkpoint)
+        self.export = ExportButton(self._export_target)
+        controls = row([*self.buttons.values(), self.step_n, self.export.button, self.message], "nbl-tight",
+                       flex_flow="row wrap")
         # the method's own view gets the full width: it is what the method is doing
         self._dag_box, self._ranking_box = box(self.dag, "42%"), box(self.ranking_fig, "58%")
         self._summary_box = W.VBox([section_title("Run"), self.summary], layout=W.Layout(width="50%", padding="8px 12px"))
@@ -199,7 +203,7 @@ class RunDashboard(AutoRefresh):
         self._row3 = W.HBox(layout=W.Layout(width="100%"))
         # jobs that never rank (DARTS, searches) get no empty ranking box: the summary takes its place
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
-        self.widget = card([header, controls, self.alarm, self.error, box(self.curves), box(self.panel),
+        self.widget = card([header, controls, self.export.output, self.alarm, self.error, box(self.curves), box(self.panel),
                             *([box(self.budget_fig)] if self.budget_fig is not None else []),
                             self._row2, self._row3])
         self._update_buttons(run.status)
@@ -217,6 +221,12 @@ class RunDashboard(AutoRefresh):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _export_target(self) -> tuple[Any, dict[str, Any], str]:
+        """The job as it stands (what the dashboard shows), never while its thread trains it."""
+        if self.run.status == "running":
+            raise ValueError("the run is training: pause it or wait until it finishes, then export")
+        return self.run.job, {"run_id": self.run.run_id}, self.run.run_id
 
     # ------------------------------------------------------------------ controls
     def _on_button(self, name: str) -> None:

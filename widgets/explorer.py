@@ -23,9 +23,15 @@ from ._common import (
     section_title,
     table_html,
 )
+from .export import ExportButton
 
 #: neighbours listed at most (NB-201 has 24, NB-Macro 16, pooling up to 4)
 MAX_NEIGHBOURS = 30
+
+
+def _slug(arch: Arch) -> str:
+    """A folder name for an architecture: its genes as digits (letters past 9)."""
+    return "".join("0123456789abcdefghijklmnopqrstuvwxyz"[g % 36] for g in arch.genes)[:100]
 
 
 def _fmt_count(n: int) -> str:
@@ -91,8 +97,13 @@ class ArchitectureExplorer:
                       f"{html.escape(sp.name)}<span style='font-weight:400;color:#777;font-size:12px;margin-left:10px'>"
                       f"{sp.size:,} architectures · {html.escape(sp.description)}</span></div>")
         dropdown_box = row(self.level_dropdowns, "nbl-tight", flex_flow="row wrap")
+        # this architecture as a standalone network (fresh weights: retrain with `nasbench-lab export --retrain`)
+        self.export = ExportButton(lambda: (sp, {"arch": self.arch}, f"{sp.name}-{_slug(self.arch)}"),
+                                   tooltip="write this architecture (untrained weights) as arch.json, "
+                                           "model.safetensors and model.py into the workspace")
         left = W.VBox([section_title("Decisions"), dropdown_box, self.text, self.message,
-                       self.dataset_dropdown, section_title("This architecture"), self.info],
+                       self.dataset_dropdown, section_title("This architecture"), self.info,
+                       self.export.widget],
                       layout=W.Layout(width="45%", padding="0 12px 0 0"))
         right = W.VBox([section_title("Neighbours (one decision away) · click to move"), self.neighbours],
                        layout=W.Layout(width="55%"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,17 +24,20 @@ class StandaloneResult:
     test_acc: float
     train_loss: float
     seconds: float
+    model: Any = field(default=None, repr=False, compare=False)  # the trained network (export --retrain keeps it)
 
 
 def train_standalone(space: SearchSpace, arch: Arch | str, data: DataBundle, epochs: float = 4,
                      seed: int = 0, batch_size: int = 64, lr: float = 0.05, weight_decay: float = 5e-4,
                      device: str | torch.device = "auto", use_val: bool = True,
-                     eval_split: str = "test") -> StandaloneResult:
+                     eval_split: str = "test", net: torch.nn.Module | None = None) -> StandaloneResult:
     """Train ``arch`` from scratch and return its accuracy (%) on ``eval_split``.
 
     The network trains on the train split plus (``use_val``) the validation split: ground truth
     is a network trained on the whole training set, as in the published benchmarks. ``epochs``
     may be fractional (a low fidelity). SGD with Nesterov momentum and a cosine schedule.
+    ``net``: train this network of ``arch`` (e.g. an exported one at other settings) instead of a
+    fresh ``space.model(arch)``; the trained network is ``result.model``.
     """
     if epochs <= 0:
         raise ValueError(f"epochs: expected a positive number, got {epochs!r} (e.g. epochs=4)")
@@ -42,7 +46,7 @@ def train_standalone(space: SearchSpace, arch: Arch | str, data: DataBundle, epo
     data = data.to(dev)
     gen = torch.Generator(device=dev).manual_seed(seed)
     torch.manual_seed(seed)
-    net = space.model(arch, num_classes=data.num_classes).to(dev)
+    net = (space.model(arch, num_classes=data.num_classes) if net is None else net).to(dev)
     cuda = dev.type == "cuda"
     if cuda:
         net = net.to(memory_format=torch.channels_last)
@@ -77,4 +81,4 @@ def train_standalone(space: SearchSpace, arch: Arch | str, data: DataBundle, epo
         for lo in range(0, ex.shape[0], 512):
             correct += int((net(ex[lo:lo + 512]).argmax(1) == ey[lo:lo + 512]).sum())
     return StandaloneResult(str(arch), seed, float(epochs), 100.0 * correct / max(1, ex.shape[0]),
-                            float(loss.detach()), time.perf_counter() - t0)
+                            float(loss.detach()), time.perf_counter() - t0, model=net)
