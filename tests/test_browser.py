@@ -177,6 +177,12 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
         assert page.evaluate(JS_POINTS) == STEPS
         assert_titled_and_drawn(dash, "finished dashboard")
         shot(page, dash, tmp_path, "dashboard_finished.png")
+        # issue 27: the Export button writes the found network into the workspace and says how to load it
+        dash.locator("button", has_text="Export").first.click()
+        exported = dash.locator("text=exported to").first
+        exported.wait_for(timeout=ms(120))
+        assert "model.safetensors" in dash.inner_text() or "load_file" in dash.inner_text()
+        shot(page, dash, tmp_path, "dashboard_exported.png")
         explorer = page.locator(".nbl-card").filter(has_text="Architecture explorer").first
         assert [g["title"] for g in plot_info(explorer)][0].startswith("pooling")  # its DAG, then the histogram
         assert len(plot_info(explorer)) == 2
