@@ -89,8 +89,9 @@ def nonnegative_int(name: str, value: Any, example: Any = _MISSING, none: bool =
     return integer(name, value, min=0, example=example, none=none)
 
 
-#: seeds feed python, numpy and torch generators: non-negative and within torch's 64-bit range
-SEED_MAX = 2**63 - 1
+#: seeds feed python, numpy, torch and scikit-learn (the train/val split's ``random_state``), and
+#: scikit-learn takes 0..2**32-1: a larger seed would fail later, in its words
+SEED_MAX = 2**32 - 1
 
 
 def seed(name: str, value: Any) -> int:
@@ -189,8 +190,16 @@ def json_object(name: str, text: Any, example: str) -> dict[str, Any]:
         return dict(text)
     if not isinstance(text, str):
         raise _fail(name, "a JSON object", text)
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:  # json.loads keeps the last one without a word
+            raise ValueError(f"{name}: the key(s) {', '.join(map(repr, twice))} appear more than once in {text!r}, "
+                             f"and only the last would count; give each once (e.g. '{example}')")
+        return dict(pairs)
+
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at character {exc.pos}) in {text!r}; "
                          f"expected an object such as '{example}'") from None
@@ -390,7 +399,7 @@ class _CLI:
         return self._wrap(lambda v: positive_number("", v), float, "a finite positive number", example)
 
     def seed(self) -> Callable[[str], int]:
-        return self._wrap(lambda v: seed("", v), int, f"a seed in 0..{SEED_MAX}", "0")
+        return self._wrap(lambda v: seed("", v), int, f"a seed >= 0 (an integer up to {SEED_MAX})", "0")
 
 
 #: argparse adapters: ``parser.add_argument("--lr", type=cli.positive_number("0.05"))``
