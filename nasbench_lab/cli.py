@@ -299,7 +299,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     """Open JupyterLab on the start notebook (see :mod:`nasbench_lab.labapp`)."""
     from nasbench_lab import labapp
 
-    return labapp.main(args.root, args.port, args.no_browser, args.jupyter_args)
+    return labapp.main(args.root, args.port, args.no_browser, args.jupyter_args, verbose=args.verbose)
 
 
 # Feature modules that bring their own sub-command: name -> (module, help).
@@ -406,6 +406,8 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
     s.add_argument("--port", type=_port, help="port (default: the first free one from 8888)")
     s.add_argument("--root", help="notebook folder (default: the repo's notebooks/)")
     s.add_argument("--no-browser", action="store_true", help="do not open a browser (implied without a display)")
+    s.add_argument("--verbose", action="store_true",
+                   help="show JupyterLab's info and warning lines too (by default only its errors)")
     s.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: passed to JupyterLab as they are")
     s.set_defaults(func=cmd_lab)
 
