@@ -6,10 +6,12 @@ import argparse
 import contextlib
 import importlib
 import json
+import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- run / groundtruth / runs
+def _store(path: str | None) -> Any:
+    """The run store ``--store`` names (``<workspace>/runs.sqlite`` without the flag); an empty
+    ``--store ''`` is an error, not the default."""
+    from nasbench_lab.runs import RunStore
+
+    if path is None:
+        return RunStore()
+    if not path.strip():
+        raise ValueError(f"--store: expected an SQLite file path, got {path!r} (e.g. --store runs.sqlite); leave "
+                         "the flag out for <workspace>/runs.sqlite")
+    return RunStore(path)
+
+
 def _follow(run: Any, total: int, desc: str) -> None:
     """A progress bar fed from the run's event log (the training thread never waits for it)."""
     from tqdm.auto import tqdm
@@ -145,12 +160,12 @@ def _follow(run: Any, total: int, desc: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nasbench_lab import methods
-    from nasbench_lab.runs import Run, RunStore
+    from nasbench_lab.runs import Run
 
     opts = V.json_object("--options", args.options, '{"warmup": 0.2}') if args.options is not None else {}
     seeds = flat_list(args.seed, int, "--seed")
     summaries = []
-    store = RunStore(args.store) if args.store else RunStore()
+    store = _store(args.store)
     for seed in seeds:
         kwargs: dict[str, Any] = {"space": args.space, "dataset": args.dataset, "steps": args.steps, "seed": seed,
                                   "device": args.device}
@@ -233,15 +248,15 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - t0:.0f} s; best {best} {acc:.2f} %")
     if bench.attrs.get("saved"):
         print(f"saved to {bench.path}")
+        if bench.attrs.get("replaced"):
+            print(f"WARNING: {bench.attrs['replaced']}", file=sys.stderr)
     else:
         print(f"not saved as the {args.space}/{args.dataset} benchmark: {bench.attrs['not_saved']}")
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from nasbench_lab.runs import RunStore
-
-    store = RunStore(args.store) if args.store else RunStore()
+    store = _store(args.store)
     df = store.runs()
     if df.empty:
         print(f"no runs yet in {store.path}")
@@ -259,11 +274,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """One self-contained HTML handout of a stored run (see :mod:`nasbench_lab.viz.export`)."""
-    from nasbench_lab.runs import RunStore
     from nasbench_lab.viz.export import run_report_html
 
     out = V.output_file("--html", args.html, example="report.html")
-    store = RunStore(args.store) if args.store else RunStore()
+    store = _store(args.store)
     out.write_text(run_report_html(store, args.run_id), encoding="utf-8")
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
     return 0
@@ -285,7 +299,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     """Open JupyterLab on the start notebook (see :mod:`nasbench_lab.labapp`)."""
     from nasbench_lab import labapp
 
-    return labapp.main(args.root, args.port, args.no_browser, args.jupyter_args)
+    return labapp.main(args.root, args.port, args.no_browser, args.jupyter_args, verbose=args.verbose)
 
 
 # Feature modules that bring their own sub-command: name -> (module, help).
@@ -313,6 +327,8 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
     (default all; :func:`main` imports only the one asked for, so ``nasbench-lab lab`` starts in a
     second instead of importing torch and scipy for commands it does not run)."""
     p = argparse.ArgumentParser(prog="nasbench-lab", description="Interactive NAS workbench (headless commands).")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show the traceback too (anywhere before --; or NASBENCH_LAB_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("spaces", help="list the search spaces with their sizes")
@@ -392,6 +408,8 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
     s.add_argument("--port", type=_port, help="port (default: the first free one from 8888)")
     s.add_argument("--root", help="notebook folder (default: the repo's notebooks/)")
     s.add_argument("--no-browser", action="store_true", help="do not open a browser (implied without a display)")
+    s.add_argument("--verbose", action="store_true",
+                   help="show JupyterLab's info and warning lines too (by default only its errors)")
     s.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="after --: passed to JupyterLab as they are")
     s.set_defaults(func=cmd_lab)
 
@@ -409,12 +427,52 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
     return p
 
 
+def _debug_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before ``--`` (the arguments after it belong to JupyterLab), or
+    ``NASBENCH_LAB_DEBUG=1``: errors show their traceback too."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end] or os.environ.get("NASBENCH_LAB_DEBUG", "") not in ("", "0")
+    return [a for a in argv[:end] if a != "--debug"] + argv[end:], debug
+
+
+def _repeated_flags(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> None:
+    """A flag that takes a value, given twice (``--steps 10 --steps 20``): argparse keeps the last
+    one without a word; here it is an error naming the flag. Repeatable flags (``action="append"``
+    or ``"extend"``, e.g. ``search --strategy``) and switches are not checked."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    options = sub._option_string_actions
+    seen: dict[argparse.Action, list[str]] = {}
+    end = argv.index("--") if "--" in argv else len(argv)
+    for i, token in enumerate(argv[:end]):
+        if not token.startswith("--"):
+            continue
+        name = token.split("=", 1)[0]
+        given = token if "=" in token else " ".join(argv[i:i + 2])
+        action = options.get(name)
+        if action is None and sub.allow_abbrev:  # argparse takes a unique prefix: --step for --steps
+            hits = {options[o] for o in options if o.startswith(name)}
+            action = hits.pop() if len(hits) == 1 else None
+        if action is None or action.nargs == 0 or isinstance(action, argparse._AppendAction):
+            continue
+        seen.setdefault(action, []).append(given)
+    for action, names in seen.items():
+        if len(names) > 1:
+            flag = action.option_strings[0]
+            how = " with all its values after it (e.g. --seeds 0 1 2)" if action.nargs in ("+", "*") else ""
+            raise ValueError(f"{flag}: given {len(names)} times ({', '.join(names)}), and only the last one would "
+                             f"count; give it once{how}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """``nasbench-lab``: parse, run the command, and turn any error into one message and an exit
+    code (:func:`nasbench_lab.errors.describe`: 2 bad input, 1 the work failed, 130 Ctrl-C;
+    ``--debug`` adds the traceback)."""
+    argv, debug = _debug_flag(list(sys.argv[1:] if argv is None else argv))
     wanted = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(plugins=[wanted] if wanted in _PLUGINS else [])
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # argparse's own errors: usage, message, exit 2
     try:
+        _repeated_flags(parser, args.command, argv)
         t0 = time.perf_counter()
         rc = int(args.func(args) or 0)
         out = getattr(args, "csv", None)
@@ -423,10 +481,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             provenance.write(out, argv, seconds=time.perf_counter() - t0)
         return rc
-    except (ValueError, FileNotFoundError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"nasbench-lab {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as exc:  # the boundary: every error becomes a message and a code
+        from nasbench_lab.errors import describe
+
+        message, code = describe(exc)
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"nasbench-lab {args.command}: {message if code == 130 else 'error: ' + message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

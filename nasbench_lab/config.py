@@ -13,8 +13,14 @@ def workspace(path: str | os.PathLike | None = None) -> Path:
 
     Order: the argument, ``$NASBENCH_LAB_HOME``, then ``~/.nasbench_lab``. Created on first use.
     """
-    root = Path(path or os.environ.get("NASBENCH_LAB_HOME") or Path.home() / ".nasbench_lab")
-    root = root.expanduser()
+    given = path or os.environ.get("NASBENCH_LAB_HOME")
+    root = Path(given or Path.home() / ".nasbench_lab").expanduser()
+    if not root.is_dir() and (root.exists() or root.is_symlink()):
+        # mkdir would say only "File exists": name the setting and what is in the way
+        what = "a link to nowhere" if not root.exists() else "a file"
+        source = "workspace" if path else ("NASBENCH_LAB_HOME" if given else "the default workspace")
+        raise NotADirectoryError(f"{source}: {root} is {what}, not a folder; move it away or point NASBENCH_LAB_HOME "
+                                 "at a folder (e.g. export NASBENCH_LAB_HOME=~/nasbench_lab_workspace)")
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -129,8 +129,9 @@ def nonnegative_int(name: str, value: Any, example: Any = _MISSING, none: bool =
     return integer(name, value, min=0, example=example, none=none)
 
 
-#: seeds feed python, numpy and torch generators: non-negative and within torch's 64-bit range
-SEED_MAX = 2**63 - 1
+#: seeds feed python, numpy, torch and scikit-learn (the train/val split's ``random_state``), and
+#: scikit-learn takes 0..2**32-1: a larger seed would fail later, in its words
+SEED_MAX = 2**32 - 1
 
 
 def seed(name: str, value: Any) -> int:
@@ -233,7 +234,13 @@ MAX_JSON_DEPTH = 100
 _JSON_SCAN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
 
 
-def json_loads(name: str, text: Any, max_chars: int = MAX_JSON_CHARS, max_depth: int = MAX_JSON_DEPTH) -> Any:
+class JSONRefused(ValueError):
+    """Raised by an ``object_pairs_hook`` of :func:`json_loads` to refuse a document as it is (its
+    message reaches the caller unchanged)."""
+
+
+def json_loads(name: str, text: Any, max_chars: int = MAX_JSON_CHARS, max_depth: int = MAX_JSON_DEPTH,
+               object_pairs_hook: Any = None) -> Any:
     """``json.loads(text)`` with bounded work: the length and the nesting depth are checked first
     (one linear scan), so neither a 1 GB string nor ``[[[[...`` 100,000 deep reaches the parser;
     any failure is a ValueError naming ``name`` and the limit."""
@@ -258,9 +265,11 @@ def json_loads(name: str, text: Any, max_chars: int = MAX_JSON_CHARS, max_depth:
         elif c in "]}":
             depth -= 1
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name}: not valid JSON ({exc.msg} at character {exc.pos}) in {shorten(text)}") from None
+    except JSONRefused:
+        raise
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
         raise ValueError(f"{name}: not readable JSON ({shorten(str(exc))}) in {shorten(text)}") from None
 
@@ -272,8 +281,18 @@ def json_object(name: str, text: Any, example: str) -> dict[str, Any]:
         return dict(text)
     if not isinstance(text, str):
         raise _fail(name, "a JSON object", text)
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:  # json.loads keeps the last one without a word
+            raise JSONRefused(f"{name}: the key(s) {', '.join(map(repr, twice))} appear more than once in {shorten(text)}, "
+                             f"and only the last would count; give each once (e.g. '{example}')")
+        return dict(pairs)
+
     try:
-        obj = json_loads(name, text)
+        obj = json_loads(name, text, object_pairs_hook=unique)
+    except JSONRefused:
+        raise
     except ValueError as exc:
         raise ValueError(f"{exc}; expected an object such as '{example}'") from None
     if not isinstance(obj, dict):
@@ -557,7 +576,7 @@ class _CLI:
         return self._wrap(lambda v: positive_number("", v), float, "a finite positive number", example)
 
     def seed(self) -> Callable[[str], int]:
-        return self._wrap(lambda v: seed("", v), int, f"a seed in 0..{SEED_MAX}", "0")
+        return self._wrap(lambda v: seed("", v), int, f"a seed >= 0 (an integer up to {SEED_MAX})", "0")
 
 
 #: argparse adapters: ``parser.add_argument("--lr", type=cli.positive_number("0.05"))``

@@ -117,3 +117,164 @@ def test_list_flags_take_spaces_or_commas(capsys):
     assert re.search(r"^uniform\s", out, re.M) and re.search(r"^fair\s", out, re.M)
     code, _, err = run_cli(capsys, "run", "--method", "uniform", "--steps", "2", "--seeds", "0,x")
     assert code == 2 and "--seed: expected int values separated by spaces or commas" in err
+
+
+# ---------------------------------------------------------------------------- the error boundary (issue 23, section 3)
+def test_describe_maps_exceptions_by_base_class_to_a_message_and_an_exit_code():
+    import errno
+
+    from nasbench_lab.errors import describe
+    from nasbench_lab.runs import RunFailed
+
+    class Owned(ValueError):  # e.g. another helper's run-ownership error: fits by its base class
+        pass
+
+    class Bounded(RuntimeError):
+        pass
+
+    assert describe(ValueError("--steps: expected a positive integer")) == ("--steps: expected a positive integer", 2)
+    assert describe(Owned("run x: owned by pid 7")) == ("run x: owned by pid 7", 2)
+    assert describe(KeyError("no run 'x'")) == ("no run 'x'", 2)  # without KeyError's extra quotes
+    assert describe(FileNotFoundError(errno.ENOENT, "No such file or directory", "/d/x.csv")) == (
+        "/d/x.csv: No such file or directory", 2)
+    msg, code = describe(OSError(errno.ENOSPC, "No space left on device", "/ws/runs.sqlite"))
+    assert code == 1 and msg.startswith("/ws/runs.sqlite: No space left on device (the disk is full")
+    msg, code = describe(PermissionError(errno.EROFS, "Read-only file system", "/ro/ws"))
+    assert code == 1 and "/ro/ws: Read-only file system" in msg and "NASBENCH_LAB_HOME" in msg
+    assert describe(RecursionError("maximum recursion depth exceeded"))[1] == 1
+    assert "too deeply nested" in describe(RecursionError())[0]
+    assert describe(Bounded("CUDA out of memory")) == ("CUDA out of memory", 1)
+    try:
+        try:
+            raise ValueError("lr: expected a finite number")
+        except ValueError as cause:
+            raise RunFailed("run 20250101-x failed:\nTraceback (most recent call last):\n  ...") from cause
+    except RunFailed as exc:
+        assert describe(exc) == ("run 20250101-x failed: ValueError: lr: expected a finite number", 1)
+    assert describe(KeyboardInterrupt()) == ("interrupted", 130)
+    msg, code = describe(TypeError("unsupported operand"))
+    assert code == 1 and "internal error (TypeError: unsupported operand)" in msg and "--debug" in msg
+    assert len(describe(ValueError("x" * 100_000))[0]) <= 2000  # an echoed input is cut
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling link"])
+def test_a_workspace_that_is_not_a_folder_is_a_message_naming_it(tmp_path, monkeypatch, capsys, kind):
+    ws = tmp_path / "ws"
+    if kind == "file":
+        ws.write_text("")
+    else:
+        ws.symlink_to(tmp_path / "nowhere")
+    monkeypatch.setenv("NASBENCH_LAB_HOME", str(ws))
+    code, _, err = run_cli(capsys, "runs")
+    assert code == 1
+    assert f"NASBENCH_LAB_HOME: {ws} is {'a file' if kind == 'file' else 'a link to nowhere'}, not a folder" in err
+    assert "Traceback" not in err
+
+
+def test_os_errors_name_the_path_and_what_the_os_said(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from nasbench_lab.runs import RunStore
+
+    def full(self):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    monkeypatch.setattr(RunStore, "runs", full)
+    code, _, err = run_cli(capsys, "runs")
+    assert code == 1 and "runs.sqlite: No space left on device (the disk is full" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "report", "x", "--html", str(tmp_path / ("a" * 300 + ".html")))
+    assert code == 1 and "File name too long" in err and "Traceback" not in err
+
+
+def test_runtime_and_recursion_errors_and_ctrl_c_have_their_exit_codes(monkeypatch, capsys):
+    import nasbench_lab.cli as cli
+
+    code, _, err = run_cli(capsys, "run", "--steps", "2", "--options", "[" * 5000 + "]" * 5000)
+    assert code == 1 and "input too deeply nested" in err and "Traceback" not in err
+
+    def boom(args):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    monkeypatch.setattr(cli, "cmd_spaces", boom)
+    code, _, err = run_cli(capsys, "spaces")
+    assert code == 1 and err.strip() == "nasbench-lab spaces: error: CUDA out of memory. Tried to allocate 20.00 GiB"
+    code, _, err = run_cli(capsys, "--debug", "spaces")  # the traceback is kept for --debug
+    assert code == 1 and "Traceback (most recent call last)" in err and "in boom" in err
+
+    def ctrl_c(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "cmd_spaces", ctrl_c)
+    code, _, err = run_cli(capsys, "spaces")
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (("run", "--steps", "2", "--data-root", "/tmp"), "data_root (--data-root): the digits ship inside the package"),
+    (("groundtruth", "--limit", "1", "--data-root", "/tmp"), "data_root (--data-root): the digits ship inside"),
+    (("run", "--steps", "2", "--store", ""), "--store: expected an SQLite file path, got ''"),
+    (("runs", "--store", " "), "--store: expected an SQLite file path"),
+    (("run", "--steps", "10", "--rank-every", "50"), "rank_every (--rank-every): 50 is more than steps=10"),
+    (("run", "--steps", "2", "--batch-size", "8", "--rank-images", "5000"),
+     "rank_images (--rank-images): 5000 is more than the 719 val images of digits"),
+    (("compare-samplers", "--methods", "uniform", "--seeds", "0", "--steps", "2", "--rank-images", "5000"),
+     "5000 is more than the 719 val images"),
+    (("proxies", "--space", "pooling", "--archs", "100", "--batch-size", "4"),
+     "archs (--archs): 100 is more than the 36 architectures in the pooling/digits table"),
+    (("demo", "--epochs", "1e-9", "--archs", "[4,3,3]"), "1e-09 epochs of 1437 images in batches of 64 is less than one"),
+    (("run", "--steps", "2", "--options", '{"warmup": 0.1, "warmup": 0.2}'), "the key(s) 'warmup' appear more than once"),
+    (("search", "--space", "pooling", "--options", '{"rea": {"population_size": 5, "population_size": 9}}'),
+     "the key(s) 'population_size' appear more than once"),
+    (("run", "--steps", "10", "--steps", "2"), "--steps: given 2 times (--steps 10, --steps 2)"),
+    (("run", "--steps", "2", "--seed", "0", "--seeds", "1"), "--seed: given 2 times (--seed 0, --seeds 1)"),
+    (("run", "--step=3", "--steps", "2"), "--steps: given 2 times (--step=3, --steps 2)"),
+    (("search", "--space", "pooling", "--objectives", "acc,flops", "--csv", "x.csv"), "--csv: not written by a multi"),
+])
+def test_values_once_ignored_clamped_or_replaced_are_errors(capsys, argv, expected):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2, err
+    assert expected in err and "Traceback" not in err
+    assert "ranking of" not in out and "scoring" not in err  # said before the work
+
+
+def test_repeatable_flags_and_flags_after_the_separator_are_not_repeats(capsys):
+    from nasbench_lab.cli import _repeated_flags, build_parser
+
+    parser = build_parser()
+    _repeated_flags(parser, "search", ["search", "--strategy", "rea", "--strategy", "ls"])  # action="extend"
+    _repeated_flags(parser, "lab", ["lab", "--port", "9000", "--", "--port", "9001"])  # JupyterLab's own
+    _repeated_flags(parser, "groundtruth", ["groundtruth", "--overwrite", "--overwrite"])  # a switch
+    with pytest.raises(ValueError, match="--port: given 2 times"):
+        _repeated_flags(parser, "lab", ["lab", "--port", "9000", "--port=9001"])
+
+
+def test_a_negative_seed_is_said_in_our_words(capsys):
+    for argv in (("proxies", "--seed", "-1"), ("latency", "--seed", "-1")):
+        with pytest.raises(SystemExit) as exc:
+            main(list(argv))
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and "argument --seed: expected a seed >= 0" in err and "(e.g. 0)" in err
+        assert "random_state" not in err
+    code, _, err = run_cli(capsys, "run", "--steps", "2", "--seed", "4294967296")  # scikit-learn's split takes < 2**32
+    assert code == 2 and "--seed: expected an integer in 0..4294967295" in err and "random_state" not in err
+
+
+def test_proxies_checks_its_csv_before_scoring_and_leaves_no_temp_file(tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code, _, err = run_cli(capsys, "proxies", "--space", "pooling", "--archs", "3", "--batch-size", "4",
+                           "--proxies", "params", "--csv", str(folder))
+    assert code == 2 and f"--csv: '{folder}' is a folder" in err
+    assert "scoring" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["out", "workspace"]
+    code, _, err = run_cli(capsys, "proxies", "--space", "pooling", "--archs", "3", "--batch-size", "4",
+                           "--proxies", "params", "--csv", str(tmp_path / "missing" / "p.csv"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_groundtruth_overwrite_with_limit_says_it_replaces_the_fuller_table(capsys):
+    before = len(benchmarks.get("pooling", dataset="digits"))
+    code, out, err = run_cli(capsys, "groundtruth", "--limit", "1", "--overwrite", "--epochs", "0.05", "--seeds", "1",
+                             "--top", "1")
+    assert code == 0, err
+    assert before == 36 and len(benchmarks.get("pooling", dataset="digits")) == 1
+    warning = ("WARNING: --overwrite: this build is saved as the pooling/digits benchmark although it covers 1 of "
+               "the 36 architectures")
+    assert warning in out and warning in err  # before the work (stdout) and after it (stderr)

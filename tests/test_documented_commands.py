@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nasbench_lab.cli import build_parser
+from nasbench_lab.cli import _repeated_flags, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,9 +98,9 @@ def _cheap(args: argparse.Namespace, tmp: Path) -> None:
     if cmd in ("compare-samplers", "darts", "search") and getattr(args, "csv", None):
         args.csv = str(tmp / Path(args.csv).name)  # the docs' result files: never into the repository
     elif cmd == "groundtruth":  # 2 of the 36 architectures: the table is printed, not saved (item 7)
-        args.epochs, args.seeds, args.batch_size, args.top, args.limit = 0.01, 1, 64, 3, 2
+        args.epochs, args.seeds, args.batch_size, args.top, args.limit = 0.05, 1, 64, 3, 2  # one step per network
     elif cmd == "demo":
-        args.epochs = 0.02
+        args.epochs = 0.05  # one training step on the digits (less is an error)
         args.archs = args.archs[:2]
     elif cmd == "latency":  # one timed call per op, no whole-model check
         args.repeat, args.check = 1, 0
@@ -127,7 +127,9 @@ PARSE_ONLY = {"lab", "bench"}
 
 @pytest.mark.parametrize("line", COMMANDS)
 def test_documented_command_parses_and_runs(line, capsys, tmp_path):
-    args = build_parser().parse_args(shlex.split(line))  # the real parser: an unknown flag fails here
+    parser = build_parser()
+    args = parser.parse_args(shlex.split(line))  # the real parser: an unknown flag fails here
+    _repeated_flags(parser, args.command, shlex.split(line))  # as main() checks: no flag given twice
     if args.command in PARSE_ONLY:
         return  # parsing is the check here (see PARSE_ONLY)
     _cheap(args, tmp_path)

@@ -458,3 +458,19 @@ def test_dashboard_rejects_what_is_not_a_run():
     frame = pd.DataFrame({"a": [1]})
     with pytest.raises(ValueError):
         RunDashboard(frame)
+
+
+def test_widget_errors_read_as_the_cli_says_them(tmp_path, monkeypatch):
+    """One boundary (nasbench_lab.errors.describe): a resource error (a workspace that is a file)
+    shows inline instead of escaping the callback, and a repeated option key is refused."""
+    (tmp_path / "ws-file").write_text("not a folder")
+    monkeypatch.setenv("NASBENCH_LAB_HOME", str(tmp_path / "ws-file"))
+    form = Launcher(steps=3, start=False, batch_size=8, val_batch_size=16, rank_at_end=False, device="cpu")
+    assert form.create() is None
+    shown = html.unescape(form.message.value)
+    assert "NASBENCH_LAB_HOME" in shown and "is a file, not a folder" in shown and "#c62828" in form.message.value
+    monkeypatch.setenv("NASBENCH_LAB_HOME", str(tmp_path / "ws"))
+    form.method.value = "mixture"
+    form.options.value = '{"models": 2, "models": 3}'
+    assert form.create() is None
+    assert "'models' appear more than once" in html.unescape(form.message.value)

@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from nasbench_lab.errors import describe
 from nasbench_lab.metrics import summary_label
 from nasbench_lab.runs.openmp import release_idle_team
 from nasbench_lab.viz.style import STATUS_COLORS
@@ -85,8 +86,11 @@ def status_badge(status: str) -> str:
     return badge(status, STATUS_COLORS.get(status, "#6c757d"))
 
 
-def inline_error(message: str | None) -> str:
-    """Red inline message (empty string clears it)."""
+def inline_error(message: str | BaseException | None) -> str:
+    """Red inline message (empty string clears it); an exception is worded as the CLI words it
+    (:func:`nasbench_lab.errors.describe`), so one mistake reads the same in both."""
+    if isinstance(message, BaseException):
+        message = describe(message)[0]
     if not message:
         return ""
     return (f"<div style='color:#c62828;font-size:12px;line-height:1.35;white-space:pre-wrap'>"

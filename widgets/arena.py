@@ -119,8 +119,8 @@ class StrategyArena(FollowsRun):
                           budget=int(self.budget.value),
                           strategy_options={k: v for k, v in (self.strategy_options or {}).items()
                                             if k in self.strategies.value} or None)
-        except ValueError as exc:
-            self.message.value = inline_error(str(exc))
+        except Exception as exc:  # bad settings, or a resource that failed: said inline, never lost in a log
+            self.message.value = inline_error(exc)
             return False
         self.message.value = ""
         self.error.value = ""

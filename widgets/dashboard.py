@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nasbench_lab import spaces
+from nasbench_lab.errors import describe
 from nasbench_lab.metrics import ranking_summary
 from nasbench_lab.runs import Run
 from nasbench_lab.spaces import SearchSpace
@@ -243,7 +244,7 @@ class RunDashboard(AutoRefresh):
             elif name == "stop":
                 self.run.stop(wait=False)
         except Exception as exc:  # a widget callback must not raise into nowhere: say it inline
-            self.message.value = inline_error(f"{name}: {exc}")
+            self.message.value = inline_error(f"{name}: {describe(exc)[0]}")
         self.start_auto_refresh()
         self.refresh()
 

@@ -11,6 +11,7 @@ import ipywidgets as W
 
 from nasbench_lab import data, spaces
 from nasbench_lab import methods as method_registry
+from nasbench_lab import validation as V
 from nasbench_lab.runs import Run, RunStore
 
 from ._common import inline_error, row
@@ -115,15 +116,8 @@ class Launcher:
                            f"<span style='font-size:12px;color:#666'>{html.escape(m)} takes no options</span>")
 
     def _parse_options(self) -> dict[str, Any]:
-        text = self.options.value.strip() or "{}"
-        try:
-            opts = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"options: not valid JSON ({exc.msg} at column {exc.colno}): {text!r} "
-                             '(e.g. {"temperature": 0.1})') from None
-        if not isinstance(opts, dict):
-            raise ValueError(f'options: expected a JSON object of option names, got {text!r} (e.g. {{"models": 4}})')
-        return opts
+        # a JSON object, each key once (a repeated key is an error, not "the last one wins")
+        return V.json_object("options", self.options.value.strip() or "{}", '{"temperature": 0.1}')
 
     def create(self) -> RunDashboard | None:
         """Validate the form and create the run; errors show inline (returns None)."""
@@ -138,8 +132,8 @@ class Launcher:
                 kwargs["method_options"] = {**kwargs.get("method_options", {}), **opts}
             dash = launch(self.space.value, self.method.value, self.dataset.value, steps,
                           start=self.start.value, **kwargs)
-        except (ValueError, TypeError, FileNotFoundError) as exc:
-            self.message.value = inline_error(str(exc))
+        except Exception as exc:  # bad input, or a resource (a full disk, a read-only workspace): said inline
+            self.message.value = inline_error(exc)
             return None
         if self.dashboard is not None:
             self.dashboard.close()  # the old run goes on; only its view is replaced

@@ -64,6 +64,10 @@ def get(name: str = "digits", root: str | os.PathLike | None = None, download: b
     ``seed`` fixes the 50/50 train/val split of the training set.
     """
     key = str(name).lower().replace("-", "")
+    if key == "digits" and root is not None:  # a folder that would be ignored without a word
+        raise ValueError(f"data_root (--data-root): the digits ship inside the package and read no folder, got "
+                         f"{str(root)!r}; leave it out, or pick a dataset that reads it (e.g. --dataset cifar10 "
+                         f"--data-root {str(root)!r})")
     if key == "digits":
         x, y, tx, ty, classes = _digits()
         bundle = make_bundle("digits", x, y, tx, ty, classes, Augment(pad=2, flip=False), seed)

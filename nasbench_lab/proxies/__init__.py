@@ -118,12 +118,17 @@ def _archs(space: SearchSpace, benchmark: Benchmark | None, archs: Sequence[Arch
         if archs < 2:
             raise ValueError(f"archs: expected at least 2 architectures to correlate, got {archs!r} (e.g. 100)")
         pool = benchmark.archs() if benchmark is not None else None
+        have = len(pool) if pool is not None else space.size
+        if archs > have:  # drawn without replacement: more than exist would be cut without a word
+            where = f"the {benchmark.space}/{benchmark.dataset} table" if pool is not None else f"the {space.name} space"
+            raise ValueError(f"archs (--archs): {archs} is more than the {have:,} architectures in {where}; use at "
+                             f"most {have} (e.g. archs={min(100, have)})")
         rng = np.random.default_rng(seed)
         if pool is not None:
-            idx = rng.choice(len(pool), size=min(int(archs), len(pool)), replace=False)
+            idx = rng.choice(len(pool), size=int(archs), replace=False)
             return [pool[i] for i in sorted(idx)]
         seen: dict[Arch, None] = {}
-        while len(seen) < min(int(archs), space.size):
+        while len(seen) < int(archs):
             seen[space.sample(rng)] = None
         return list(seen)
     return [space.parse(a) for a in archs]

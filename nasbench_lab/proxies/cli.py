@@ -28,6 +28,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from nasbench_lab import validation as V
+from nasbench_lab.validation import cli as T
+
 DEFAULT_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacov", "naswot", "params", "flops")
 
 
@@ -41,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxies", nargs="+", default=list(DEFAULT_PROXIES),
                         help="proxies, by spaces or commas (default: all seven plus params and flops)")
     parser.add_argument("--batch-size", type=int, default=64, help="images in the scoring batch (default 64)")
-    parser.add_argument("--seed", type=int, default=0, help="architecture sample, model initialisation, data split")
+    parser.add_argument("--seed", type=T.seed(), default=0, help="architecture sample, model initialisation, data split")
     parser.add_argument("--csv", help="where to write the table (default: <workspace>/proxies/<space>_<dataset>_<N>.csv)")
     parser.add_argument("--resume", action="store_true", help="continue from the rows already in --csv")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
@@ -107,15 +110,16 @@ def main(args: argparse.Namespace) -> int:
     names = _check(args)
     sp = spaces.get(args.space)
     bench = _benchmark(sp.name, args.dataset, args.benchmark_dataset)
-    path = Path(args.csv).expanduser() if args.csv else \
+    # every input and the output path before the work: a bad --csv must not cost the scores
+    path = V.output_file("--csv", args.csv) if args.csv else \
         config.workspace() / "proxies" / f"{sp.name}_{args.dataset}_{args.archs}.csv"
+    chosen = proxies._archs(sp, bench, args.archs, args.seed)
+    dev = config.device(args.device)
     t_load = time.perf_counter()
     bundle = data.get(args.dataset, root=args.data_root, seed=args.seed)
     (x, y), ncls = proxies.as_batch(bundle, args.batch_size)
-    dev = config.device(args.device)
     batch = (x.to(dev), y.to(dev))
     t_load = time.perf_counter() - t_load
-    chosen = proxies._archs(sp, bench, args.archs, args.seed)
     rows: list[dict[str, Any]] = []
     if args.resume and path.is_file():
         old = pd.read_csv(path)

@@ -102,13 +102,14 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
     if getattr(args, "objectives", None):
+        if getattr(args, "csv", None):  # it would be ignored without a word
+            raise ValueError("--csv: not written by a multi-objective search (--objectives): its hypervolume table is "
+                             "printed (--json gives every front); leave --csv out")
         return main_multiobjective(args)
     if getattr(args, "csv", None):
         V.output_file("--csv", args.csv)  # before the work: a bad path must not lose the results
     arena = build_arena(args)
     arena.run(progress=args.progress)
-    if getattr(args, "csv", None):
-        arena.results().to_csv(args.csv, index=False)
     if args.json:
         df = arena.results()
         for (strategy, seed), sub in df.groupby(["strategy", "seed"], sort=False):
@@ -117,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
                    "regret": [float(v) for v in sub["regret"]], "sim_time": [float(v) for v in sub["sim_time"]],
                    "best_arch": sub["incumbent"].iloc[-1]}
             print(json.dumps(rec))
-        return 0
+        return 0 if V.write_table("--csv", df, getattr(args, "csv", None)) else 1
     table = arena.regret_table()
     ref = arena.reference()
     head = f"{args.space}/{args.dataset}: {len(arena.seeds)} seeds x {arena.budget} queries, optimum {arena.optimum:.2f}"
@@ -127,4 +128,4 @@ def main(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     sys.stdout.flush()
-    return 0
+    return 0 if V.write_table("--csv", arena.results(), getattr(args, "csv", None)) else 1

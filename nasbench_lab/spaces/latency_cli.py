@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import argparse
 
+from nasbench_lab.validation import cli as T
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="mobilenet-cifar", help="space (mobilenet, mobilenet-cifar, nbmacro, nb201)")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:0")
-    parser.add_argument("--batch", type=int, default=1, help="batch size of the timed forward passes (default 1)")
-    parser.add_argument("--repeat", type=int, default=10, help="timed calls per unit; the fastest counts (default 10)")
-    parser.add_argument("--check", type=int, default=20, help="whole models timed to check the table (0: none)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads while timing (default: torch's)")
+    parser.add_argument("--batch", type=T.positive_int("1"), default=1, help="batch size of the timed forward passes (default 1)")
+    parser.add_argument("--repeat", type=T.positive_int("10"), default=10, help="timed calls per unit; the fastest counts (default 10)")
+    parser.add_argument("--check", type=T.nonnegative_int("20"), default=20, help="whole models timed to check the table (0: none)")
+    parser.add_argument("--threads", type=T.positive_int("1"), help="torch CPU threads while timing (default: torch's)")
     parser.add_argument("--rebuild", action="store_true", help="time the units again even if a table is cached")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=T.seed(), default=0)
 
 
 def main(args: argparse.Namespace) -> int:

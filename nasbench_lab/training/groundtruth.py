@@ -52,9 +52,17 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     archs = sp.enumerate()[:limit] if limit else sp.enumerate()
     target = benchmarks.user_path(sp.name, dataset)
     partial = target.with_suffix(".partial.csv")
-    not_saved = None if (overwrite or not save) else _fuller_table(sp, dataset, len(archs), epochs, len(seeds), partial)
-    if not_saved and progress:
-        print(f"note: this build will not replace the benchmark: {not_saved}")
+    smaller = _fuller_table(sp, dataset, len(archs), epochs, len(seeds)) if save else None
+    not_saved = replaced = None
+    if smaller and overwrite:  # asked for, and said: a 36-row table must not become a 1-row one quietly
+        replaced = f"--overwrite: this build is saved as the {sp.name}/{dataset} benchmark although {smaller}"
+        if progress:
+            print(f"WARNING: {replaced}")
+    elif smaller:
+        not_saved = (f"{smaller}; its per-network results are kept in {partial} and reused by a later full build; "
+                     "pass overwrite=True (--overwrite) to replace the table anyway")
+        if progress:
+            print(f"note: this build will not replace the benchmark: {not_saved}")
     bundle = data_mod.get(dataset, root=data_root)
     done = _read_partial(partial, epochs)
     todo = [(a, s) for a in archs for s in seeds if (str(a), int(s)) not in done]
@@ -81,17 +89,14 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     if save and not not_saved:
         bench.save(target)
     bench.attrs.update(saved=bool(save and not not_saved), not_saved=not_saved if save else "save=False",
-                       partial=str(partial))
+                       partial=str(partial), replaced=replaced)
     return bench
 
 
-def _fuller_table(sp: spaces.SearchSpace, dataset: str, n_archs: int, epochs: float, n_seeds: int,
-                  partial: Path) -> str | None:
-    """Why this build must not replace the table served now (None when it may)."""
-    keep = (f"its per-network results are kept in {partial} and reused by a later full build; pass "
-            "overwrite=True (--overwrite) to replace the table anyway")
+def _fuller_table(sp: spaces.SearchSpace, dataset: str, n_archs: int, epochs: float, n_seeds: int) -> str | None:
+    """Why this build must not replace the table served now without ``overwrite`` (None when it may)."""
     if n_archs < sp.size:
-        return f"it covers {n_archs} of the {sp.size} architectures (a quick look); {keep}"
+        return f"it covers {n_archs} of the {sp.size} architectures (a quick look)"
     if (sp.name, dataset) not in benchmarks.available():
         return None
     current = benchmarks.get(sp.name, dataset=dataset)
@@ -100,7 +105,7 @@ def _fuller_table(sp: spaces.SearchSpace, dataset: str, n_archs: int, epochs: fl
                                           ("seeds", n_seeds, seeds_now)) if new < old]
     if smaller:
         return (f"the current {sp.name}/{dataset} table ({len(current)} architectures, {current.epochs:g} epochs, "
-                f"{seeds_now} seed(s)) has more {' and '.join(smaller)}; {keep}")
+                f"{seeds_now} seed(s)) has more {' and '.join(smaller)}")
     return None
 
 

@@ -55,7 +55,11 @@ def train_standalone(space: SearchSpace, arch: Arch | str, data: DataBundle, epo
         xs, ys = torch.cat([xs, data.val_x]), torch.cat([ys, data.val_y])
     n = xs.shape[0]
     per_epoch = max(1, n // batch_size)
-    total = max(1, round(epochs * per_epoch))
+    total = round(epochs * per_epoch)
+    if total < 1:  # one step would train, and the record would say "1e-09 epochs"
+        raise ValueError(f"epochs (--epochs): {epochs:g} epochs of {n} images in batches of {batch_size} is less "
+                         f"than one training step (one step is {1 / per_epoch:.3g} epochs); use epochs >= "
+                         f"{1 / per_epoch:.3g} (e.g. epochs=4)")
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext

@@ -84,6 +84,10 @@ class TrainerConfig:
             V.positive_int(name, getattr(self, name), example=V.default_of(TrainerConfig, name))
         V.positive_int("rank_images", self.rank_images, example=256, none=True)
         V.nonnegative_int("rank_every", self.rank_every, example=250)
+        if self.rank_every > self.steps:  # it would never rank before the end, without a word
+            raise ValueError(f"rank_every (--rank-every): {self.rank_every} is more than steps={self.steps}, so no "
+                             f"periodic ranking would happen; use at most {self.steps} (e.g. rank_every="
+                             f"{max(1, self.steps // 4)}), or 0 for none")
         V.seed("seed", self.seed)
         V.positive_number("lr", self.lr, example=0.05)
         V.number("momentum", self.momentum, min=0, max=1, max_open=True, example=0.9)
@@ -152,6 +156,7 @@ class Trainer(Job):
         self.data = bundle.to(self.device, storage=data_storage_for(bundle, self.device, config.data_storage))
         self.data.check_batch_size("batch_size", config.batch_size, "train")  # never cut to the split: refused
         self.data.check_batch_size("val_batch_size", config.val_batch_size, "val")
+        self.check_rank_images(config.rank_images)
         self.net = self.space.supernet(num_classes=self.data.num_classes).to(self.device)
         self.cuda = self.device.type == "cuda"
         if config.channels_last:
@@ -398,6 +403,15 @@ class Trainer(Job):
         for m, mom in zip(bns, momenta):
             m.momentum = mom
 
+    def check_rank_images(self, n: int | None, split: str = "val") -> None:
+        """``rank_images`` (``max_images``) must not exceed the images of ``split``: a larger value
+        would be cut to them without a word."""
+        have = int((self.data.val_x if split == "val" else self.data.test_x).shape[0])
+        if n is not None and n > have:
+            raise ValueError(f"rank_images (--rank-images): {n} is more than the {have} {split} images of "
+                             f"{self.cfg.dataset}; use at most {have} (e.g. rank_images={min(256, have)}), or leave "
+                             "it out for all of them")
+
     def evaluate(self, arch: Arch | str, split: str = "val", recalibrate: bool | None = None,
                  max_images: int | None = None) -> float:
         """Accuracy (%) of one path of the supernet on the validation (or test) split."""
@@ -412,6 +426,7 @@ class Trainer(Job):
         if recalibrate if recalibrate is not None else self.cfg.bn_recalibration:
             self.recalibrate_bn(arch)
         xs, ys = (self.data.val_x, self.data.val_y) if split == "val" else (self.data.test_x, self.data.test_y)
+        self.check_rank_images(max_images, split)
         if max_images is not None:
             xs, ys = xs[:max_images], ys[:max_images]
         self.net.eval()

@@ -77,7 +77,7 @@ def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "
     steps = budget_steps(method, steps, budget_rule, options)
     t0 = time.perf_counter()
     tr = Trainer(space=space, dataset=dataset, method=method, method_options=options, steps=steps, seed=seed,
-                 rank_at_end=False, **trainer_options)
+                 rank_at_end=False, rank_images=rank_images, **trainer_options)  # checked before training
     for _ in range(steps):
         tr.step()
     t1 = time.perf_counter()
