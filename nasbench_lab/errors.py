@@ -54,7 +54,7 @@ def _shorten(text: str, n: int = MAX_MESSAGE) -> str:
     """A whole message, cut to about ``n`` characters (validation.shorten, the one home of cutting)."""
     from nasbench_lab.validation import shorten
 
-    return shorten(text, n, quote=False)
+    return shorten(text, n - 40, quote=False)  # "about n": the length note comes on top
 
 
 def _text(exc: BaseException) -> str:

@@ -190,7 +190,8 @@ def test_runtime_and_recursion_errors_and_ctrl_c_have_their_exit_codes(monkeypat
     import nasbench_lab.cli as cli
 
     code, _, err = run_cli(capsys, "run", "--steps", "2", "--options", "[" * 5000 + "]" * 5000)
-    assert code == 1 and "input too deeply nested" in err and "Traceback" not in err
+    # the bounded JSON reader refuses it before any recursion: bad input, the limit named
+    assert code == 2 and "nested more than 100 levels" in err and "Traceback" not in err
 
     def boom(args):
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")

@@ -113,6 +113,19 @@ def _cheap(args: argparse.Namespace, tmp: Path) -> None:
             args.csv = str(tmp / Path(args.csv).name)
     elif cmd == "bench":
         args.quick, args.section = True, ["trainer"]
+    elif cmd == "export":  # the docs' RUN_ID: a real finished run of a few steps; files into tmp
+        if args.run_id == "RUN_ID":
+            from nasbench_lab.runs import Run, RunStore
+            from nasbench_lab.training import Trainer
+
+            store = RunStore(tmp / "runs.sqlite")
+            job = Trainer(space="pooling", dataset="digits", steps=2, batch_size=8, rank_images=16)
+            run = Run(job, store=store)
+            run.start().result(timeout=600)
+            args.run_id, args.store = run.run_id, str(store.path)
+        args.out = str(tmp / "net")
+        if args.retrain:
+            args.epochs = 0.05
     elif cmd == "reproduce" and args.name:  # seconds: the tiny scale, one seed, digits for the docs' folder
         args.scale, args.seeds = "tiny", first_seed(args.seeds)
         if args.data_root in ("DIR", "~/data"):
