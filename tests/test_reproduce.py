@@ -171,3 +171,16 @@ def test_verdict_is_computed_from_the_paired_seeds():
     summ = report.summary(t, df)
     r = summ[(summ.label == "Debiased") & (summ.metric == "kendall_tau")].iloc[0]
     assert r.ours_mean == pytest.approx(0.32333, abs=1e-4) and r.n == 3 and r.thesis == 0.34
+
+
+def test_report_writes_the_table_of_what_finished_and_trains_nothing(tmp_path, capsys):
+    out = tmp_path / "o"
+    argv = ["reproduce", "table-4.3-top10", "--scale", "tiny", "--seeds", "0", "1", "--dataset", "digits",
+            "--out", str(out), "--store", str(tmp_path / "r.db"), "--report"]
+    assert cli.main(argv) == 2 and "nothing to report" in capsys.readouterr().err
+    spec = reproduce.plan(reproduce.get("table-4.3-top10"), "tiny", [0], dataset="digits")[0]
+    runner.execute(spec, out, store=RunStore(tmp_path / "r.db"), progress=False, log=lambda s: None)
+    assert cli.main(argv) == 0
+    df = pd.read_csv(out / "table-4.3-top10.csv")
+    assert list(df["label"]) == ["Uniform Sampling"] and len(RunStore(tmp_path / "r.db").runs()) == 1
+    assert "1 of 8 runs" in (out / "table-4.3-top10.md").read_text()

@@ -47,10 +47,13 @@ class Reproduction:
 
 def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), out: str | Path | None = None,
               resume: bool = False, data_root: str | None = None, dataset: str | None = None, device: str = "auto",
-              store: Any = None, progress: bool = True, log: Callable[[str], None] = print) -> Reproduction:
+              store: Any = None, progress: bool = True, log: Callable[[str], None] = print,
+              train: bool = True) -> Reproduction:
     """Run table ``name`` at ``scale`` over ``seeds`` (resuming what ``out`` already holds when
     ``resume``) and write it into ``out``. A failing run (diverged, raised) is reported and the
-    others go on; Ctrl-C stops after writing the table of what finished."""
+    others go on; Ctrl-C stops after writing the table of what finished. ``train=False`` writes
+    the table of the runs already finished in ``out`` and runs nothing (a table still running
+    elsewhere can be looked at)."""
     from nasbench_lab import data as data_mod
     from nasbench_lab.reproduce import report
 
@@ -63,6 +66,15 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
         raise ValueError(f"--out: {str(out)!r} is a file; expected a folder for the table")
     specs = plan(table, scale, seeds, dataset=dataset, data_root=data_root, device=device)
     have = [s for s in specs if read_result(out, s) is not None]
+    if not train:
+        if not have:
+            raise ValueError(f"--out: {str(out)!r} holds no finished run of {name} at scale {scale}; nothing to report")
+        done = [r for s in specs if (r := read_result(out, s)) is not None]
+        files = report.write(table, out, done, proto.describe(), scale,
+                             note=f"n = seeds finished per method; {len(done)} of {len(specs)} runs (the table is "
+                                  f"still running: this is what had finished). Protocol: {proto.describe()}.")
+        log(f"{len(done)}/{len(specs)} runs finished; table in {out}")
+        return Reproduction(table, scale, done, [], planned=len(specs), files=files)
     if have and not resume:
         raise ValueError(f"--out: {str(out)!r} already holds {len(have)} of this table's {len(specs)} runs; pass "
                          f"--resume to continue it (finished runs are kept), or choose another --out")

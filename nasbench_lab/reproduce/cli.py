@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "judged against the table's CIFAR ground truth)")
     parser.add_argument("--out", default=None, help="folder for the table (default: <workspace>/reproduce/NAME-SCALE)")
     parser.add_argument("--resume", action="store_true", help="continue a table in --out: finished runs are kept")
+    parser.add_argument("--report", action="store_true",
+                        help="write the table of the runs already finished in --out; train nothing")
     parser.add_argument("--store", default=None, help="run store (default: the workspace's)")
     parser.add_argument("--device", default="auto")
 
@@ -58,7 +60,8 @@ def main(args: argparse.Namespace) -> int:
 
         store = RunStore(args.store)
     rep = reproduce(args.name, scale=args.scale, seeds=seeds, out=args.out, resume=args.resume,
-                    data_root=args.data_root, dataset=args.dataset, device=args.device, store=store)
+                    data_root=args.data_root, dataset=args.dataset, device=args.device, store=store,
+                    train=not args.report)
     if rep.files:
         print()
         print(rep.files["markdown"].read_text())
