@@ -263,6 +263,73 @@ def test_pcdarts_warms_the_weights_up_for_30_percent_of_the_budget(digits):
     assert tiny("darts", digits, steps=10).cfg.warmup_steps == 0
 
 
+def test_each_method_runs_with_its_published_settings_unless_told_otherwise(digits):
+    """PC-DARTS (Xu et al. 2020): batch 256, lr 0.1, arch lr 6e-4, 15 warm-up epochs of 50; GDAS
+    (Dong & Yang 2019): weights first, 240 epochs; FairDARTS' reference: batch 128, lr 0.005,
+    arch lr 3e-3, Adam betas (0.9, 0.999); DARTS: 64, 0.025, 3e-4, (0.5, 0.999)."""
+    base = dict(space="nb201", channels=4, cells=1, hessian_every=0, device="cpu", steps=100)
+    expect = {"pcdarts": (256, 0.1, 6e-4, (0.5, 0.999), 50, False, 30),
+              "darts": (64, 0.025, 3e-4, (0.5, 0.999), 50, False, 0),
+              "gdas": (64, 0.025, 3e-4, (0.5, 0.999), 240, True, 0),
+              "fairdarts": (128, 0.005, 3e-3, (0.9, 0.999), 50, False, 0),
+              "gaea": (64, 0.025, 0.1, (0.5, 0.999), 50, False, 0)}
+    for method, (bs, lr, alr, betas, epochs, first, warm) in expect.items():
+        job = DifferentiableTrainer(data=digits, method=method, **base)
+        c = job.cfg
+        assert (c.batch_size, c.lr, c.arch_lr, c.arch_betas, c.warmup_steps) == (bs, lr, alr, betas, warm), method
+        assert (c.epochs, c.weight_first) == (epochs, first), method
+        assert job.optimizer.param_groups[0]["lr"] == lr and job.arch_optimizer.param_groups[0]["lr"] == alr
+        assert job.train_stream.bs == bs and job.config()["batch_size"] == bs  # stored resolved, with the run
+        if method != "gaea":
+            assert job.arch_optimizer.param_groups[0]["betas"] == betas
+    # a value given wins over the published one
+    job = DifferentiableTrainer(data=digits, method="pcdarts", batch_size=8, lr=0.05, arch_lr=1e-3, epochs=100,
+                                **base)
+    assert (job.cfg.batch_size, job.cfg.lr, job.cfg.arch_lr, job.cfg.warmup_steps) == (8, 0.05, 1e-3, 15)
+    with pytest.raises(ValueError, match="epochs"):  # 15 warm-up epochs cannot fit in 10
+        DifferentiableTrainer(data=digits, method="pcdarts", epochs=10, **base)
+    with pytest.raises(ValueError, match="batch_size"):
+        DifferentiableTrainer(data=digits, method="darts", batch_size=0, **base)
+    # the docs table says the same
+    from pathlib import Path
+
+    table = (Path(__file__).resolve().parent.parent / "docs" / "differentiable.md").read_text()
+    rows = {line.split("|")[1].strip().strip("`"): line for line in table.splitlines() if line.startswith("| `")}
+    for method, (bs, lr, alr, *_rest) in expect.items():
+        cells = [x.strip() for x in rows[method].split("|")]
+        assert cells[2:5] == [str(bs), f"{lr:g}", f"{alr:g}"], method
+
+
+def test_gdas_updates_the_weights_first_and_its_schedules_step_per_epoch(digits):
+    """GDAS' reference updates the weights, then the alphas, and sets tau once per epoch
+    (``tau_max - (tau_max - tau_min) * e / (E - 1)``); DARTS- decays its auxiliary weight per epoch
+    (``1 - e / E``); a run's steps stand for the paper's epochs (DARTS-: 50, GDAS: 240)."""
+    order = {}
+    for method in ("gdas", "darts"):
+        job = tiny(method, digits, steps=4)
+        calls: list[str] = []
+        for name, opt in (("w", job.optimizer), ("alpha", job.arch_optimizer)):
+            opt.register_step_post_hook(lambda *_, _n=name, _c=calls: _c.append(_n))
+        job.step()
+        order[method] = calls
+    assert order == {"gdas": ["w", "alpha"], "darts": ["alpha", "w"]}
+    job = tiny("gdas", digits, steps=480)  # 2 steps per epoch of 240
+    taus = []
+    for t in (0, 1, 2, 3, 478, 479):
+        job.step_count = t
+        taus.append(job.temperature)
+    assert taus == pytest.approx([10.0, 10.0, 10 - 9.9 / 239, 10 - 9.9 / 239, 0.1, 0.1])
+    assert job.epoch(478) == 239 and job.run_epochs == 240
+    short = tiny("gdas", digits, steps=3)  # fewer steps than epochs: one epoch per step, ending at tau_min
+    assert [short.epoch(t) for t in range(3)] == [0, 1, 2]
+    minus = tiny("darts-minus", digits, steps=100)
+    betas = []
+    for t in (0, 1, 2, 99):
+        minus.step_count = t
+        betas.append(minus.aux_weight)
+    assert betas == pytest.approx([1.0, 1.0, 0.98, 0.02])
+
+
 # ----------------------------------------------------------------------------- derivation
 def test_darts_derivation_keeps_the_two_strongest_inputs_and_never_none():
     relax = relaxations.get("darts")
@@ -353,7 +420,7 @@ def test_every_method_runs_a_few_steps_on_nb201(method, digits):
 @pytest.mark.parametrize("space, method", [("darts", "pcdarts"), ("pooling", "darts")])
 def test_darts_cells_and_pooling_relaxation_train(space, method, digits):
     job = DifferentiableTrainer(data=digits, space=space, method=method, steps=1, channels=4, cells=3,
-                                batch_size=2, hessian_every=0, device="cpu", arch_lr=0.05)
+                                batch_size=2, hessian_every=0, device="cpu", arch_lr=0.05, warmup_steps=0)
     before = {g: a.detach().clone() for g, a in job.alphas.items()}
     row = job.step()
     assert all(not torch.equal(before[g], job.alphas[g]) for g in before)
