@@ -239,3 +239,23 @@ def test_op_details():
     assert blk(torch.randn(2, 16, 8, 8)).shape == (2, 32, 4, 4)
     with pytest.raises(ValueError, match="unknown op"):
         ops.make_op("conv_7x7", 4, 4)
+
+
+@pytest.mark.parametrize("c_out", [2, 4, 9])
+def test_factorized_reduce_is_two_stride_2_convs_on_offset_grids_in_either_layout(c_out):
+    """The two 1x1 convs see every other pixel of the grids (0, 0) and (1, 1); in channels_last with
+    one or two output channels per conv this backward used to corrupt the heap (oneDNN, torch 2.13 CPU)."""
+    torch.manual_seed(0)
+    fr = ops.FactorizedReduce(4, c_out, affine=False)
+    x = torch.randn(2, 4, 7, 7)
+    xr = torch.relu(x)
+    y = torch.nn.functional.pad(xr, (0, 1, 0, 1))[:, :, 1:, 1:]
+    conv = torch.nn.functional.conv2d
+    expected = torch.cat([conv(xr, fr.conv_1.weight, stride=2), conv(y, fr.conv_2.weight, stride=2)], dim=1)
+    expected = torch.nn.functional.batch_norm(expected, None, None, training=True)
+    assert torch.allclose(fr(x), expected, atol=1e-5)
+    fr_cl = fr.to(memory_format=torch.channels_last)
+    xc = torch.randn(2, 4, 32, 32).contiguous(memory_format=torch.channels_last).requires_grad_()
+    for _ in range(3):
+        fr_cl(xc).square().sum().backward()
+    assert xc.grad is not None and torch.isfinite(xc.grad).all()

@@ -4,8 +4,9 @@ On the NB-201 supernet (C=16, N=5; ``quick``: C=8, N=1), digits, batch 64, first
 
 * ``darts_step_s``: one alternating (alpha, w) step with the monitor off;
 * ``eig_s`` / ``eig_hvps``: one warm-started measurement at the defaults (largest algebraic
-  eigenvalue, at most ``hessian_iters`` Lanczos products on ``hessian_batch`` images), and the
-  first, cold one (``eig_cold_s``, twice the product budget);
+  eigenvalue, Lanczos products on ``hessian_batch`` images until the residual criterion
+  ``hessian_tol``, at most ``hessian_iters``; the cadence plans ``HVP_PLANNED``), and the first,
+  cold one (``eig_cold_s``, ``eig_cold_hvps``);
 * ``eig_every_200`` and ``eig_fraction_200``: the default cadence of a 200-step run and the share
   of that run's time the monitor then takes (monitor time / (monitor + training time)); the same
   for a 20-step run (``eig_fraction_20``);

@@ -70,11 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder with the CIFAR python batches (for cifar10/cifar100)")
     parser.add_argument("--steps", type=T.positive_int("300"), default=300, help="alternating (alpha, w) steps per run")
     parser.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds, by spaces or commas (default: 0 1 2)")
-    parser.add_argument("--batch-size", type=T.positive_int("64"), default=64)
+    parser.add_argument("--batch-size", type=T.positive_int("64"), default=None,
+                        help="default: each method's published one (DARTS 64, PC-DARTS 256)")
     parser.add_argument("--channels", type=T.positive_int("16"), default=None, help="initial channels (default 16)")
     parser.add_argument("--cells", type=T.positive_int("5"), default=None,
                         help="nb201: cells per stage (5); darts: cells (8)")
-    parser.add_argument("--arch-lr", type=T.positive_number("3e-4"), default=None, help="alpha learning rate (default 3e-4)")
+    parser.add_argument("--arch-lr", type=T.positive_number("3e-4"), default=None,
+                        help="alpha learning rate (default: each method's published one, DARTS 3e-4)")
     parser.add_argument("--hessian-every", type=T.nonnegative_int("30"), default=None,
                         help="steps between eigenvalues (0: never)")
     parser.add_argument("--device", default="auto")

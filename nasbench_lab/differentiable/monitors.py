@@ -99,12 +99,15 @@ def power_iteration(hvp: Callable[[torch.Tensor], torch.Tensor], dim: int, iters
 @dataclass(frozen=True)
 class TopEigen:
     """The largest algebraic eigenvalue found, its unit eigenvector (float64, flat), the number of
-    operator products it took and the Lanczos residual bound ``|lambda - value| <= residual``."""
+    operator products it took, the residual norm ``||A x - value x||`` of that Ritz pair (some
+    eigenvalue lies within it: ``|lambda - value| <= residual``) and whether the convergence
+    criterion was met before the product cap."""
 
     value: float
     vector: np.ndarray
     matvecs: int
     residual: float
+    converged: bool = True
 
 
 def lanczos(matvec: Callable[[np.ndarray], np.ndarray], dim: int, iters: int = 8, tol: float = 1e-3,
@@ -112,11 +115,13 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], dim: int, iters: int = 8
             rng: np.random.Generator | None = None) -> TopEigen:
     """Largest *algebraic* eigenvalue of a symmetric operator by Lanczos (Golub & Van Loan §10.1).
 
-    At most ``iters`` products ``matvec(v)``; Lanczos vectors are fully re-orthogonalised (the
-    dimension is small: 30 alphas on NB-201, 224 on DARTS cells), the Ritz values of the
-    tridiagonal ``T_k`` come from ``scipy.linalg.eigh_tridiagonal``, and the iteration stops
-    early once the residual bound ``|beta_k y_k|`` of the top Ritz pair is below ``tol`` times
-    the largest Ritz magnitude (or the Krylov space is exhausted: the answer is then exact).
+    Convergence criterion: the residual norm of the top Ritz pair ``(theta, x = Q_k y)``,
+    ``||A x - theta x|| = |beta_k y_k|`` (Golub & Van Loan eq. 10.1.9), at most ``tol`` times the
+    largest Ritz magnitude (the Krylov estimate of ``||A||``); or an exhausted Krylov space (the
+    answer is then exact). ``iters`` caps the products ``matvec(v)``; a run that reaches the cap
+    first returns its best Ritz pair with ``converged=False``. Lanczos vectors are fully
+    re-orthogonalised (the dimension is small: 30 alphas on NB-201, 224 on DARTS cells) and the
+    Ritz values of the tridiagonal ``T_k`` come from ``scipy.linalg.eigh_tridiagonal``.
 
     ``v0`` warm-starts the iteration (the previous measurement's eigenvector: the Hessian moves
     little between measurements, so a few products suffice); ``project`` removes directions the
@@ -134,7 +139,7 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], dim: int, iters: int = 8
         q = proj(rng.standard_normal(dim))
     q /= np.linalg.norm(q)
     basis, alphas, betas = [q], [], []
-    value, vec, resid = 0.0, q, float("inf")
+    value, vec, resid, converged = 0.0, q, float("inf"), False
     for k in range(1, min(iters, dim) + 1):
         w = proj(np.asarray(matvec(basis[-1]), dtype=np.float64).reshape(-1))
         a = float(basis[-1] @ w)
@@ -147,11 +152,13 @@ def lanczos(matvec: Callable[[np.ndarray], np.ndarray], dim: int, iters: int = 8
         value, vec = float(theta[-1]), Q @ y[:, -1]
         resid = abs(beta * float(y[-1, -1]))
         scale = max(float(np.abs(theta).max()), 1e-30)
-        if resid <= tol * scale or beta <= 1e-12 * scale:
+        # an exhausted Krylov space (beta ~ 0, or k = dim) holds an exact eigenpair
+        converged = resid <= tol * scale or beta <= 1e-12 * scale or k == dim
+        if converged:
             break
         betas.append(beta)
         basis.append(w / beta)
-    return TopEigen(value, vec / np.linalg.norm(vec), len(alphas), resid)
+    return TopEigen(value, vec / np.linalg.norm(vec), len(alphas), resid, converged)
 
 
 def hessian_top_eigen(loss_fn: LossFn, params: Sequence[torch.Tensor], iters: int = 8, tol: float = 1e-3,
@@ -170,7 +177,7 @@ def hessian_top_eigen(loss_fn: LossFn, params: Sequence[torch.Tensor], iters: in
     flat = torch.cat([gi.reshape(-1) for gi in g])
     dim = flat.numel()
     if not flat.requires_grad:  # the loss is linear in params: zero Hessian
-        return TopEigen(0.0, np.zeros(dim), 0, 0.0)
+        return TopEigen(0.0, np.zeros(dim), 0, 0.0, True)
 
     def hvp(v: np.ndarray) -> np.ndarray:
         vt = torch.as_tensor(v, dtype=flat.dtype, device=flat.device)

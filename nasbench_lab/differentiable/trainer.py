@@ -1,13 +1,15 @@
 """The differentiable trainer: DARTS and its fixes as one :class:`~nasbench_lab.runs.Job`.
 
-Each step alternates (DARTS' order) an architecture step on a validation minibatch and a weight
-step on a training minibatch (the 50/50 train/val halves of a DataBundle):
+Each step alternates an architecture step on a validation minibatch and a weight step on a
+training minibatch (the 50/50 train/val halves of a DataBundle), the architecture step first
+(DARTS' order) or second (GDAS' order, ``weight_first``):
 
 * ``darts``: first order, ``alpha -= Adam(grad_alpha L_val(w, alpha))``;
 * ``darts2``: second order, one-step unrolled ``w' = w - xi grad_w L_train`` with the
   finite-difference Hessian-vector product (:func:`~.monitors.unrolled_arch_grads`);
 * ``gdas``: hard Gumbel-softmax sample per edge (straight-through), only the sampled op is
-  computed; temperature annealed linearly ``tau_max -> tau_min`` (10 -> 0.1); as in the
+  computed; temperature ``tau_max -> tau_min`` (10 -> 0.1) linearly over the epochs, constant
+  within one (the reference's ``set_tau`` per epoch), the weight step first; as in the
   reference ``forward_gdas`` the unselected ops add their (zero-valued) hard weight, so the
   straight-through gradient reaches every logit of the edge;
 * ``fairdarts``: sigmoid weights + zero-one loss ``-w01 * mean((sigmoid(alpha) - 0.5)^2)``; as
@@ -17,15 +19,28 @@ step on a training minibatch (the 50/50 train/val halves of a DataBundle):
   reference's ``threshold_sparse``: an NB-201 edge whose best op is below it becomes ``none``);
 * ``pcdarts``: 1/K of the channels through the mixed op (K = ``partial``) and edge
   normalisation: each node weighs its incoming edges by a softmax over betas; the weights warm
-  up alone for the first 30 % of the steps (the reference: 15 of 50 epochs);
+  up alone for the first 15 of the 50 epochs (the reference's ``if epoch >= 15``);
 * ``darts-minus``: an auxiliary skip connection on every edge, weighted by ``aux_skip`` decaying
-  linearly to 0 over the run;
+  linearly to 0 over the epochs (the reference's ``DecayScheduler`` 'linear', per epoch);
 * ``gaea``: exponentiated gradient on the simplex: with ``p = softmax(alpha)``, the update
   ``alpha -= eta * grad_p L_val`` is ``p <- p * exp(-eta grad_p) / Z`` (mirror descent).
 
-Weights: SGD lr 0.025 (cosine to ``lr_min``), momentum 0.9, wd 3e-4, gradient clip 5; alphas:
-Adam lr 3e-4, betas (0.5, 0.999), wd 1e-3 (GAEA: plain exponentiated gradient, lr 0.1). On CPU
-with a few hundred steps, raise ``arch_lr`` (e.g. 3e-3) to see the alphas move.
+Published settings per method (:data:`PUBLISHED`; table and sources in ``docs/differentiable.md``):
+a field left None (``batch_size``, ``lr``, ``arch_lr``, ``arch_betas``, ``epochs``,
+``warmup_steps``, ``weight_first``) takes its method's value. DARTS: SGD lr 0.025 (cosine to
+``lr_min``), momentum 0.9, wd 3e-4, gradient clip 5, batch 64; alphas Adam lr 3e-4, betas (0.5,
+0.999), wd 1e-3; 50 epochs. PC-DARTS: batch 256, lr 0.1, arch lr 6e-4, 15 warm-up epochs of 50.
+GDAS: the weight step first, tau per epoch over 240 epochs. FairDARTS: batch 128, lr 0.005, arch
+lr 3e-3, betas (0.9, 0.999). GAEA: exponentiated gradient, lr 0.1.
+
+Epochs on a step budget: a run is ``steps`` steps and stands for the paper's ``epochs`` epochs,
+so epoch ``e`` is the steps ``[e * steps / epochs, (e + 1) * steps / epochs)`` and per-epoch
+schedules (GDAS' tau, DARTS-' auxiliary weight, PC-DARTS' warm-up) advance there; a run shorter
+than ``epochs`` steps gives every step its own epoch, so its schedules still end where the paper's
+do (:meth:`DifferentiableTrainer.epoch`). The
+weight lr's cosine runs per step (the references step it per epoch or per iteration: the same
+curve, without the stairs). On CPU with a few hundred steps, raise ``arch_lr`` (e.g. 3e-3) to see
+the alphas move.
 
 Monitors after every step: the derived architecture (rules in :mod:`.relaxations`), its skip
 count, per-edge entropy and top-1/top-2 margin, the tabular accuracy of the derived cell when the
@@ -33,10 +48,12 @@ space has a benchmark (NB-201: CIFAR-10 by default); every ``hessian_every`` ste
 spaced so that the monitor costs about ``hessian_budget`` = 10 % of the run, at most 50 times)
 the dominant eigenvalue of the Hessian of L_val w.r.t. alpha as R-DARTS defines it: the
 largest *algebraic* eigenvalue, plus R-DARTS' ``arch_weight_decay`` on the
-diagonal (its Hessian is taken of the regularised validation loss), by at most ``hessian_iters``
-Lanczos steps warm-started from the previous eigenvector (:func:`~.monitors.hessian_top_eigen`),
-on a fixed validation batch of ``hessian_batch`` images, with the deterministic weights (softmax,
-or sigmoid for FairDARTS).
+diagonal (its Hessian is taken of the regularised validation loss), by Lanczos warm-started from
+the previous eigenvector (:func:`~.monitors.hessian_top_eigen`) until the residual norm of the top
+Ritz pair is at most ``hessian_tol`` (1e-3) times the largest Ritz magnitude, capped at
+``hessian_iters`` (30) Hessian-vector products (a capped measurement is recorded as unconverged:
+``eigen["converged"]``, ``finish()["eig_unconverged"]``), on a fixed validation batch of
+``hessian_batch`` images, with the deterministic weights (softmax, or sigmoid for FairDARTS).
 
 Collapse alarms (event ``"alarm"`` with ``rule``, ``message``, ``value``, ``threshold``), each
 firing when its condition becomes true (re-armed when it becomes false again), checked from step
@@ -108,8 +125,30 @@ HESSIAN_POINTS = 50
 #: cost model of one measurement, in forward+backward passes of ``hessian_batch`` images: the
 #: differentiable gradient plus one Hessian-vector product (~1.5 passes) per Lanczos step
 HVP_PASSES = 1.5
-#: PC-DARTS' weight-only warm-up, as a fraction of the budget (the reference: 15 of 50 epochs)
-PCDARTS_WARMUP = 0.3
+#: Hessian-vector products the cadence plans per measurement: the residual criterion decides the real
+#: count, at most ``hessian_iters`` (tiny digits runs, tol 1e-3, warm-started: 5-8 on NB-201, 9-13
+#: on DARTS cells; ``nasbench-lab bench`` measures it)
+HVP_PLANNED = 8
+
+_DARTS: dict[str, Any] = {"batch_size": 64, "lr": 0.025, "arch_lr": 3e-4, "arch_betas": (0.5, 0.999), "epochs": 50,
+                          "warmup_epochs": 0, "weight_first": False}
+#: each method's published search settings (sources: docs/differentiable.md); a config field left
+#: None takes its method's value. DARTS: Liu et al. 2019 §3.3 and ``quark0/darts`` train_search.py;
+#: PC-DARTS: Xu et al. 2020 §3.3 and ``yuhuixu1993/PC-DARTS`` train_search.py (batch 256, lr 0.1,
+#: arch lr 6e-4, ``if epoch >= 15``); GDAS: Dong & Yang 2019 and ``D-X-Y/AutoDL-Projects``
+#: ``exps/NAS-Bench-201-algos/GDAS.py`` (weights then alphas, ``set_tau`` per epoch) with
+#: ``configs/nas-benchmark/algos/GDAS.config`` (240 epochs, batch 64, lr 0.025); FairDARTS:
+#: ``xiaomi-automl/FairDARTS`` fairdarts/train_search.py; DARTS-: ``Meituan-AutoML/DARTS-``
+#: src/search/args.py (DARTS' values)
+PUBLISHED: dict[str, dict[str, Any]] = {
+    "darts": _DARTS,
+    "darts2": _DARTS,
+    "gdas": {**_DARTS, "epochs": 240, "weight_first": True},
+    "pcdarts": {**_DARTS, "batch_size": 256, "lr": 0.1, "arch_lr": 6e-4, "warmup_epochs": 15},
+    "fairdarts": {**_DARTS, "batch_size": 128, "lr": 0.005, "arch_lr": 3e-3, "arch_betas": (0.9, 0.999)},
+    "darts-minus": _DARTS,
+    "gaea": {**_DARTS, "arch_lr": 0.1},  # exponentiated gradient (plain SGD on the simplex point)
+}
 
 
 @dataclass
@@ -121,16 +160,18 @@ class DifferentiableConfig:
     data_root: str | None = None
     method: str = "darts"
     steps: int = 200  # alternating (alpha, w) steps
-    batch_size: int = 64
-    lr: float = 0.025
+    batch_size: int | None = None  # None: the method's (PUBLISHED; DARTS 64, PC-DARTS 256)
+    lr: float | None = None  # weight SGD lr; None: the method's (DARTS 0.025, PC-DARTS 0.1)
     lr_min: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 3e-4
     grad_clip: float = 5.0
-    arch_lr: float | None = None  # None: 3e-4 (Adam); gaea: 0.1 (exponentiated gradient)
-    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_lr: float | None = None  # None: the method's (DARTS 3e-4 Adam, PC-DARTS 6e-4; gaea: 0.1 EG)
+    arch_betas: tuple[float, float] | None = None  # None: the method's (0.5, 0.999); FairDARTS (0.9, 0.999)
     arch_weight_decay: float = 1e-3
-    warmup_steps: int | None = None  # weight-only steps first; None: 30 % of the steps for pcdarts, else 0
+    warmup_steps: int | None = None  # weight-only steps first; None: the method's epochs (pcdarts 15 of 50)
+    epochs: int | None = None  # the paper's search epochs the steps stand for; None: the method's (50, GDAS 240)
+    weight_first: bool | None = None  # weight step before the alpha step; None: the method's (GDAS only)
     seed: int = 0
     device: str = "auto"
     augment: bool = True
@@ -144,8 +185,8 @@ class DifferentiableConfig:
     aux_skip: float = 1.0  # DARTS-: initial auxiliary skip weight
     hessian_every: int | None = None  # None: from hessian_budget (at most 50 per run); 0: never
     hessian_budget: float = 0.1  # hessian_every=None spaces measurements to cost about this fraction of the run
-    hessian_iters: int = 6  # Lanczos steps (Hessian-vector products) per measurement, at most
-    hessian_tol: float = 1e-2  # Lanczos stops early at this relative residual
+    hessian_iters: int = 30  # cap on Lanczos steps (Hessian-vector products) per measurement
+    hessian_tol: float = 1e-3  # converged: residual norm <= this x the largest Ritz magnitude
     hessian_batch: int = 32
     skip_threshold: int | None = None  # None: the space's rule
     skip_margin: float = 0.05  # a skip edge counts once it leads the runner-up weight by this much
@@ -168,15 +209,20 @@ class DifferentiableConfig:
 
     def validate(self) -> DifferentiableConfig:
         V.check_fields(self, {"arch_lr": 3e-4, "xi": 0.025, "channels": 16, "cells": 5, "hessian_every": 20,
-                              "skip_threshold": 2, "alarm_after": 20, "data_root": "~/data"})  # types, naming the field
+                              "skip_threshold": 2, "alarm_after": 20, "data_root": "~/data", "batch_size": 64,
+                              "lr": 0.025, "arch_betas": (0.5, 0.999), "epochs": 50,
+                              "weight_first": True})  # types, naming the field
         for name in ("channels", "cells", "skip_threshold"):  # None means the space's default, 0 is no default
             V.positive_int(name, getattr(self, name), example=16 if name == "channels" else 5, none=True)
+        V.positive_int("batch_size", self.batch_size, example=64, none=True)  # None: the method's
+        V.positive_int("epochs", self.epochs, example=50, none=True)
+        V.positive_number("lr", self.lr, example=0.025, none=True)
         for name in ("lr_min", "weight_decay", "arch_weight_decay", "zero_one_weight", "aux_skip", "grad_clip"):
             V.number(name, getattr(self, name), min=0, example=V.default_of(DifferentiableConfig, name))
         V.number("momentum", self.momentum, min=0, max=1, max_open=True, example=0.9)
         V.positive_number("xi", self.xi, example=0.025, none=True)
         V.seed("seed", self.seed)
-        for b in self.arch_betas:
+        for b in self.arch_betas or ():
             V.number("arch_betas", b, min=0, max=1, max_open=True, example=(0.5, 0.999))
         if self.method not in METHODS:
             raise ValueError(f"method: unknown {self.method!r}; valid: {', '.join(METHODS)} (e.g. method='darts')")
@@ -186,12 +232,12 @@ class DifferentiableConfig:
                              f"use one of {', '.join(m for m in METHODS if m not in relax.unsupported)}")
         if self.dataset not in data_mod.names():
             raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(data_mod.names())}")
-        for name in ("steps", "batch_size", "hessian_iters", "hessian_batch", "partial", "eig_window", "history",
+        for name in ("steps", "hessian_iters", "hessian_batch", "partial", "eig_window", "history",
                      "es_window", "es_delta"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r} (e.g. {name}=4)")
-        for name in ("lr", "tau_max", "tau_min", "eig_ratio", "hessian_tol", "hessian_budget"):
+        for name in ("tau_max", "tau_min", "eig_ratio", "hessian_tol", "hessian_budget"):
             v = getattr(self, name)
             if not isinstance(v, int | float) or v <= 0:
                 raise ValueError(f"{name}: expected a positive number, got {v!r}")
@@ -202,7 +248,7 @@ class DifferentiableConfig:
         if self.alarm_after is not None and (not isinstance(self.alarm_after, int) or self.alarm_after < 0):
             raise ValueError(f"alarm_after: expected an integer >= 0 or None, got {self.alarm_after!r}")
         if self.warmup_steps is not None and (not isinstance(self.warmup_steps, int) or self.warmup_steps < 0):
-            raise ValueError(f"warmup_steps: expected an integer >= 0 or None (pcdarts: 30 % of the steps), "
+            raise ValueError(f"warmup_steps: expected an integer >= 0 or None (the method's: pcdarts 15 of 50 epochs), "
                              f"got {self.warmup_steps!r} (e.g. warmup_steps=60)")
         if isinstance(self.alarm_rules, str):
             self.alarm_rules = (self.alarm_rules,)
@@ -221,7 +267,8 @@ class DifferentiableConfig:
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 1:
                 raise ValueError(f"{name}: expected a number in [0, 1], got {v!r} (e.g. {name}=0.2)")
-        self.arch_betas = tuple(float(b) for b in self.arch_betas)  # type: ignore[assignment]
+        if self.arch_betas is not None:
+            self.arch_betas = tuple(float(b) for b in self.arch_betas)  # type: ignore[assignment]
         return self
 
 
@@ -290,10 +337,17 @@ class DifferentiableTrainer(Job):
             raise ValueError(f"DifferentiableTrainer: unknown option(s) {', '.join(unknown)}; "
                              f"valid: {', '.join(f.name for f in dataclasses.fields(DifferentiableConfig))}")
         config = _merge(dataclasses.replace(config or DifferentiableConfig(), **overrides)).validate()
-        if config.arch_lr is None:
-            config.arch_lr = 0.1 if config.method == "gaea" else 3e-4
+        published = PUBLISHED[config.method]
+        for name in ("batch_size", "lr", "arch_lr", "arch_betas", "epochs", "weight_first"):
+            if getattr(config, name) is None:  # the method's published value (stored resolved, with the run)
+                setattr(config, name, published[name])
         if config.warmup_steps is None:
-            config.warmup_steps = round(PCDARTS_WARMUP * config.steps) if config.method == "pcdarts" else 0
+            warm = published["warmup_epochs"]
+            if warm >= config.epochs:
+                raise ValueError(f"epochs: {config.method}'s warm-up of {warm} epochs does not fit in epochs="
+                                 f"{config.epochs}; give more epochs (e.g. epochs=50) or set warmup_steps")
+            # the first step at or past epoch `warm` of `epochs` (PC-DARTS: ``if epoch >= 15``, of 50)
+            config.warmup_steps = -(-warm * config.steps // config.epochs)
         self.cfg = config
         self.method = config.method
         self.weight_kind = WEIGHT_KIND.get(self.method, "softmax")
@@ -361,13 +415,14 @@ class DifferentiableTrainer(Job):
     def default_hessian_every(config: DifferentiableConfig) -> int:
         """Steps between eigenvalue measurements when ``hessian_every`` is None.
 
-        A measurement costs about ``(1 + HVP_PASSES * hessian_iters) * hessian_batch / (2 *
-        batch_size)`` steps (a step is two passes of ``batch_size`` images: the alpha step and the
-        weight step), so measuring every ``cost / hessian_budget`` steps keeps the monitor near
-        ``hessian_budget`` of the run; never more than ``HESSIAN_POINTS`` (50) measurements per run.
+        A measurement costs about ``(1 + HVP_PASSES * p) * hessian_batch / (2 * batch_size)``
+        steps with ``p = min(hessian_iters, HVP_PLANNED)`` products (a step is two passes of
+        ``batch_size`` images: the alpha step and the weight step), so measuring every
+        ``cost / hessian_budget`` steps keeps the monitor near ``hessian_budget`` of the run; never more than ``HESSIAN_POINTS`` (50) measurements per run.
         The last step is always measured. ``nasbench-lab bench`` reports the measured fraction.
         """
-        cost = (1 + HVP_PASSES * config.hessian_iters) * config.hessian_batch / (2 * config.batch_size)
+        products = min(config.hessian_iters, HVP_PLANNED)
+        cost = (1 + HVP_PASSES * products) * config.hessian_batch / (2 * config.batch_size)
         return max(1, math.ceil(cost / config.hessian_budget), math.ceil(config.steps / HESSIAN_POINTS))
 
     # ------------------------------------------------------------------ monitors' state
@@ -376,9 +431,11 @@ class DifferentiableTrainer(Job):
                                      "decided_skips": [], "table_acc": [], "entropy": [], "margin": [], "reward": [],
                                      "loss": []}
         self._hist_stride = 1
-        self.eigen: dict[str, list] = {"step": [], "value": [], "matvecs": [], "local_avg": []}
+        self.eigen: dict[str, list] = {"step": [], "value": [], "matvecs": [], "local_avg": [], "residual": [],
+                                       "converged": []}
         self._eig_vec: np.ndarray | None = None  # warm start of the next Lanczos run
         self._eig_matvecs = 0
+        self._eig_residual, self._eig_converged = 0.0, True
         self.alarms: list[dict[str, Any]] = []
         self._alarm_on: dict[str, bool] = {r: False for r in ALARM_RULES}
         self.arch_history: list[tuple[int, str]] = []
@@ -403,20 +460,34 @@ class DifferentiableTrainer(Job):
         self._tau_override = None if t is None else float(t)
 
     @property
+    def run_epochs(self) -> int:
+        """``E``: the epochs the run's steps are cut into, the paper's ``epochs`` or, for a run of
+        fewer steps, one per step (its schedules then move every step and end where the paper's do)."""
+        return max(1, min(self.cfg.epochs, self.cfg.steps))
+
+    def epoch(self, step: int | None = None) -> int:
+        """The epoch (0-based, of :attr:`run_epochs`) of ``step`` (default: the next step):
+        ``floor(step * E / steps)``, so epoch ``e`` covers the steps ``[e * steps / E, (e + 1) *
+        steps / E)``."""
+        t = self.step_count if step is None else step
+        return min(t * self.run_epochs // self.cfg.steps, self.run_epochs - 1)
+
+    @property
     def temperature(self) -> float:
-        """The GDAS temperature of the next step (linear from tau_max to tau_min)."""
+        """The GDAS temperature of the next step: ``tau_max - (tau_max - tau_min) * e / (E - 1)`` at
+        epoch ``e`` of ``E`` (the reference's ``set_tau`` at the start of every epoch)."""
         if self._tau_override is not None:
             return self._tau_override
         c = self.cfg
-        frac = min(1.0, self.step_count / max(1, c.steps - 1))
-        return c.tau_max - (c.tau_max - c.tau_min) * frac
+        return c.tau_max - (c.tau_max - c.tau_min) * self.epoch() / max(1, self.run_epochs - 1)
 
     @property
     def aux_weight(self) -> float:
-        """DARTS-: weight of the auxiliary skip connection at the next step (linear to 0)."""
+        """DARTS-: weight of the auxiliary skip connection at the next step, ``aux_skip * (1 - e /
+        E)`` at epoch ``e`` of ``E`` (the reference's linear ``DecayScheduler``, stepped per epoch)."""
         if self.method != "darts-minus":
             return 0.0
-        return self.cfg.aux_skip * max(0.0, 1.0 - self.step_count / max(1, self.cfg.steps))
+        return self.cfg.aux_skip * (1.0 - self.epoch() / self.run_epochs)
 
     # ------------------------------------------------------------------ mixing weights
     def _deterministic(self, alpha: torch.Tensor) -> torch.Tensor:
@@ -506,21 +577,8 @@ class DifferentiableTrainer(Job):
         acc = (last["logits"].detach().argmax(1) == yv).float().mean()
         return float(loss.detach()), float(acc)
 
-    def step(self) -> dict[str, Any]:
-        lr = self.optimizer.param_groups[0]["lr"]
-        x, y = self.train_stream.next()
-        if self.augment is not None:
-            x = self.augment(x, generator=self.gen)
-        xv, yv = self.val_stream.next()
-        self.net.train()
-        if self.step_count >= self.cfg.warmup_steps:
-            val_loss, reward = self._arch_step(x, y, xv, yv, lr)
-        else:
-            with torch.no_grad(), frozen_bn(self.net):
-                w, i = self._mix(detach=True)
-                logits = self._forward(xv, w, i, self._edge_weights(detach=True))
-                val_loss, reward = float(F.cross_entropy(logits, yv)), float((logits.argmax(1) == yv).float().mean())
-        temperature, aux = self.temperature, self.aux_weight
+    def _weight_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One SGD step of the network weights on a training minibatch (alphas fixed)."""
         w, i = self._mix(detach=True)
         loss = F.cross_entropy(self._forward(x, w, i, self._edge_weights(detach=True)), y)
         self.optimizer.zero_grad(set_to_none=True)
@@ -528,6 +586,27 @@ class DifferentiableTrainer(Job):
         if self.cfg.grad_clip:
             nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
+        return loss
+
+    def step(self) -> dict[str, Any]:
+        lr = self.optimizer.param_groups[0]["lr"]
+        x, y = self.train_stream.next()
+        if self.augment is not None:
+            x = self.augment(x, generator=self.gen)
+        xv, yv = self.val_stream.next()
+        self.net.train()
+        temperature, aux = self.temperature, self.aux_weight
+        if self.cfg.weight_first:  # GDAS' search_func: update the weights, then the alphas
+            loss = self._weight_step(x, y)
+        if self.step_count >= self.cfg.warmup_steps:
+            val_loss, reward = self._arch_step(x, y, xv, yv, lr)
+        else:
+            with torch.no_grad(), frozen_bn(self.net):
+                w, i = self._mix(detach=True)
+                logits = self._forward(xv, w, i, self._edge_weights(detach=True))
+                val_loss, reward = float(F.cross_entropy(logits, yv)), float((logits.argmax(1) == yv).float().mean())
+        if not self.cfg.weight_first:  # DARTS' order: the alphas, then the weights
+            loss = self._weight_step(x, y)
         self.scheduler.step()
         self.step_count += 1
         metrics: dict[str, Any] = {"loss": float(loss.detach()), "val_loss": val_loss, "reward": reward, "lr": lr,
@@ -604,8 +683,12 @@ class DifferentiableTrainer(Job):
         On a fixed validation batch (the first ``hessian_batch`` images), batch statistics in BN,
         running statistics untouched; R-DARTS' analyser differentiates ``grad + arch_weight_decay *
         alpha``, so ``arch_weight_decay`` is added (GAEA: no weight decay, nothing added). At most
-        ``hessian_iters`` Hessian-vector products, warm-started from the last eigenvector (the first
-        measurement, cold, may take twice as many).
+        ``hessian_iters`` Hessian-vector products, warm-started from the last eigenvector, fewer once
+        the residual criterion (``hessian_tol``) is met.
+
+        The projector removes a constant per edge from softmax alphas: those directions are exact
+        null vectors of ``H`` (softmax is invariant to them), so ``H`` has the eigenvalue 0 there and
+        its largest eigenvalue is ``max(0, top of the projected H)``; plus the weight decay.
         """
         n = min(self.cfg.hessian_batch, self.data.val_x.shape[0])
         xv, yv = self.data.val_x[:n], self.data.val_y[:n]
@@ -619,14 +702,15 @@ class DifferentiableTrainer(Job):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self.eig_gen))
         self.net.train()
         with frozen_bn(self.net):
-            # a cold start (no eigenvector yet) gets twice the budget: nothing to refine from
-            iters = self.cfg.hessian_iters * (2 if self._eig_vec is None else 1)
-            top = hessian_top_eigen(loss_fn, alphas, iters=iters, tol=self.cfg.hessian_tol,
-                                    v0=self._eig_vec, project=self._null_projector(), rng=np.random.default_rng(seed))
+            project = self._null_projector()
+            top = hessian_top_eigen(loss_fn, alphas, iters=self.cfg.hessian_iters, tol=self.cfg.hessian_tol,
+                                    v0=self._eig_vec, project=project, rng=np.random.default_rng(seed))
         self._eig_vec = top.vector
-        self._eig_matvecs = top.matvecs
+        self._eig_matvecs, self._eig_residual, self._eig_converged = top.matvecs, top.residual, top.converged
         wd = 0.0 if self.method == "gaea" else self.cfg.arch_weight_decay
-        return top.value + wd
+        # every projected eigenvalue below 0: the null directions' 0 is the largest
+        value = top.value if project is None else max(top.value, 0.0)
+        return value + wd
 
     def _monitor(self, metrics: dict[str, Any]) -> dict[str, Any]:
         step = self.step_count
@@ -653,6 +737,8 @@ class DifferentiableTrainer(Job):
             self.eigen["step"].append(step)
             self.eigen["value"].append(eig)
             self.eigen["matvecs"].append(self._eig_matvecs)
+            self.eigen["residual"].append(self._eig_residual)
+            self.eigen["converged"].append(self._eig_converged)
             la = self.darts_es.local_averages(self.eigen["value"])
             self.eigen["local_avg"].append(la[-1] if la else None)
             out["eigenvalue"] = eig
@@ -786,6 +872,7 @@ class DifferentiableTrainer(Job):
         out = {"arch": str(arch), "skip_count": details.get("skip_count"),
                "decided_skips": self.decided_skips(details), "table_acc": self.table_accuracy(arch),
                "eigenvalue": eig, "eig_matvecs": float(np.mean(self.eigen["matvecs"])) if self.eigen["matvecs"] else None,
+               "eig_unconverged": sum(c is False for c in self.eigen["converged"]),
                "alarms": len(self.alarms), "first_alarm_step": self.alarms[0]["step"] if self.alarms else None,
                "first_alarm_rule": self.alarms[0]["rule"] if self.alarms else None,
                "stopped_on_alarm": self.stopped_on, "steps": self.step_count}
@@ -847,7 +934,7 @@ class DifferentiableTrainer(Job):
         self.cfg.arch_lr = state.get("arch_lr", self.cfg.arch_lr)
         m = state["monitors"]
         self.hist, self._hist_stride, self.eigen = m["hist"], int(m["hist_stride"]), m["eigen"]
-        for store, fresh in ((self.hist, ("decided_skips",)), (self.eigen, ("matvecs", "local_avg"))):
+        for store, fresh in ((self.hist, ("decided_skips",)), (self.eigen, ("matvecs", "local_avg", "residual", "converged"))):
             n = len(store["step"])
             for key in fresh:  # checkpoints written before these monitors existed
                 store.setdefault(key, [None] * n)

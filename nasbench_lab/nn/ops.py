@@ -119,6 +119,11 @@ class FactorizedReduce(nn.Module):
 
     Halves the resolution without dropping every other pixel (DARTS's ``skip_connect`` at
     stride 2). Odd input sizes are padded on the right/bottom so both halves line up.
+
+    A 1x1 conv at stride 2 is the 1x1 conv of every other pixel: the grids are taken first and the
+    convs run at stride 1 (same weights, same numbers). Why: oneDNN (torch 2.13 CPU) corrupts the
+    heap in the backward of a stride-2 1x1 conv on channels_last input with one or two output
+    channels (C=4 with PC-DARTS' K=4, or C=2, on the DARTS space aborted the process).
     """
 
     def __init__(self, C_in: int, C_out: int, stride: int = 2, affine: bool = True,
@@ -128,14 +133,14 @@ class FactorizedReduce(nn.Module):
             raise ValueError(f"FactorizedReduce: only stride 2 is supported, got {stride}")
         self.relu = nn.ReLU(inplace=False)
         half = C_out // 2
-        self.conv_1 = nn.Conv2d(C_in, half, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out - half, 1, stride=2, bias=False)
+        self.conv_1 = nn.Conv2d(C_in, half, 1, bias=False)
+        self.conv_2 = nn.Conv2d(C_in, C_out - half, 1, bias=False)
         self.bn = _bn(C_out, affine, track_running_stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
         y = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(y)], dim=1))
+        return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2]), self.conv_2(y[:, :, ::2, ::2])], dim=1))
 
 
 class DilConv(nn.Sequential):

@@ -1,6 +1,7 @@
 """``nasbench-lab proxies``: zero-cost proxies of N architectures on one real batch, against the table.
 
     nasbench-lab proxies --space nb201 --dataset cifar10 --data-root DIR --archs 1000 [--proxies ...]
+                         [--network reference]
 
 Scores ``--archs`` architectures drawn without replacement from the space's benchmark (seeded),
 every proxy from one model build per architecture (:func:`nasbench_lab.proxies.score_all`), on the
@@ -44,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxies", nargs="+", default=list(DEFAULT_PROXIES),
                         help="proxies, by spaces or commas (default: all seven plus params and flops)")
     parser.add_argument("--batch-size", type=int, default=64, help="images in the scoring batch (default 64)")
+    parser.add_argument("--network", default="space",
+                        help="space: the space's own network (default); reference: NB-201 as the zero-cost proxies' "
+                             "reference code builds it (conv bias, BN without affine), on which the published table "
+                             "was computed")
     parser.add_argument("--seed", type=T.seed(), default=0, help="architecture sample, model initialisation, data split")
     parser.add_argument("--csv", help="where to write the table (default: <workspace>/proxies/<space>_<dataset>_<N>.csv)")
     parser.add_argument("--resume", action="store_true", help="continue from the rows already in --csv")
@@ -71,6 +76,9 @@ def _check(args: argparse.Namespace) -> list[str]:
     if args.data_root is not None and not Path(args.data_root).expanduser().is_dir():
         raise FileNotFoundError(f"--data-root: {args.data_root} is not a folder; give the folder that holds "
                                 "cifar-10-batches-py/ (e.g. --data-root ~/data)")
+    if args.network not in proxies.NETWORKS:
+        raise ValueError(f"--network: unknown {args.network!r}; valid: {', '.join(proxies.NETWORKS)} "
+                         "(e.g. --network reference)")
     if args.resume and not args.csv:
         raise ValueError("--resume: needs --csv, the table to continue (e.g. --csv runs/nb201.csv --resume)")
     return list(dict.fromkeys(names))
@@ -109,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
 
     names = _check(args)
     sp = spaces.get(args.space)
+    proxies._check_network(args.network, sp)  # before the data loads: reference is NB-201's only
     bench = _benchmark(sp.name, args.dataset, args.benchmark_dataset)
     # every input and the output path before the work: a bad --csv must not cost the scores
     path = V.output_file("--csv", args.csv) if args.csv else \
@@ -137,7 +146,7 @@ def main(args: argparse.Namespace) -> int:
     columns = ["arch", "truth", *names, "seconds"]
     for i, a in enumerate(tqdm(todo, desc="scoring", unit="arch")):
         t1 = time.perf_counter()
-        vals = proxies.score_all(names, sp, a, batch, seed=args.seed, num_classes=ncls)
+        vals = proxies.score_all(names, sp, a, batch, seed=args.seed, num_classes=ncls, network=args.network)
         rows.append({"arch": str(a), "truth": float(bench.query(a)), **vals, "seconds": time.perf_counter() - t1})
         if (i + 1) % args.save_every == 0:
             _save(pd.DataFrame(rows, columns=columns), path)

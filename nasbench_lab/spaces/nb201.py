@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import networkx as nx
 import torch
 import torch.nn as nn
+import torch.nn.init as init
 
 from nasbench_lab import validation as V
 from nasbench_lab.nn.ops import ResNetBasicBlock, make_op
@@ -92,15 +93,26 @@ def _as_genes(arch: Arch | str | Sequence[int]) -> tuple[int, ...]:
 
 # --------------------------------------------------------------------------- network
 class NB201Cell(nn.Module):
-    """One cell at ``C`` channels; ``genes=None`` builds every candidate on every edge (supernet)."""
+    """One cell at ``C`` channels; ``genes=None`` builds every candidate on every edge (supernet).
+
+    ``conv_bias=True`` gives the cell's convolutions a bias (NB-201's own have none); with it,
+    ``affine=False`` and ``track_running_stats=False`` the cell is the one of the zero-cost proxy
+    reference (see :class:`NB201Network`).
+    """
 
     def __init__(self, C: int, genes: Sequence[int] | None = None, affine: bool = True,
-                 track_running_stats: bool = True) -> None:
+                 track_running_stats: bool = True, conv_bias: bool = False) -> None:
         super().__init__()
         self.edges = nn.ModuleList()
         for k in range(len(EDGES)):
             names = OPS if genes is None else (OPS[genes[k]],)
             self.edges.append(nn.ModuleDict({n: make_op(n, C, C, 1, affine, track_running_stats) for n in names}))
+        if conv_bias:
+            for m in self.edges.modules():
+                if isinstance(m, nn.Conv2d) and m.bias is None:
+                    m.bias = nn.Parameter(torch.empty(m.out_channels))
+                    fan_in, _ = init._calculate_fan_in_and_fan_out(m.weight)
+                    init.uniform_(m.bias, -fan_in ** -0.5, fan_in ** -0.5)  # nn.Conv2d's own bias init
 
     def forward(self, x: torch.Tensor, genes: Sequence[int]) -> torch.Tensor:
         nodes = [x]
@@ -135,18 +147,27 @@ class NB201Network(nn.Module):
     """The NB-201 macro skeleton (stem, 3x5 cells, 2 reduction blocks, head).
 
     ``genes`` fixes the architecture (standalone model); ``None`` builds the single-path supernet
-    whose ``forward(x, arch)`` runs only the chosen op of every edge. ``affine`` and
-    ``track_running_stats`` apply to the BNs inside the cell ops; stem, reduction blocks and head
-    always use standard affine BN (as in NB-201's own supernets).
+    whose ``forward(x, arch)`` runs only the chosen op of every edge. ``affine``,
+    ``track_running_stats`` and ``conv_bias`` apply to the ops inside the cells; stem, reduction
+    blocks and head always use standard affine BN (as in NB-201's own supernets).
+
+    ``affine=False, track_running_stats=False, conv_bias=True`` builds the network of the
+    zero-cost proxy reference (Abdelfattah et al. 2021, ``SamsungLabs/zero-cost-nas``
+    ``foresight/models/nasbench2.py``: cells built with ``affine=False``, whose ``ReLUConvBN``
+    makes ``Conv2d(bias=not affine)``). It is not NB-201's (Dong & Yang's cells have bias-free
+    convolutions and affine BN): where a conv reads a node that is all zeros (every input edge
+    ``none``), its output is its bias, constant over the batch, so the BN after it has variance 0
+    and scales its gradient by ``1 / sqrt(eps)``; gradient-times-activation proxies (fisher) then
+    explode on those cells.
     """
 
     def __init__(self, genes: Sequence[int] | None = None, num_classes: int = 10, C: int = 16, N: int = 5,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
+                 affine: bool = True, track_running_stats: bool = True, conv_bias: bool = False) -> None:
         super().__init__()
         self.genes: tuple[int, ...] | None = None if genes is None else _as_genes(genes)
         self.num_classes = int(num_classes)
         self.stem, self.layers, self.lastact, c_prev = macro_skeleton(
-            C, N, lambda width: NB201Cell(width, self.genes, affine, track_running_stats))
+            C, N, lambda width: NB201Cell(width, self.genes, affine, track_running_stats, conv_bias))
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, self.num_classes)
 
