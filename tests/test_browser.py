@@ -187,7 +187,7 @@ def test_tour_notebook_dashboard_runs_live_and_shows_its_state_after_a_reload(la
         assert [g["title"] for g in plot_info(explorer)][0].startswith("pooling")  # its DAG, then the histogram
         assert len(plot_info(explorer)) == 2
         # move the explorer: its drawing follows
-        neighbour = explorer.locator(".widget-button").first
+        neighbour = explorer.locator(".widget-button").filter(has_not_text="Export").first  # a neighbour, not the Export button
         moved_to = neighbour.inner_text().strip()
         neighbour.click()
         wait_until(lambda: panel(explorer, moved_to), 60, f"the explorer to draw {moved_to}")
