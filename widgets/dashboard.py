@@ -229,7 +229,8 @@ class RunDashboard(StaticCopy, AutoRefresh):
     def static_figures(self) -> list:
         """One slot per figure; a figure still showing its placeholder note stays empty."""
         drawn = {"curves": any(self._x[m] for m in self.metrics), "dag": self._shown_arch is not None,
-                 "panel": self._snapshot is not None, "ranking": self._final_ranking, "tau": bool(self._tau["step"]),
+                 "panel": self._snapshot is not None, "ranking": self._final_ranking,
+                 "tau": self.tau_box.layout.display != "none",  # shown live only once it ranks periodically
                  "budget": bool(self._budget_pts[0])}
         figs = [("curves", self.curves), ("dag", self.dag), ("panel", self.panel), ("ranking", self.ranking_fig),
                 ("tau", self.tau_fig)] + ([("budget", self.budget_fig)] if self.budget_fig is not None else [])
