@@ -57,10 +57,20 @@ def test_executed_tour_reads_without_a_kernel_untrusted_and_trusted(lab_server, 
         dash = _output(page, "nl.widgets.launch(")
         titles = [g["title"] for g in plot_info(dash)]
         assert titles[0] == "Training curves" and any("Kendall τ" in t for t in titles)
-        assert all(any(g["points"]) for g in plot_info(dash)), titles  # drawn, not placeholders
+        # drawn, not placeholders (plotly.js decodes numpy's typed arrays into _fullData)
+        drawn = dash.evaluate("""el => Array.from(el.querySelectorAll('.js-plotly-plot')).map(gd =>
+            gd._fullData.some(t => (t._length || 0) > 0 || (t.z && t.z.length > 0)))""")
+        assert len(drawn) == len(titles) and all(drawn), titles
         assert "finished" in dash.inner_text() and "40 / 40 steps" in dash.inner_text()
         explorer, runs = _output(page, "ArchitectureExplorer("), _output(page, "RunBrowser(")
         assert len(plot_info(explorer)) == 2 and len(plot_info(runs)) == 3
+        # the run browser: bars stand on an upright axis, coloured by true accuracy, and its ranking
+        graphs = runs.evaluate("""el => Array.from(el.querySelectorAll('.js-plotly-plot')).map(gd => ({
+            title: String(gd.layout.title.text || ''), range: gd._fullLayout.yaxis.range,
+            colored: gd.data.some(t => t.type === 'bar' && typeof t.marker.color !== 'string')}))""")
+        assert all(g["range"][0] < g["range"][1] for g in graphs), graphs
+        assert any(g["colored"] and g["title"].startswith("Sampling frequency") for g in graphs)
+        assert any("Kendall τ" in g["title"] for g in graphs)
         for name, loc in (("dashboard", dash), ("explorer", explorer), ("run_browser", runs)):
             shot(page, loc, tmp_path, f"static_untrusted_{name}.png")
 

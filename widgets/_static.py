@@ -91,7 +91,7 @@ class StaticCopy:
         return f"<{type(self).__name__}: a live view; run the notebook to use it>"
 
     def _main_bundle(self) -> dict[str, Any]:
-        bundle = dict(self.widget._repr_mimebundle_())
+        bundle = dict(self.widget._repr_mimebundle_() or {})  # a closed widget has none
         bundle["text/plain"] = self.static_text()
         html_text = self.static_html()
         if html_text:

@@ -356,19 +356,19 @@ def alpha_panel(snapshot: dict[str, Any], context: Any = None) -> go.Figure:
             fig.add_annotation(text=f"no DAG view ({type(exc).__name__})", showarrow=False, row=bottom, col=1)
         # its title inside its frame: in the gap above it read as the alpha plots' x-axis label
         sub = fig.get_subplot(bottom, 1)
-        fig.add_annotation(text=f"<b>{_cell_title(snapshot)}</b>", x=0, y=1, xanchor="left", yanchor="top",
+        fig.add_annotation(text=_cell_title(snapshot), x=0, y=1, xanchor="left", yanchor="top",
                            xref=f"{sub.xaxis.plotly_name.replace('axis', '')} domain",
                            yref=f"{sub.yaxis.plotly_name.replace('axis', '')} domain", showarrow=False,
-                           font=dict(size=12, color="#333"), name="cell-title")
+                           font=dict(size=12, color="#333", weight="bold"), name="cell-title")
         mon_cols = [dag_span + 1, dag_span + 2, dag_span + 3]
     else:
         mon_cols = [1, 1 + spans[0], 1 + spans[0] + spans[1]]
         # a line under the panel's title (above the alarm banner when there is one), not in a gap
         # between plots where it read as an axis label
-        fig.add_annotation(text=f"<b>{_cell_title(snapshot)}</b> · drawn under Current architecture", x=0, y=1,
+        fig.add_annotation(text=f"{_cell_title(snapshot)} · drawn under Current architecture", x=0, y=1,
                            xref="paper", yref="paper", xanchor="left", yanchor="bottom",
                            yshift=52 if snapshot.get("alarms") else 24, showarrow=False,
-                           font=dict(size=12, color="#333"), name="cell-title")
+                           font=dict(size=12, color="#333", weight="bold"), name="cell-title")
     for c, (name, traces) in zip(mon_cols, _monitor_traces(snapshot).items()):
         for tr in traces or [_placeholder(snapshot, name)]:
             fig.add_trace(tr, row=bottom, col=c)
