@@ -131,7 +131,7 @@ def _marginal_axes(fig: go.Figure, history: Sequence[Mapping[str, Any]], **where
     top = max((max(h["p_model"]) for h in history), default=1.0)
     fig.update_yaxes(title_text="p(m)", range=[0, 1.15 * top], tickformat=".3~f", secondary_y=False, **where)
     fig.update_yaxes(title_text="KL(p(m)||U)", type="log", exponentformat="power", showexponent="all",
-                     dtick="D1", secondary_y=True, **where)
+                     dtick=2, secondary_y=True, **where)  # every second power of ten: 10⁻¹⁰, 10⁻⁸...
 
 
 def _marginal_traces(history: Sequence[Mapping[str, Any]]) -> list[tuple[go.Scatter, bool]]:
