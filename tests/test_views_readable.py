@@ -122,10 +122,10 @@ def darts_snapshot(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:  # its run store in a workspace of its own
         mp.setenv("NASBENCH_LAB_HOME", str(tmp_path_factory.mktemp("darts") / "workspace"))
-        dash = launch(space="nb201", method="darts", dataset="digits", steps=12, start=False, benchmark="cifar10",
-                      batch_size=16, channels=4, hessian_every=6, hessian_batch=16)
+        dash = launch(space="nb201", method="darts", dataset="digits", steps=4, start=False, benchmark="cifar10",
+                      batch_size=16, channels=4, hessian_every=4, hessian_batch=16)
         job = dash.run.job
-        for _ in range(12):
+        for _ in range(4):
             job.step()
         dash.close()
         return job.snapshot()
