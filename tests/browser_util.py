@@ -96,6 +96,7 @@ class LabServer:
                    "JUPYTERLAB_SETTINGS_DIR": str(lab_settings(home / "lab-settings")),
                    "JUPYTERLAB_WORKSPACES_DIR": str(home / "lab-workspaces"), **(env or {})}
         run_env.pop("NASBENCH_LAB_CI", None)
+        self.env = run_env  # for commands that must see what the server sees (e.g. `jupyter trust`)
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--IdentityProvider.token={self.token}",

@@ -37,3 +37,37 @@ def lab_server(tmp_path_factory):
     server = LabServer(tmp_path_factory.mktemp("jupyterlab"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def executed_notebook(tmp_path_factory):
+    """``executed_notebook(name)`` -> a copy of ``notebooks/<name>`` executed top to bottom at the CI
+    budget in a real kernel, with its widget state saved (as nbclient saves it). Each notebook is
+    executed once per session: tests/test_notebooks.py checks it runs, the browser test opens the
+    same executed copy without a kernel (tests/test_browser_static.py)."""
+    import copy
+    import os
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+    from waits import seconds
+
+    cache: dict[str, nbformat.NotebookNode] = {}
+    root = Path(__file__).resolve().parent.parent / "notebooks"
+
+    def get(name: str) -> nbformat.NotebookNode:
+        if name not in cache:
+            folder = tmp_path_factory.mktemp(Path(name).stem)
+            nb = nbformat.read(root / name, as_version=4)
+            with pytest.MonkeyPatch.context() as mp:  # the kernel inherits these
+                mp.setenv("NASBENCH_LAB_CI", "1")  # the parameters cell picks small budgets
+                mp.setenv("NASBENCH_LAB_HOME", str(folder / "workspace"))
+                mp.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
+                client = NotebookClient(nb, timeout=int(seconds(300)), kernel_name="python3",
+                                        store_widget_state=True, resources={"metadata": {"path": str(folder)}})
+                client.execute()
+            cache[name] = nb
+        return copy.deepcopy(cache[name])
+
+    return get

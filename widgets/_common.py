@@ -15,6 +15,7 @@ from nasbench_lab.runs.openmp import release_idle_team
 from nasbench_lab.viz.style import STATUS_COLORS
 
 from ._figure import LiveFigure
+from ._static import StaticCopy
 
 #: the few CSS rules ipywidgets' Layout cannot express (gaps, rounded cards), scoped by class
 CSS = """<style>
@@ -25,12 +26,22 @@ CSS = """<style>
 .nbl-mono select { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
 .nbl-card .widget-button { border-radius: 4px; }
 .nbl-fig { width: 100%; min-width: 0; flex: 1 1 auto; }
+/* a view drawn from state saved in the notebook, with no kernel behind it: one quiet note on the
+   card instead of ipywidgets' red broken-chain icon on every child */
+.nbl-card.jupyter-widgets-disconnected::before, .nbl-card .jupyter-widgets-disconnected::before { display: none; }
+.nbl-offline { display: none; color: #777; font-size: 12px; font-style: italic; }
+.nbl-card.jupyter-widgets-disconnected .nbl-offline { display: block; }
 </style>"""
+
+
+#: shown by the CSS above only where the card has no kernel (a saved notebook opened later)
+OFFLINE_NOTE = ("<div class='nbl-offline'>saved view: no kernel is connected, so it shows the state at the "
+                "end of the run and its controls do nothing (run the notebook to use them)</div>")
 
 
 def card(children: list[W.Widget], **layout: Any) -> W.VBox:
     """The outer box of a workbench widget (border, rounded corners, padding)."""
-    out = W.VBox([W.HTML(CSS, layout=W.Layout(display="none")), *children],
+    out = W.VBox([W.HTML(CSS, layout=W.Layout(display="none")), W.HTML(OFFLINE_NOTE), *children],
                  layout=W.Layout(width="100%", **layout))
     out.add_class("nbl-card")
     return out
@@ -179,9 +190,10 @@ class AutoRefresh:
 TERMINAL = ("finished", "failed", "stopped")
 
 
-class FollowsRun(AutoRefresh):
+class FollowsRun(StaticCopy, AutoRefresh):
     """An :class:`AutoRefresh` view of one ``self.run`` (set by the subclass) that reads its
-    events through ``refresh()`` and reports refresh errors through ``show_refresh_error``."""
+    events through ``refresh()`` and reports refresh errors through ``show_refresh_error``; a
+    :class:`~._static.StaticCopy` filled again when the run ends."""
 
     run: Any = None
     _seq: int = 0
@@ -211,6 +223,7 @@ class FollowsRun(AutoRefresh):
             # (nasbench_lab.runs.openmp), so it is ended after each refresh.
             release_idle_team()
             if self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
+                self.publish_static()
                 return
             await asyncio.sleep(self.interval_s)
 
@@ -222,4 +235,5 @@ class FollowsRun(AutoRefresh):
         while self.run is not None and self.run.status not in TERMINAL and (timeout is None or loop.time() - t0 < timeout):
             await asyncio.sleep(0.1)
         self.refresh()
+        self.publish_static()  # from the awaiting cell: an executed notebook keeps the final views
         return self.run.status if self.run is not None else "created"

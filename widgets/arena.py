@@ -22,7 +22,7 @@ from nasbench_lab.search import strategies as st_mod
 from nasbench_lab.search.arena import Arena, final_regret, regret_curves, time_grid
 from nasbench_lab.viz.search import regret_figure, regret_traces
 
-from ._common import TERMINAL, FollowsRun, box, error_box, figure_widget, inline_error, status_badge
+from ._common import TERMINAL, FollowsRun, box, card, error_box, figure_widget, inline_error, status_badge
 
 
 def _benchmarks() -> list[tuple[str, str]]:
@@ -94,8 +94,8 @@ class StrategyArena(FollowsRun):
         left = W.VBox([self.space, self.dataset, self.seeds, self.budget])
         buttons = W.VBox([W.HBox([self.start_button, self.stop_button]), self.progress,
                           W.HBox([self.status]), self.axis])
-        self.widget = W.VBox([W.HBox([left, self.strategies, buttons]), self.message, self.error,
-                              box(self.figure), self.table])
+        self.widget = card([W.HBox([left, self.strategies, buttons]), self.message, self.error,
+                            box(self.figure), self.table])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -169,7 +169,19 @@ class StrategyArena(FollowsRun):
             self.start_button.disabled, self.stop_button.disabled = False, True
         if steps or status in TERMINAL:
             self._redraw()
+        if status in TERMINAL:
+            self.publish_static()  # a cell's last refresh() keeps the end in an executed notebook
         return len(events)
+
+    def static_figures(self) -> list:
+        return [self.figure if self._series else None]
+
+    def static_html(self) -> str:
+        status = self.run.status if self.run is not None else "created"
+        return f"<div>{status_badge(status)}{self.error.value}{self.table.value}</div>"
+
+    def static_text(self) -> str:
+        return f"<{self!r}: {self.run.status if self.run is not None else 'created'}>"
 
     def curves(self) -> pd.DataFrame:
         """The curves currently drawn (same function and numbers as ``Arena.curves``)."""

@@ -13,6 +13,7 @@ from nasbench_lab import spaces
 from nasbench_lab.runs import RunStore
 from nasbench_lab.viz.curves import training_curves
 from nasbench_lab.viz.panels import PanelContext, panel_figure
+from nasbench_lab.viz.ranking import ranking_scatter
 from nasbench_lab.viz.sampling import sampling_frequency
 from nasbench_lab.viz.style import empty_figure
 
@@ -29,12 +30,14 @@ from ._common import (
     summary_rows,
     table_html,
 )
+from ._static import StaticCopy
+from .dashboard import resolve_benchmark
 from .export import ExportButton
 
 _COLUMNS = ("id", "name", "kind", "status", "step", "total_steps", "created")
 
 
-class RunBrowser:
+class RunBrowser(StaticCopy):
     """Browse a :class:`~nasbench_lab.runs.RunStore` (default: the workspace's).
 
     ``runs`` is the store's table; ``open(run_id)`` (or select + "Open") replays the stored
@@ -63,6 +66,7 @@ class RunBrowser:
         self.header = W.HTML("")
         self.curves = figure_widget(empty_figure("select a run", "Training curves", 280))
         self.panel = figure_widget(empty_figure("the method's last snapshot appears here", "Method view", 300))
+        self.ranking_fig = figure_widget(empty_figure("the run's final ranking appears here", "Supernet ranking", 340))
         self.record = W.HTML("")
         self.error = W.HTML("", layout=W.Layout(display="none"))
         # the open run's found network, from its stored checkpoint
@@ -73,8 +77,9 @@ class RunBrowser:
         self.widget = card(
             [title, row([self.reload_button, self.count, self.message]),
              self.select, row([self.header, self.export.button]), self.export.output, self.error, box(self.curves),
-             W.HBox([box(self.panel, "55%"), W.VBox([section_title("Record"), self.record],
-                                                    layout=W.Layout(width="45%", padding="0 0 0 12px"))],
+             box(self.panel),
+             W.HBox([box(self.ranking_fig, "58%"), W.VBox([section_title("Record"), self.record],
+                                                          layout=W.Layout(width="42%", padding="0 0 0 12px"))],
                     layout=W.Layout(width="100%"))])
         self.reload()
         if self.select.options:  # open the newest run right away
@@ -82,6 +87,17 @@ class RunBrowser:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def static_figures(self) -> list:
+        return [self.curves if self.current else None, self.panel if self.current else None,
+                self.ranking_fig if self.current else None]
+
+    def static_html(self) -> str:
+        return (f"<div><b>Run browser</b> · {len(self.runs)} run(s){' · open: ' + html.escape(self.current) if self.current else ''}"
+                f"{self.header.value}{self.record.value}</div>")
+
+    def static_text(self) -> str:
+        return f"<RunBrowser {self.store.path}: {len(self.runs)} run(s)>"
 
     def reload(self) -> pd.DataFrame:
         """Re-read the list of runs (newest first)."""
@@ -128,8 +144,11 @@ class RunBrowser:
         metrics = self.store.metrics(run_id)
         copy_figure(self.curves, training_curves(metrics, self.metrics, title=f"Training curves · {len(metrics)} steps",
                                                  height=280))
-        snaps = self.store.snapshots(run_id)
-        copy_figure(self.panel, self._panel(snaps[-1]["data"] if snaps else None, space_name, cfg.get("method", "")))
+        snaps = [s for s in self.store.snapshots(run_id) if s["kind"] != "ranking"]
+        benchmark = self._benchmark(cfg)
+        copy_figure(self.panel, self._panel(snaps[-1]["data"] if snaps else None, space_name, cfg.get("method", ""),
+                                            benchmark))
+        copy_figure(self.ranking_fig, self._ranking(run_id))
         rows: list[tuple[str, Any]] = [("run id", f"<code>{html.escape(run_id)}</code>"),
                                        ("steps", f"{rec.get('step') or 0:,} / {rec.get('total_steps') or 0:,}")]
         rows += summary_rows(rec.get("summary") or {})
@@ -146,19 +165,39 @@ class RunBrowser:
         self.export.output.value = ""  # the last export belonged to the previous run
         return True
 
-    def _panel(self, snapshot: dict[str, Any] | None, space_name: str | None, method: str):
+    @staticmethod
+    def _benchmark(cfg: dict[str, Any]) -> Any:
+        """The ground truth the run's dashboard used (its space and dataset), or None."""
+        try:
+            named = cfg.get("benchmark")
+            return resolve_benchmark(cfg.get("space"), cfg.get("dataset"), named if isinstance(named, str) else "auto")
+        except Exception:  # noqa: BLE001 - no table (or an old config) only leaves the bars uncoloured
+            return None
+
+    def _ranking(self, run_id: str):
+        """The run's final ranking scatter (stored with the run since issue 29), or why there is none."""
+        stored = self.store.snapshots(run_id, kind="ranking")
+        if not stored:
+            return empty_figure("no final ranking stored for this run", "Supernet ranking", 340)
+        data = stored[-1]["data"]
+        df = pd.DataFrame(data["table"])
+        df.attrs["summary"] = data.get("summary") or {}
+        return ranking_scatter(df, height=340)
+
+    def _panel(self, snapshot: dict[str, Any] | None, space_name: str | None, method: str, benchmark: Any = None):
         if snapshot is None or space_name is None:
             return empty_figure("no snapshot stored for this run", "Method view", 300)
         try:
             space = spaces.get(space_name)
-            fig = panel_figure(snapshot, PanelContext(space, None, method))
+            fig = panel_figure(snapshot, PanelContext(space, benchmark, method))
             if fig is None and isinstance(snapshot.get("counts"), dict):
-                fig = sampling_frequency(snapshot["counts"], space, height=300)
+                # bars coloured and ordered by the ground truth, as the live dashboard draws them
+                fig = sampling_frequency(snapshot["counts"], space, benchmark=benchmark, height=300)
         except Exception as exc:  # an old snapshot a panel no longer reads must not break browsing
             return empty_figure(f"cannot draw the snapshot: {type(exc).__name__}: {exc}", "Method view", 300)
         return fig if fig is not None else empty_figure("this method publishes no view", "Method view", 300)
 
     def close(self) -> None:
-        for w in (self.curves, self.panel):
+        for w in (self.curves, self.panel, self.ranking_fig):
             w.close()
         self.widget.close()

@@ -17,11 +17,12 @@ import ipywidgets as W
 from nasbench_lab.runs import Run
 
 from ._common import inline_error, row
+from ._static import StaticCopy
 
 __all__ = ["DartsControls"]
 
 
-class DartsControls:
+class DartsControls(StaticCopy):
     """Sliders bound to a running :class:`~nasbench_lab.differentiable.DifferentiableTrainer`."""
 
     def __init__(self, run: Run | Any) -> None:

@@ -49,6 +49,7 @@ from ._common import (
     summary_rows,
     table_html,
 )
+from ._static import StaticCopy
 from .export import ExportButton
 
 #: metrics drawn as curves when the job reports them, in this order of preference
@@ -75,7 +76,7 @@ def resolve_benchmark(space: str | None, dataset: str | None, benchmark: Any = "
     return benchmark
 
 
-class RunDashboard(AutoRefresh):
+class RunDashboard(StaticCopy, AutoRefresh):
     """Start / pause / resume / step / stop a run and watch it live.
 
     ``benchmark``: ``"auto"`` (ground truth of the run's space and dataset when one exists), a
@@ -141,6 +142,7 @@ class RunDashboard(AutoRefresh):
         run = self.run
         parts = [p for p in (self.space.name if self.space else None, self.method, self.dataset) if p]
         title = title or " · ".join(parts) or type(run.job).__name__
+        self.title_text = title
         self.title = W.HTML(f"<div style='font-size:16px;font-weight:600;color:#222'>{html.escape(title)}"
                             f"<span style='font-weight:400;color:#777;font-size:12px;margin-left:10px'>"
                             f"run {html.escape(str(run.run_id))}</span></div>")
@@ -223,6 +225,25 @@ class RunDashboard(AutoRefresh):
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
+    # ------------------------------------------------------------------ without a kernel (widgets/_static.py)
+    def static_figures(self) -> list:
+        """One slot per figure; a figure still showing its placeholder note stays empty."""
+        drawn = {"curves": any(self._x[m] for m in self.metrics), "dag": self._shown_arch is not None,
+                 "panel": self._snapshot is not None, "ranking": self._final_ranking,
+                 "tau": self.tau_box.layout.display != "none",  # shown live only once it ranks periodically
+                 "budget": bool(self._budget_pts[0])}
+        figs = [("curves", self.curves), ("dag", self.dag), ("panel", self.panel), ("ranking", self.ranking_fig),
+                ("tau", self.tau_fig)] + ([("budget", self.budget_fig)] if self.budget_fig is not None else [])
+        return [fig if drawn[name] else None for name, fig in figs]
+
+    def static_text(self) -> str:
+        step, total = self.run.progress
+        return f"<RunDashboard {self.title_text}: {self.run.status}, {step:,} / {total:,} steps>"
+
+    def static_html(self) -> str:
+        return (f"<div>{self.title.value}<div style='margin:4px 0'>{status_badge(self.run.status)} "
+                f"{self.progress_text.value}</div>{self.alarm.value}{self.error.value}{self.summary.value}</div>")
+
     def _export_target(self) -> tuple[Any, dict[str, Any], str]:
         """The job as it stands (what the dashboard shows), never while its thread trains it."""
         if self.run.status == "running":
@@ -291,6 +312,7 @@ class RunDashboard(AutoRefresh):
                 self.message.value = inline_error(f"dashboard refresh failed: {type(exc).__name__}: {exc}")
             if tick >= 12 and self.run.status in TERMINAL and self._seq >= self.run.events.last_seq:
                 self.refresh(force_slow=True)
+                self.publish_static()
                 return  # everything shown; the buttons restart the refresher if needed
             await asyncio.sleep(self.interval_s)
 
@@ -301,6 +323,7 @@ class RunDashboard(AutoRefresh):
         while self.run.status not in TERMINAL and (timeout is None or time.monotonic() - t0 < timeout):
             await asyncio.sleep(0.1)
         self.refresh(force_slow=True)
+        self.publish_static()  # from the awaiting cell: an executed notebook keeps the final views
         return self.run.status
 
     @property
@@ -533,7 +556,9 @@ class RunDashboard(AutoRefresh):
                 trace.x = t["step"]
                 trace.y = t["top10"] if trace.meta["role"] == "tau_top10" else t["all"]
             last = t["all"][-1]
-            self.tau_fig.layout.title.text = f"Kendall τ vs step (now {last:+.3f}, n={len(t['step'])})"
+            # two lines: the numbers below the title, clear of plotly's toolbar (top right)
+            self.tau_fig.layout.title.text = f"Kendall τ vs step<br>now {last:+.3f}, n={len(t['step'])}"
+            self.tau_fig.layout.margin.t = 68
         if self.tau_box.layout.display == "none":
             self.tau_box.layout.display = "flex"  # its view follows the box's new size by itself
 

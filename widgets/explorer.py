@@ -23,6 +23,7 @@ from ._common import (
     section_title,
     table_html,
 )
+from ._static import StaticCopy
 from .export import ExportButton
 
 #: neighbours listed at most (NB-201 has 24, NB-Macro 16, pooling up to 4)
@@ -41,7 +42,7 @@ def _fmt_count(n: int) -> str:
     return str(n)
 
 
-class ArchitectureExplorer:
+class ArchitectureExplorer(StaticCopy):
     """One dropdown per decision (or paste a canonical string): params, FLOPs, ground truth,
     neighbours (click to move there), the DAG and the accuracy distribution.
 
@@ -113,6 +114,15 @@ class ArchitectureExplorer:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def static_figures(self) -> list:
+        return [self.dag, self.distribution]
+
+    def static_html(self) -> str:
+        return f"<div><b>Architecture explorer · {html.escape(self.space.name)}</b>: {html.escape(str(self.arch))}{self.info.value}</div>"
+
+    def static_text(self) -> str:
+        return f"<ArchitectureExplorer {self.space.name}: {self.arch}>"
 
     # ------------------------------------------------------------------ input
     def _set_dropdowns(self, genes: tuple[int, ...]) -> None:

@@ -15,6 +15,7 @@ from nasbench_lab import validation as V
 from nasbench_lab.runs import Run, RunStore
 
 from ._common import inline_error, row
+from ._static import StaticCopy
 from .dashboard import RunDashboard
 
 
@@ -48,7 +49,7 @@ def launch(space: str = "pooling", method: str = "uniform", dataset: str = "digi
     return dash
 
 
-class Launcher:
+class Launcher(StaticCopy):
     """A form: space, method, dataset, budget (steps) and method options; "Create run" shows a
     dashboard below.
 

@@ -20,7 +20,7 @@ from nasbench_lab.search.arena import regret_curves
 from nasbench_lab.search.multiobjective import ParetoArena
 from nasbench_lab.viz.pareto import hv_gap_figure, pareto_figure, pareto_traces
 
-from ._common import TERMINAL, FollowsRun, box, error_box, figure_widget, status_badge
+from ._common import TERMINAL, FollowsRun, box, card, error_box, figure_widget, status_badge
 
 
 class ParetoSearch(FollowsRun):
@@ -53,8 +53,8 @@ class ParetoSearch(FollowsRun):
         self.error = W.HTML("")
         self.table = W.HTML("")
         title = W.HTML(f"<b>{html.escape(repr(self.arena))}</b>")
-        self.widget = W.VBox([title, W.HBox([self.status, self.progress]), self.error, box(self.front), box(self.gap),
-                              self.table])
+        self.widget = card([title, W.HBox([self.status, self.progress]), self.error, box(self.front), box(self.gap),
+                            self.table])
         if start:
             self.start()
 
@@ -105,7 +105,21 @@ class ParetoSearch(FollowsRun):
         self.progress.value = self.arena.step_count
         if steps or self.run.status in TERMINAL:
             self._redraw()
+        if self.run.status in TERMINAL:
+            self.publish_static()  # a cell's last refresh() keeps the end in an executed notebook
         return len(events)
+
+    def static_figures(self) -> list:
+        drawn = any(self._points.values())
+        return [self.front if drawn else None, self.gap if drawn else None]
+
+    def static_html(self) -> str:
+        status = self.run.status if self.run is not None else "created"
+        return (f"<div><b>{html.escape(repr(self.arena))}</b> {status_badge(status)}{self.error.value}"
+                f"{self.table.value}</div>")
+
+    def static_text(self) -> str:
+        return f"<ParetoSearch {self.arena!r}: {self.run.status if self.run is not None else 'created'}>"
 
     def _redraw(self) -> None:
         new = pareto_traces(self._points, self._true(), self.arena.names_obj[:2])

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from nasbench_lab import validation as V
 from nasbench_lab.differentiable.trainer import METHODS, DifferentiableTrainer
+from nasbench_lab.progress import progress as tqdm
 from nasbench_lab.runs import Run, RunStore
 from nasbench_lab.validation import cli as T
 

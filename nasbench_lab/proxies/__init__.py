@@ -196,7 +196,7 @@ def frame(proxy_names: Sequence[str], space: SearchSpace | str, benchmark: Bench
     to save partial results."""
     import time
 
-    from tqdm.auto import tqdm
+    from nasbench_lab.progress import progress as tqdm
 
     sp = spaces.get(space) if isinstance(space, str) else space
     bad = [n for n in proxy_names if n not in names()]

@@ -84,7 +84,7 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
     log(f"{table.thesis} ({name}), scale {scale}: {len(specs)} runs ({len(have)} done); {proto.describe()}")
     results: list[dict[str, Any]] = []
     failed: list[tuple[RunSpec, str]] = []
-    from tqdm.auto import tqdm
+    from nasbench_lab.progress import progress as tqdm
 
     t0 = time.perf_counter()
     try:

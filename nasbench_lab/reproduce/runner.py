@@ -259,7 +259,7 @@ class OutOfTime(RuntimeError):
 def _follow(run: Any, total: int, desc: str, progress: bool, deadline: float | None = None) -> None:
     """A progress bar from the run's events; a NaN or infinite loss stops the run (Diverged), and
     so does the deadline (``time.monotonic()`` value; OutOfTime): both leave a checkpoint."""
-    from tqdm.auto import tqdm
+    from nasbench_lab.progress import progress as tqdm
 
     seq = 0
     with tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False) as bar:

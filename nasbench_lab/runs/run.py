@@ -501,6 +501,11 @@ class Run:
         if kind == "snapshot" and self.store is not None and not self.read_only:
             self.store.log_snapshot(self.run_id, step or 0, data.get("name", "sampler"), data.get("data"),
                                     owner=self._owner)
+        elif (kind == "ranking" and data.get("table") and not data.get("periodic") and self.store is not None
+              and not self.read_only):
+            # the final ranking table, so a run browser can draw its scatter after the kernel is gone
+            self.store.log_snapshot(self.run_id, step or 0, "ranking",
+                                    {"table": data["table"], "summary": data.get("summary")}, owner=self._owner)
 
     def _set_status(self, status: str, **extra: Any) -> None:
         """Record the status, then wake waiters (whoever waits on it finds the store up to date).

@@ -243,7 +243,7 @@ class Arena(Job):
 
     def run(self, progress: bool = False) -> Arena:
         """Do every remaining query in the foreground (scripts, the CLI, tests)."""
-        from tqdm.auto import tqdm
+        from nasbench_lab.progress import progress as tqdm
 
         for _ in tqdm(range(self.total_steps - self.step_count), desc="arena", disable=not progress, leave=False):
             self.step()

@@ -110,7 +110,7 @@ class LatencyTable:
     def build(cls, space: SearchSpace, device: str | None = None, batch: int = 1, warmup: int = 3,
               repeat: int = 10, progress: bool = False) -> LatencyTable:
         """Time every distinct unit of ``space`` once on ``device``."""
-        from tqdm.auto import tqdm
+        from nasbench_lab.progress import progress as tqdm
 
         fixed, levels = _units(space)
         keys = list(dict.fromkeys([*fixed, *(k for lv in levels for opt in lv.values() for k in opt)]))

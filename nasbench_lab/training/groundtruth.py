@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from nasbench_lab import benchmarks, spaces
 from nasbench_lab import data as data_mod
 from nasbench_lab import validation as V
 from nasbench_lab.benchmarks import Benchmark
+from nasbench_lab.progress import progress as tqdm
 from nasbench_lab.training.standalone import train_standalone
 
 

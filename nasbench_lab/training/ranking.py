@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from nasbench_lab import benchmarks as bm
 from nasbench_lab.metrics import ranking_summary
+from nasbench_lab.progress import progress as tqdm
 from nasbench_lab.spaces import Arch
 
 if TYPE_CHECKING:  # pragma: no cover

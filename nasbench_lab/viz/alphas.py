@@ -126,6 +126,8 @@ def alpha_trajectories(snapshot: dict[str, Any], group: str | None = None, cols:
     title = f"{snapshot.get('method', '')} {_kind_label(snapshot)} per edge"
     fig.update_layout(**base_layout(title, height or 170 * rows + 90))
     fig.update_annotations(font_size=11)
+    # the title pinned to the top: the lines under it (derived cell, alarm) have fixed places
+    fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=12)))
     return fig
 
 
@@ -207,15 +209,17 @@ def _placeholder(snapshot: dict[str, Any], name: str) -> go.Scatter:
 
 
 # short: three of these sit side by side under the trajectories
-_MONITOR_TITLES = {"skip": "skip edges (derived cell)", "eigenvalue": "dominant Hessian eigenvalue",
-                   "accuracy": "table accuracy of derived cell (%)"}
+# two short lines each: in a 1280 px window a monitor is ~190 px wide, and one long line ran
+# into its neighbour's and lost its "(%)" (issue 29)
+_MONITOR_TITLES = {"skip": "skip edges<br>(derived cell)", "eigenvalue": "Hessian eigenvalue<br>(dominant)",
+                   "accuracy": "derived cell<br>table accuracy (%)"}
 
 
 def _monitor_title(snapshot: dict[str, Any], name: str) -> str:
     if name == "accuracy" and not any(a is not None for a in snapshot["history"].get("table_acc", [])):
-        return "edge margin / relaxed val acc"
+        return "edge margin /<br>relaxed val acc"
     if name == "skip" and snapshot.get("space") == "darts":
-        return "skip edges (normal cell)"
+        return "skip edges<br>(normal cell)"
     return _MONITOR_TITLES[name]
 
 
@@ -237,6 +241,8 @@ def monitor_figure(snapshot: dict[str, Any], height: int = 280) -> go.Figure:
     _alarm_lines(fig, snapshot, 1, [1, 2, 3])
     fig.update_layout(**base_layout(f"{snapshot.get('method', '')}: collapse monitors", height))
     fig.update_annotations(font_size=11)
+    # the title pinned to the top: the lines under it (derived cell, alarm) have fixed places
+    fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=12)))
     _banner(fig, snapshot)
     return fig
 
@@ -303,18 +309,35 @@ def _copy_into(fig: go.Figure, src: go.Figure, row: int, col: int) -> None:
 
 
 def alpha_panel(snapshot: dict[str, Any], context: Any = None) -> go.Figure:
-    """The dashboard's view of a differentiable run: trajectories, derived cell, monitors, alarms."""
+    """The view of a differentiable run: trajectories, derived cell, monitors, alarms.
+
+    In a dashboard (``context`` a :class:`~nasbench_lab.viz.panels.PanelContext`) the derived
+    cell is not drawn again (the dashboard's "Current architecture" draws it): its accuracy is a
+    line above the monitors, which get the whole bottom row. Standalone (``context=None``, as in
+    notebook 04) the cell is drawn bottom left, its title inside its frame.
+    """
+    from nasbench_lab.viz.panels import PanelContext
+
     snapshot = _check(snapshot)
     edges = _edges(snapshot, None)
-    cols = max(_grid(len(edges)), 5)
+    draw_cell = not isinstance(context, PanelContext)
+    cols = max(_grid(len(edges)), 5 if draw_cell else 3)
     traj_rows = math.ceil(len(edges) / cols)
-    dag_span = cols - 3
     specs = [[{} for _ in range(cols)] for _ in range(traj_rows)]
-    specs.append([{"colspan": dag_span}] + [None] * (dag_span - 1) + [{}, {}, {}])
+    if draw_cell:
+        dag_span = cols - 3
+        spans = [dag_span, 1, 1, 1]
+    else:
+        dag_span = 0
+        spans = [cols // 3 + (i < cols % 3) for i in range(3)]
+    bottom_specs: list[Any] = []
+    for span in spans:
+        bottom_specs += [{"colspan": span}] + [None] * (span - 1)
+    specs.append(bottom_specs)
     titles = [t for *_, t in edges] + [""] * (traj_rows * cols - len(edges))
-    titles += [_cell_title(snapshot)] + [_monitor_title(snapshot, n) for n in ("skip", "eigenvalue", "accuracy")]
+    titles += ([""] if draw_cell else []) + [_monitor_title(snapshot, n) for n in ("skip", "eigenvalue", "accuracy")]
     fig = make_subplots(rows=traj_rows + 1, cols=cols, specs=specs, subplot_titles=titles,
-                        horizontal_spacing=0.035, vertical_spacing=0.09 if traj_rows < 4 else 0.05,
+                        horizontal_spacing=0.035, vertical_spacing=0.16 if traj_rows < 4 else 0.07,
                         row_heights=[1.0] * traj_rows + [1.5])
     legend: set[str] = set()
     yrange = weight_range(snapshot, edges)
@@ -325,12 +348,27 @@ def alpha_panel(snapshot: dict[str, Any], context: Any = None) -> go.Figure:
         fig.update_yaxes(range=yrange, row=r, col=c, showticklabels=c == 1, tickformat=".2f")
     _uniform_lines(fig, snapshot, edges, cols)
     bottom = traj_rows + 1
-    try:
-        dag = derived_cell_figure(snapshot, context)
-        _copy_into(fig, dag, bottom, 1)
-    except Exception as exc:  # noqa: BLE001 - a view must never take the dashboard down
-        fig.add_annotation(text=f"no DAG view ({type(exc).__name__})", showarrow=False, row=bottom, col=1)
-    mon_cols = [dag_span + 1, dag_span + 2, dag_span + 3]
+    if draw_cell:
+        try:
+            dag = derived_cell_figure(snapshot, context)
+            _copy_into(fig, dag, bottom, 1)
+        except Exception as exc:  # noqa: BLE001 - a view must never take the dashboard down
+            fig.add_annotation(text=f"no DAG view ({type(exc).__name__})", showarrow=False, row=bottom, col=1)
+        # its title inside its frame: in the gap above it read as the alpha plots' x-axis label
+        sub = fig.get_subplot(bottom, 1)
+        fig.add_annotation(text=_cell_title(snapshot), x=0, y=1, xanchor="left", yanchor="top",
+                           xref=f"{sub.xaxis.plotly_name.replace('axis', '')} domain",
+                           yref=f"{sub.yaxis.plotly_name.replace('axis', '')} domain", showarrow=False,
+                           font=dict(size=12, color="#333", weight="bold"), name="cell-title")
+        mon_cols = [dag_span + 1, dag_span + 2, dag_span + 3]
+    else:
+        mon_cols = [1, 1 + spans[0], 1 + spans[0] + spans[1]]
+        # a line under the panel's title (above the alarm banner when there is one), not in a gap
+        # between plots where it read as an axis label
+        fig.add_annotation(text=f"{_cell_title(snapshot)} · drawn under Current architecture", x=0, y=1,
+                           xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                           yshift=52 if snapshot.get("alarms") else 24, showarrow=False,
+                           font=dict(size=12, color="#333", weight="bold"), name="cell-title")
     for c, (name, traces) in zip(mon_cols, _monitor_traces(snapshot).items()):
         for tr in traces or [_placeholder(snapshot, name)]:
             fig.add_trace(tr, row=bottom, col=c)
@@ -343,9 +381,12 @@ def alpha_panel(snapshot: dict[str, Any], context: Any = None) -> go.Figure:
         head += " · " + ", ".join(extras)
     height = 150 * traj_rows + 360
     alarm = bool(snapshot.get("alarms"))
-    fig.update_layout(**base_layout(head, height, margin=dict(l=45, r=20, t=105 if alarm else 70, b=70),
+    top = (105 if alarm else 70) + (0 if draw_cell else 24)  # room for the derived cell's line
+    fig.update_layout(**base_layout(head, height, margin=dict(l=45, r=20, t=top, b=70),
                                     legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.06, yanchor="top")))
-    fig.update_annotations(font_size=10)
+    fig.update_annotations(font_size=11)
+    # the title pinned to the top: the lines under it (derived cell, alarm) have fixed places
+    fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=12)))
     _banner(fig, snapshot)
     if snapshot.get("levels"):
         fig.add_annotation(text="per-layer argmax levels: " + " ".join(map(str, snapshot["levels"])),

@@ -154,8 +154,10 @@ def _chain_parts(graph: nx.DiGraph) -> tuple[list[dict], dict]:
         # between the top and a second line, so "32×32" and "16×16" never run together
         narrow = hi == lo
         low = narrow and not low and k > 0 and bands[k - 1][2] == bands[k - 1][1]
+        # a one-layer band is ~40 px wide in a half-width panel: its label at 10 px (~32 px) stays
+        # inside it; at 11 px it ran over the band's edge (issue 29)
         annotations.append(dict(x=(lo + hi) / 2, y=0.48 if low else 0.72, text=f"<b>{_fmt_res(r)}</b>",
-                                showarrow=False, font=dict(size=11 if narrow else 12, color="#444"), yanchor="top"))
+                                showarrow=False, font=dict(size=10 if narrow else 12, color="#444"), yanchor="top"))
 
     # Edges: plain grey links; a drop in resolution (or a pooling edge) gets a red marker.
     ex, ey = [], []

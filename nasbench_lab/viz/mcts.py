@@ -217,7 +217,7 @@ def dendrogram(nodes: Sequence[Mapping[str, Any]], truth: Mapping[str, float] | 
     fig = go.Figure(traces)
     fig.update_layout(**base_layout(title or "Tree over architectures (leaf: arch (truth %))", height,
                                     margin=dict(l=55, r=20, t=50, b=110)))
-    fig.update_xaxes(tickvals=list(range(len(ticks))), ticktext=ticks, tickangle=-70, tickfont=dict(size=9))
+    fig.update_xaxes(tickvals=list(range(len(ticks))), ticktext=ticks, tickangle=-60, tickfont=dict(size=10))
     fig.update_yaxes(title_text="merge height")
     return fig
 
@@ -306,7 +306,9 @@ def mcts_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure:
         for tr in _link_traces(rows, 3):
             fig.add_trace(tr, row=1, col=2)
         fig.update_xaxes(visible=False, row=1, col=2)
-        fig.update_yaxes(title_text="depth", row=1, col=2)
+        # nodes sit at y = -depth (root on top): the ticks name the depth, 0 1 2 3, never -1 or -0.5
+        fig.update_yaxes(title_text="depth", tickvals=[-d for d in range(4)], ticktext=[str(d) for d in range(4)],
+                         row=1, col=2)
     else:
         fig.add_annotation(text="no tree yet (uniform warm-up)", x=0.5, y=0.8, xref="paper", yref="paper",
                            showarrow=False, font=dict(color=MUTED, size=13))
@@ -317,7 +319,7 @@ def mcts_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure:
                 tr.update(marker_showscale=False)  # the icicle's colour bar is enough
             fig.add_trace(tr, row=2, col=1)
         fig.update_xaxes(tickvals=list(range(len(ticks))), ticktext=ticks if len(ticks) <= 80 else None,
-                         tickangle=-70, tickfont=dict(size=8), row=2, col=1)
+                         tickangle=-60, tickfont=dict(size=10), row=2, col=1)
     elif second:
         top = set(sorted(truth, key=lambda a: -truth[a])[:5])
         xs, ys = _top_k_series(windows, top)

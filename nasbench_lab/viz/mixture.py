@@ -19,6 +19,20 @@ from plotly.subplots import make_subplots
 from nasbench_lab.viz.mcts import truth_map
 from nasbench_lab.viz.style import _FALLBACK, MUTED, base_layout, empty_figure
 
+#: up to this many models each gets a legend entry; more (the thesis runs 32) are told apart by
+#: colour and hover only, or the legend would outgrow the plots (issue 29: ~60 entries)
+MAX_LEGEND_MODELS = 8
+
+
+def model_colors(n: int) -> list[str]:
+    """One distinct colour per model: the categorical palette up to its size, else ``n`` colours
+    sampled evenly from a perceptual scale (the palette repeats after 10 colours)."""
+    if n <= len(_FALLBACK):
+        return list(_FALLBACK[:n])
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("Turbo", [i / (n - 1) for i in range(n)])
+
 
 def _matrix(name: str, values: Any, rows: int) -> np.ndarray:
     try:
@@ -41,9 +55,10 @@ def _heatmap(archs: list[str], P: np.ndarray, conditional: bool, truth: Mapping[
     Z = P / P.sum(1, keepdims=True) if conditional else P
     order = _order(archs, truth)
     y = [archs[i] + (f" ({truth[archs[i]]:.1f})" if archs[i] in truth else "") for i in order]
-    return go.Heatmap(z=Z[order], x=[f"model {m}" for m in range(P.shape[1])], y=y, colorscale="Blues",
+    # columns named by the model's number (the axis says "model"): 32 "model k" labels did not fit
+    return go.Heatmap(z=Z[order], x=[str(m) for m in range(P.shape[1])], y=y, colorscale="Blues",
                       showscale=showscale, colorbar=dict(title="p(m|c)" if conditional else "p(c,m)", thickness=12),
-                      hovertemplate="%{y} · %{x}<br>p = %{z:.4f}<extra></extra>", meta={"role": "p"})
+                      hovertemplate="%{y} · model %{x}<br>p = %{z:.4f}<extra></extra>", meta={"role": "p"})
 
 
 def mixture_heatmap(archs: Sequence[str], p: Any, conditional: bool = True,
@@ -56,7 +71,8 @@ def mixture_heatmap(archs: Sequence[str], p: Any, conditional: bool = True,
     fig = go.Figure(_heatmap(archs, P, conditional, truth or {}))
     fig.update_layout(**base_layout(title or ("Which model trains each configuration, p(m|c)" if conditional
                                               else "Balanced joint p(c, m)"), height))
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=9))
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=10))
+    fig.update_xaxes(title_text="model", type="category")
     return fig
 
 
@@ -65,12 +81,15 @@ def _accuracy_traces(archs: list[str], value: np.ndarray, seen: np.ndarray | Non
     order = _order(archs, truth)
     x = [archs[i] for i in order]
     traces = []
+    colors = model_colors(value.shape[1])
+    legend = value.shape[1] <= MAX_LEGEND_MODELS
     for m in range(value.shape[1]):
         v = value[order, m].copy()
         if seen is not None:
             v[~seen[order, m]] = np.nan
-        traces.append(go.Scatter(x=x, y=v, mode="markers", name=f"model {m}",
-                                 marker=dict(color=_FALLBACK[m % len(_FALLBACK)], size=[11 if best[i] == m else 6
+        traces.append(go.Scatter(x=x, y=v, mode="markers", name=f"model {m}", legendgroup=f"model {m}",
+                                 showlegend=legend,
+                                 marker=dict(color=colors[m], size=[11 if best[i] == m else 6
                                                                                          for i in order],
                                              symbol=["star" if best[i] == m else "circle" for i in order]),
                                  meta={"role": f"model{m}"}))
@@ -88,7 +107,7 @@ def model_accuracy(archs: Sequence[str], value: Any, p: Any | None = None, seen:
     S = None if seen is None else np.asarray(seen, bool)
     fig = go.Figure(_accuracy_traces(archs, A, S, np.argmax(P, 1), truth or {}))
     fig.update_layout(**base_layout(title or "Smoothed accuracy of each model (★ = model used for c)", height))
-    fig.update_xaxes(type="category", tickangle=-60, tickfont=dict(size=9))
+    fig.update_xaxes(type="category", tickangle=-60, tickfont=dict(size=10))
     fig.update_yaxes(title_text="a(c, m)")
     return fig
 
@@ -101,17 +120,28 @@ def marginal_history(history: Sequence[Mapping[str, Any]], title: str | None = N
     for tr, sec in _marginal_traces(history):
         fig.add_trace(tr, secondary_y=sec)
     fig.update_layout(**base_layout(title or "Balance: model marginals after IPF, KL to uniform", height))
-    fig.update_yaxes(title_text="p(m)", secondary_y=False)
-    fig.update_yaxes(title_text="KL(p(m)||U)", type="log", exponentformat="e", secondary_y=True)
+    _marginal_axes(fig, history)
     fig.update_xaxes(title_text="step")
     return fig
+
+
+def _marginal_axes(fig: go.Figure, history: Sequence[Mapping[str, Any]], **where: Any) -> None:
+    """p(m) on a linear axis from 0 with short ticks (near 1/M every model's line sits on a few
+    thousandths, and plotly's automatic ticks read 0.03487178); KL on a log axis in powers of ten."""
+    top = max((max(h["p_model"]) for h in history), default=1.0)
+    fig.update_yaxes(title_text="p(m)", range=[0, 1.15 * top], tickformat=".3~f", secondary_y=False, **where)
+    fig.update_yaxes(title_text="KL(p(m)||U)", type="log", exponentformat="power", showexponent="all",
+                     dtick=2, secondary_y=True, **where)  # every second power of ten: 10⁻¹⁰, 10⁻⁸...
 
 
 def _marginal_traces(history: Sequence[Mapping[str, Any]]) -> list[tuple[go.Scatter, bool]]:
     steps = [h["step"] for h in history]
     M = len(history[0]["p_model"])
+    colors = model_colors(M)
+    # a model's marginal shares its accuracy trace's legend entry (one entry per model, not two)
     out = [(go.Scatter(x=steps, y=[h["p_model"][m] for h in history], mode="lines", name=f"p(model {m})",
-                       line=dict(color=_FALLBACK[m % len(_FALLBACK)]), meta={"role": f"pm{m}"}), False)
+                       legendgroup=f"model {m}", showlegend=False,
+                       line=dict(color=colors[m]), meta={"role": f"pm{m}"}), False)
            for m in range(M)]
     out.append((go.Scatter(x=steps, y=[max(h["kl_before"], 1e-12) for h in history], mode="lines",
                            name="KL before IPF", line=dict(color=MUTED, dash="dash"), meta={"role": "kl_before"}), True))
@@ -127,27 +157,33 @@ def mixture_panel(snapshot: Mapping[str, Any], context: Any = None) -> go.Figure
         return empty_figure("no mixture yet", "Balanced mixture")
     truth = truth_map(getattr(context, "benchmark", None), archs)
     P = np.asarray(snapshot["p"], float)
-    fig = make_subplots(rows=2, cols=2, column_widths=[0.35, 0.65], row_heights=[0.55, 0.45],
+    many = P.shape[1] > MAX_LEGEND_MODELS
+    # the heatmap has a column per model: with many models it gets the wider share of the width
+    fig = make_subplots(rows=2, cols=2, column_widths=[0.45, 0.55] if many else [0.35, 0.65], row_heights=[0.55, 0.45],
                         specs=[[{"type": "heatmap", "rowspan": 2}, {"type": "xy"}], [None, {"secondary_y": True}]],
                         subplot_titles=["p(m | c)", "smoothed accuracy a(c, m)", "marginals p(m) and KL to uniform"],
-                        horizontal_spacing=0.2, vertical_spacing=0.22)
+                        horizontal_spacing=0.1, vertical_spacing=0.22)
     fig.add_trace(_heatmap(archs, P, True, truth, showscale=False), row=1, col=1)
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=8), row=1, col=1)
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=10), row=1, col=1)
+    fig.update_xaxes(title_text="model", type="category", row=1, col=1)
     seen = np.asarray(snapshot["seen"], bool) if snapshot.get("seen") is not None else None
     for tr in _accuracy_traces(archs, np.asarray(snapshot["value"], float), seen, np.argmax(P, 1), truth):
         fig.add_trace(tr, row=1, col=2)
-    fig.update_xaxes(type="category", showticklabels=len(archs) <= 60, tickangle=-60, tickfont=dict(size=8),
+    fig.update_xaxes(type="category", showticklabels=len(archs) <= 60, tickangle=-60, tickfont=dict(size=10),
                      row=1, col=2)
     hist = snapshot.get("history") or []
     if hist:
         for tr, sec in _marginal_traces(hist):
             fig.add_trace(tr, row=2, col=2, secondary_y=sec)
-        fig.update_yaxes(type="log", row=2, col=2, secondary_y=True)
+        _marginal_axes(fig, hist, row=2, col=2)
     ipf = snapshot.get("ipf") or {}
     status = (f"mixture of {snapshot.get('models')} supernets · step {snapshot.get('steps', 0)} · "
               f"τ = {snapshot.get('tau', float('nan')):.4g} · IPF {ipf.get('iterations', '?')} rounds, "
               f"KL {ipf.get('kl', float('nan')):.1e}")
-    fig.update_yaxes(exponentformat="e", row=2, col=2, secondary_y=True)
     fig.update_layout(**base_layout(status, 660, margin=dict(l=110, r=20, t=60, b=90),
                                     legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0)))
+    if many:
+        fig.add_annotation(text=f"colour = model ({P.shape[1]} models; hover a point for its number)", showarrow=False,
+                           xref="paper", yref="paper", x=1.0, y=-0.08, xanchor="right", yanchor="top",
+                           font=dict(size=11, color=MUTED))
     return fig

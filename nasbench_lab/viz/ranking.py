@@ -47,8 +47,10 @@ def ranking_scatter(df: pd.DataFrame, k: int = 10, title: str | None = None, hei
     tau = ranking_tau(df) if has_truth else float("nan")
     n = int((df.attrs.get("summary") or {}).get("n", len(df)))
     if title is None:
-        title = (f"Supernet ranking vs ground truth · Kendall τ = {tau:.3f} (n={n})" if has_truth
-                 else f"Supernet estimates (no ground truth, n={n})")
+        # the numbers on a second line: plotly's toolbar (top right, on hover) covered them at
+        # the end of one long line in a half-width panel (issue 29)
+        title = (f"Supernet ranking vs ground truth<br>Kendall τ = {tau:.3f} (n={n})" if has_truth
+                 else f"Supernet estimates<br>no ground truth, n={n}")
     est = df["estimate"].astype(float).to_numpy()
     # the estimated order: the table's tie-broken est_rank when it has one, else by estimate
     est_rank = (df["est_rank"].to_numpy(int) if "est_rank" in df.columns

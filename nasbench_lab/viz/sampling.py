@@ -22,6 +22,8 @@ from nasbench_lab.viz.style import HIGHLIGHT, REWARD_COLOR, base_layout, empty_f
 
 #: spaces up to this size get one bar per architecture (zeros included) in "auto" mode
 MAX_BARS = 100
+#: tick labels of the architecture axis (px): readable in a half-width panel (issue 29 saw ~7 px)
+TICK_SIZE = 11
 
 
 def _space(space: SearchSpace | str | None) -> SearchSpace | None:
@@ -109,7 +111,7 @@ def _arch_bars(counts: dict[str, float], sp: SearchSpace | None, benchmark: Any,
         annotations=[dict(xref="paper", x=0, yref="y", y=uniform, text="uniform", showarrow=False,
                           xanchor="left", yanchor="bottom", font=dict(size=10, color="#555"),
                           bgcolor="rgba(255,255,255,0.7)")],
-        xaxis=dict(title=dict(text=f"architecture, {order}"), tickangle=-60, tickfont=dict(size=9), type="category"),
+        xaxis=dict(title=dict(text=f"architecture, {order}"), tickangle=-60, tickfont=dict(size=TICK_SIZE), type="category"),
         yaxis=dict(title=dict(text="times trained")),
     )
     bar = dict(type="bar", x=keys, y=y, marker=marker, hovertext=hover, hoverinfo="text", name="samples",
@@ -188,7 +190,17 @@ def accuracy_distribution(benchmark: Any, arch: Arch | str | None = None, bins: 
     if int(bins) < 1:
         raise ValueError(f"bins: expected a positive number of bins, got {bins!r} (e.g. bins=60)")
     name = f"{getattr(benchmark, 'space', '')}/{getattr(benchmark, 'dataset', '')}".strip("/")
-    fig = go.Figure(go.Histogram(x=acc, nbinsx=int(bins), marker=dict(color=REWARD_COLOR, line=dict(color="white", width=0.5)),
+    # One layout that barely trains (digits: 67 % among 97-99 %) would stretch the axis and crush
+    # every other bar into one column: the axis keeps to the rest (Tukey's far fences), the bins
+    # are ``bins`` over that range (all data stays in the trace), and a note names what lies off it.
+    span = robust_range(acc)
+    off = 0 if span is None else int(((acc < span[0]) | (acc > span[1])).sum())
+    xbins = None
+    if off:
+        size = (span[1] - span[0]) / int(bins)
+        start = span[0] - size * np.ceil((span[0] - acc.min()) / size)
+        xbins = dict(start=float(start), end=float(acc.max() + size), size=float(size))
+    fig = go.Figure(go.Histogram(x=acc, nbinsx=int(bins), xbins=xbins, marker=dict(color=REWARD_COLOR, line=dict(color="white", width=0.5)),
                                  opacity=0.85, name="architectures", meta={"role": "hist"},
                                  hovertemplate="accuracy %{x}<br>%{y} architectures<extra></extra>"))
     subtitle = ""
@@ -204,6 +216,17 @@ def accuracy_distribution(benchmark: Any, arch: Arch | str | None = None, bins: 
                            text=f"<b>{arch}</b><br>{value:.2f}% · rank {rank}/{acc.size}",
                            font=dict(color=HIGHLIGHT, size=11), bgcolor="rgba(255,255,255,0.85)")
         subtitle = f" · top {top:.2g}%"
+    if off:
+        lo_out, hi_out = acc[acc < span[0]], acc[acc > span[1]]
+        parts = ([f"{lo_out.size} below, down to {lo_out.min():.1f}"] if lo_out.size else []) + (
+            [f"{hi_out.size} above, up to {hi_out.max():.1f}"] if hi_out.size else [])
+        fig.add_annotation(x=0, y=1.0, xref="paper", yref="paper", xanchor="left", yanchor="top", showarrow=False,
+                           text=f"off the axis: {'; '.join(parts)}", font=dict(size=11, color="#555"),
+                           bgcolor="rgba(255,255,255,0.85)", name="off-axis")
+        lo_x, hi_x = span
+        if arch is not None:  # the marked architecture stays on the axis even when it is the outlier
+            lo_x, hi_x = min(lo_x, value), max(hi_x, value)
+        fig.update_xaxes(range=[lo_x, hi_x])
     fig.update_layout(**base_layout(title or f"Accuracy distribution {name} (n={acc.size}){subtitle}", height,
                                     showlegend=False, bargap=0.02))
     fig.update_xaxes(title_text=getattr(benchmark, "metric", "accuracy (%)"))

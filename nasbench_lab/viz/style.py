@@ -81,7 +81,8 @@ def base_layout(title: str = "", height: int = 320, **kwargs) -> dict:
         template=TEMPLATE,
         title=dict(text=title, x=0.02, xanchor="left", font=dict(size=15)),
         height=height,
-        margin=dict(l=55, r=20, t=50, b=45),
+        # a title of several lines (``<br>``) gets the room for them above the plot
+        margin=dict(l=55, r=20, t=50 + 18 * str(title).count("<br>"), b=45),
         font=dict(family=FONT, size=12),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
     )
@@ -89,13 +90,30 @@ def base_layout(title: str = "", height: int = 320, **kwargs) -> dict:
     return layout
 
 
+#: a placeholder's message is wrapped to lines of at most this many characters (a half-width
+#: panel is ~500 px: one long line ran past both edges, issue 29)
+WRAP = 56
+
+
+def wrap_text(message: str, width: int = WRAP) -> str:
+    """``message`` with ``<br>`` between lines of at most ``width`` characters (existing
+    ``<br>`` kept; words never split)."""
+    import textwrap
+
+    return "<br>".join(line for part in str(message).split("<br>")
+                       for line in (textwrap.wrap(part, width) or [""]))
+
+
 def empty_figure(message: str, title: str = "", height: int = 320) -> go.Figure:
-    """A blank figure that says why it is blank (no data yet, no benchmark...)."""
+    """A blank figure that says why it is blank (no data yet, no benchmark...): the message,
+    wrapped, in a light dashed frame where the plot will be, so the title heads a panel."""
     fig = go.Figure()
     fig.update_layout(**base_layout(title, height))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+    fig.update_xaxes(visible=False, range=[0, 1])
+    fig.update_yaxes(visible=False, range=[0, 1])
+    fig.add_shape(type="rect", xref="paper", yref="paper", x0=0, x1=1, y0=0, y1=1,
+                  line=dict(color="#dddddd", width=1, dash="dot"), fillcolor="#fafafa", layer="below")
+    fig.add_annotation(text=wrap_text(message), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                        font=dict(size=13, color=MUTED))
     return fig
 

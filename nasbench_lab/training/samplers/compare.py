@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from nasbench_lab import benchmarks
 from nasbench_lab import validation as V
+from nasbench_lab.progress import progress as tqdm
 from nasbench_lab.training import samplers
 from nasbench_lab.training.ranking import find_benchmark, rank_supernet
 from nasbench_lab.training.trainer import Trainer
