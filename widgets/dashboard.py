@@ -50,6 +50,7 @@ from ._common import (
     table_html,
 )
 from .export import ExportButton
+from .interference import InterferencePanel
 
 #: metrics drawn as curves when the job reports them, in this order of preference
 CURVE_PRIORITY = ("loss", "reward", "regret", "best_so_far", "val_loss", "acc", "accuracy")
@@ -189,6 +190,13 @@ class RunDashboard(AutoRefresh):
         self.tau_box = box(self.tau_fig, "50%", display="none")
         self.summary = W.HTML(self._summary_html())
         self.budget_fig = figure_widget(budget_figure([], [], self.budget)) if self.budget else None
+        # gradient interference (issue 28): shown when the job measures it (interference_every) or an event arrives
+        ievery = cfg.get("interference_every")
+        self.interference = InterferencePanel(self.space, getattr(run.job, "interference", None),
+                                              int(ievery) if isinstance(ievery, int) and ievery > 0 else None)
+        self._interference_box = W.Box([self.interference.widget], layout=W.Layout(
+            width="100%", display="flex" if isinstance(ievery, int) and ievery > 0 else "none"))
+        self._interference_pending: tuple[int | None, dict[str, Any]] | None = None
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
@@ -206,7 +214,7 @@ class RunDashboard(AutoRefresh):
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
         self.widget = card([header, controls, self.export.output, self.alarm, self.error, box(self.curves), box(self.panel),
                             *([box(self.budget_fig)] if self.budget_fig is not None else []),
-                            self._row2, self._row3])
+                            self._interference_box, self._row2, self._row3])
         self._update_buttons(run.status)
 
     def _arrange(self, ranking: bool) -> None:
@@ -307,7 +315,9 @@ class RunDashboard(AutoRefresh):
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
         extra = [self.budget_fig] if self.budget_fig is not None else []
-        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra]
+        ifig = self.interference
+        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra,
+                ifig.fig, ifig.left, ifig.right]
 
     @property
     def refreshing(self) -> bool:
@@ -350,6 +360,13 @@ class RunDashboard(AutoRefresh):
                 self._on_ranking(ev.step, ev.data)
             elif ev.kind == "alarm":
                 self._on_alarm(ev.step, ev.data)
+            elif ev.kind == "interference":
+                self._interference_pending = (ev.step, dict(ev.data))  # the newest one is drawn
+        if self._interference_pending is not None:
+            step, data = self._interference_pending
+            self._interference_pending = None
+            self._interference_box.layout.display = "flex"
+            self.interference.update(step, data)
         self._extend_curves(new)
         self._update_status()
         now = time.monotonic()

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from nasbench_lab import validation as V
 from nasbench_lab.spaces import Arch, SearchSpace
 
-__all__ = ["Group", "Interference", "parameter_groups", "measure", "measure_trainer", "op_matrices",
+__all__ = ["Group", "Interference", "InterferenceMonitor", "resolution_split", "parameter_groups", "measure", "measure_trainer", "op_matrices",
            "spread_archs", "XU_TREND", "SCOPES"]
 
 #: which groups the cosines compare: every shared one, only the searched candidate ops, or
@@ -465,3 +465,66 @@ def resolution_split(pairs: pd.DataFrame, space: SearchSpace) -> pd.DataFrame:
         rows.append({"layer": col[4:], "same_pairs": len(same), "same_mean": same.mean() if len(same) else np.nan,
                      "differ_pairs": len(diff), "differ_mean": diff.mean() if len(diff) else np.nan})
     return pd.DataFrame(rows)
+
+
+class InterferenceMonitor:
+    """The live instrument of a :class:`~nasbench_lab.training.Trainer` (``interference_every``):
+    a fixed small set of children (``"spread"``: ladders over the space, chosen once; ``"top"``:
+    the best mean reward seen so far, filled up with the spread set; or the user's pick with
+    :meth:`pick`) measured on the same training images every time."""
+
+    def __init__(self, space: SearchSpace, k: int = 8, how: str = "spread", images: int = 64, seed: int = 0) -> None:
+        V.integer("interference_archs", k, min=2, example=8)
+        V.choice("interference_pick", how, ("spread", "top"))
+        self.space, self.k, self.how, self.images, self.seed = space, int(k), how, int(images), int(seed)
+        self.rewards: dict[str, list[float]] = {}  # arch -> [sum, count] of the rewards seen ("top")
+        self.picked: list[str] | None = None
+        self.history: list[dict[str, Any]] = []  # one summary per measurement
+        self._spread: list[str] | None = None
+
+    def observe(self, arch: Arch, reward: float) -> None:
+        if self.how == "top":
+            r = self.rewards.setdefault(str(arch), [0.0, 0.0])
+            r[0] += float(reward)
+            r[1] += 1.0
+
+    def pick(self, archs: Sequence[Any] | None) -> None:
+        """Measure these children from now on (None: back to the configured choice). Thread-safe:
+        the training thread reads the list at its next measurement."""
+        if archs is None:
+            self.picked = None
+            return
+        parsed = [str(self.space.parse(a)) for a in _check_archs(self.space, archs)]
+        if len(set(parsed)) < 2:
+            raise ValueError(f"archs: pick at least two different architectures, got {parsed}")
+        self.picked = list(dict.fromkeys(parsed))
+
+    def archs(self) -> tuple[list[str], str]:
+        """The children to measure now and how they were chosen."""
+        if self.picked is not None:
+            return list(self.picked), "your pick"
+        if self._spread is None:
+            self._spread = [str(a) for a in spread_archs(self.space, self.k, seed=self.seed)]
+        if self.how == "top" and self.rewards:
+            ranked = sorted(self.rewards, key=lambda a: -self.rewards[a][0] / self.rewards[a][1])[: self.k]
+            fill = [a for a in self._spread if a not in ranked][: self.k - len(ranked)]
+            return ranked + fill, f"top {len(ranked)} by mean reward" + (f" + {len(fill)} spread" if fill else "")
+        return list(self._spread), "spread (ladders)"
+
+    def measure(self, trainer: Any, archs: Sequence[Any] | None = None) -> dict[str, Any]:
+        chosen, how = (list(archs), "given") if archs is not None else self.archs()
+        res = measure_trainer(trainer, chosen, images=self.images)
+        res.meta.update({"step": int(trainer.step_count), "pick": how, "space": self.space.name})
+        data = res.to_dict()
+        self.history.append({"step": int(trainer.step_count), **res.summary()})
+        return data
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rewards": {a: list(v) for a, v in self.rewards.items()}, "picked": self.picked,
+                "history": list(self.history), "spread": self._spread}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rewards = {a: list(v) for a, v in state.get("rewards", {}).items()}
+        self.picked = state.get("picked")
+        self.history = list(state.get("history", []))
+        self._spread = state.get("spread")

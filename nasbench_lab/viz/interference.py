@@ -1,0 +1,132 @@
+"""Views of gradient interference (issue 28, :mod:`nasbench_lab.training.interference`).
+
+* :func:`interference_figure`: the live panel: the children's pairwise cosine matrix (ordered by
+  a clustering, so agreeing children form blocks), the cosine against the number of differing
+  decisions beside the published trend (Xu et al. 2022), and which layers carry the conflict;
+* :func:`cosine_vs_distance`: that curve alone, from a pairs table (the shipped CSVs);
+* :func:`layer_profile`: per-layer cosine of chosen pairs (the pooling space's early vs late).
+
+All take the plain data of :meth:`Interference.to_dict` / :meth:`Interference.pairs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from nasbench_lab.viz.style import HIGHLIGHT, MUTED, REWARD_COLOR, base_layout, empty_figure
+
+#: the diverging scale of the cosine: red = the two children pull apart, blue = together
+COSINE_SCALE = "RdBu"
+
+
+def _labels(n: int) -> list[str]:
+    return [f"#{i}" for i in range(n)]
+
+
+def interference_figure(data: Mapping[str, Any] | None, reference: Mapping[str, Any] | None = None,
+                        height: int = 440, title: str | None = None) -> go.Figure:
+    """The live panel from one measurement (``Interference.to_dict()``, or an ``"interference"``
+    event's data): matrix | cosine vs distance | per layer. Matrix cells are labelled ``#i`` (the
+    child's index in ``data["archs"]``); hovering shows both architectures."""
+    if not data or not data.get("archs"):
+        return empty_figure("the first interference measurement appears after interference_every steps",
+                            "Gradient interference", height)
+    archs = [str(a) for a in data["archs"]]
+    C = np.array([[np.nan if v is None else float(v) for v in row] for row in data["cosine"]], float)
+    D = np.asarray(data["distance"], int)
+    order = [int(i) for i in data.get("order") or range(len(archs))]
+    lab = _labels(len(archs))
+    s = data.get("summary") or {}
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.33, 0.27], horizontal_spacing=0.09,
+                        subplot_titles=("pairwise cosine (clustered)", "cosine vs differing decisions",
+                                        "mean cosine per layer"))
+    hover = [[f"{lab[i]} {archs[i]}<br>{lab[j]} {archs[j]}<br>distance {D[i, j]}" for j in order] for i in order]
+    fig.add_trace(go.Heatmap(z=C[np.ix_(order, order)], x=[lab[j] for j in order], y=[lab[i] for i in order],
+                             zmin=-1, zmax=1, zmid=0, colorscale=COSINE_SCALE, customdata=hover,
+                             colorbar=dict(title="cos", thickness=10, x=0.355, len=0.9),
+                             hovertemplate="%{customdata}<br>cos = %{z:.3f}<extra></extra>",
+                             meta={"role": "matrix"}), 1, 1)
+    bd = pd.DataFrame(data.get("by_distance") or {})
+    if len(bd):
+        fig.add_trace(go.Scatter(x=bd["distance"], y=bd["mean"],
+                                 error_y=dict(type="data", array=bd["sd"].fillna(0).tolist(), visible=True, thickness=1),
+                                 mode="lines+markers", name="measured (mean ± sd)", line=dict(color=REWARD_COLOR),
+                                 customdata=bd["pairs"],
+                                 hovertemplate="distance %{x}: cos %{y:.3f} (%{customdata} pairs)<extra></extra>",
+                                 meta={"role": "measured"}), 1, 2)
+    if reference:
+        fig.add_trace(go.Scatter(x=reference["distance"], y=reference["cosine"], mode="lines", name="Xu et al. 2022 (shape)",
+                                 line=dict(color=MUTED, dash="dash"), hovertemplate=f"{reference.get('source', '')}"
+                                 "<br>%{x}: %{y:.2f}<extra></extra>", meta={"role": "reference"}), 1, 2)
+    layers = data.get("layers") or {}
+    names = list(layers.get("layer") or [])
+    if names:
+        means = [np.nan if v is None else float(v) for v in layers["mean"]]
+        neg = [np.nan if v is None else float(v) for v in layers.get("negative") or [None] * len(names)]
+        fig.add_trace(go.Bar(y=names, x=means, orientation="h", meta={"role": "layers"},
+                             marker=dict(color=means, colorscale=COSINE_SCALE, cmin=-1, cmax=1),
+                             customdata=neg, hovertemplate="%{y}: mean cos %{x:.3f}<br>pairs pulling apart: "
+                             "%{customdata:.0%}<extra></extra>"), 1, 3)
+    fig.update_yaxes(autorange="reversed", row=1, col=1, tickfont=dict(size=9))
+    fig.update_yaxes(autorange="reversed", row=1, col=3, tickfont=dict(size=9))
+    fig.update_xaxes(title_text="Hamming distance" if data.get("space") != "pooling" else "distance",
+                     dtick=1, row=1, col=2)
+    fig.update_yaxes(title_text="cosine", row=1, col=2)
+    fig.update_xaxes(title_text="cosine", row=1, col=3)
+    step = data.get("step")
+    head = title or "Gradient interference"
+    mean = s.get("mean_cosine")
+    detail = (f" · step {step}" if step is not None else "") + f" · {len(archs)} children ({data.get('pick', '')})"
+    if isinstance(mean, float) and np.isfinite(mean):
+        detail += f" · mean cos {mean:+.3f}, {s.get('negative_fraction', 0):.0%} of pairs opposed"
+    fig.update_layout(**base_layout(head + detail, height))
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", x=0.38, y=-0.18, font=dict(size=10)))
+    return fig
+
+
+def cosine_vs_distance(pairs: pd.DataFrame | Mapping[str, pd.DataFrame], reference: Mapping[str, Any] | None = None,
+                       column: str = "cosine", title: str = "Cosine of shared gradients vs differing decisions",
+                       height: int = 360) -> go.Figure:
+    """Mean ± sd of ``column`` per distance of one or several pairs tables (``{label: pairs}``)."""
+    from nasbench_lab.training.interference import by_distance
+
+    tables = {"measured": pairs} if isinstance(pairs, pd.DataFrame) else dict(pairs)
+    fig = go.Figure()
+    colors = [REWARD_COLOR, HIGHLIGHT, "#2ca02c", "#9467bd"]
+    for n, (label, df) in enumerate(tables.items()):
+        bd = by_distance(df, column)
+        fig.add_trace(go.Scatter(x=bd["distance"], y=bd["mean"], mode="lines+markers", name=label,
+                                 error_y=dict(type="data", array=bd["sd"].fillna(0).tolist(), visible=True),
+                                 line=dict(color=colors[n % len(colors)]), customdata=bd["pairs"],
+                                 hovertemplate="%{x}: %{y:.3f} (%{customdata} pairs)<extra></extra>",
+                                 meta={"role": "measured"}))
+    if reference:
+        fig.add_trace(go.Scatter(x=reference["distance"], y=reference["cosine"], mode="lines",
+                                 name="Xu et al. 2022 (shape)", line=dict(color=MUTED, dash="dash"),
+                                 meta={"role": "reference"}))
+    fig.update_layout(**base_layout(title, height))
+    fig.update_layout(xaxis_title="differing decisions", yaxis_title=column)
+    return fig
+
+
+def layer_profile(pairs: pd.DataFrame, chosen: Sequence[tuple[str, str]], title: str = "Cosine per layer",
+                  height: int = 340) -> go.Figure:
+    """Per-layer cosine (the ``cos:<layer>`` columns) of chosen pairs, one line each."""
+    cols = [c for c in pairs.columns if c.startswith("cos:")]
+    fig = go.Figure()
+    for a, b in chosen:
+        row = pairs[((pairs["a"] == a) & (pairs["b"] == b)) | ((pairs["a"] == b) & (pairs["b"] == a))]
+        if not len(row):
+            raise ValueError(f"chosen: the pair ({a}, {b}) is not in the table")
+        fig.add_trace(go.Scatter(x=[c[4:] for c in cols], y=row.iloc[0][cols].astype(float), mode="lines+markers",
+                                 name=f"{a} vs {b}", meta={"role": "pair"}))
+    fig.add_hline(y=0, line=dict(color=MUTED, width=1))
+    fig.update_layout(**base_layout(title, height))
+    fig.update_layout(yaxis_title="cosine", xaxis_title="layer")
+    return fig
