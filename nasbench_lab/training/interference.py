@@ -51,7 +51,7 @@ from nasbench_lab import validation as V
 from nasbench_lab.spaces import Arch, SearchSpace
 
 __all__ = ["Group", "Interference", "InterferenceMonitor", "resolution_split", "parameter_groups", "measure", "measure_trainer", "op_matrices",
-           "spread_archs", "XU_TREND", "SCOPES"]
+           "op_matrices_trainer", "spread_archs", "XU_TREND", "SCOPES"]
 
 #: which groups the cosines compare: every shared one, only the searched candidate ops, or
 #: "auto" (the searched ops where the supernet has any, else every group: the pooling space)
@@ -351,12 +351,19 @@ def measure_trainer(trainer: Any, archs: Sequence[Any], batch: tuple[torch.Tenso
     BN on batch statistics (no running statistics touched), its autocast and memory layout.
     ``batch``: default the first ``images`` (default ``batch_size``) unaugmented training images,
     the same every time, so successive measurements compare."""
+    batch, context = _trainer_batch(trainer, images, batch)
+    return measure(trainer.net, batch, archs, trainer.space, scope=scope, context=context, distance=distance)
+
+
+def _trainer_batch(trainer: Any, images: int | None, batch: tuple[torch.Tensor, torch.Tensor] | None = None
+                   ) -> tuple[tuple[torch.Tensor, torch.Tensor], Callable[[], Any]]:
+    """The measured batch (the first ``images`` training images unless given, in the supernet's
+    layout) and the context of a training forward that changes nothing (batch-statistics BN, autocast)."""
     if batch is None:
         n = images if images is not None else trainer.cfg.batch_size
         V.positive_int("images", n, example=64)
         n = min(int(n), int(trainer.data.train_x.shape[0]))
         batch = (trainer.data.train_x[:n], trainer.data.train_y[:n])
-    x, y = trainer._layout(batch[0]), batch[1]
 
     def context() -> Any:
         import contextlib
@@ -366,7 +373,14 @@ def measure_trainer(trainer: Any, archs: Sequence[Any], batch: tuple[torch.Tenso
         stack.enter_context(trainer._autocast())
         return stack
 
-    return measure(trainer.net, (x, y), archs, trainer.space, scope=scope, context=context, distance=distance)
+    return (trainer._layout(batch[0]), batch[1]), context
+
+
+def op_matrices_trainer(trainer: Any, bases: Sequence[Any] | int = 1, images: int | None = None,
+                        seed: int = 0) -> dict[str, Any]:
+    """:func:`op_matrices` on a Trainer's supernet, measured as :func:`measure_trainer` measures."""
+    batch, context = _trainer_batch(trainer, images)
+    return op_matrices(trainer.net, batch, trainer.space, bases=bases, seed=seed, context=context)
 
 
 def op_matrices(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], space: SearchSpace,

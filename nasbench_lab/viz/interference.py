@@ -130,3 +130,22 @@ def layer_profile(pairs: pd.DataFrame, chosen: Sequence[tuple[str, str]], title:
     fig.update_layout(**base_layout(title, height))
     fig.update_layout(yaxis_title="cosine", xaxis_title="layer")
     return fig
+
+
+def op_matrix_figure(om: Mapping[str, Any], title: str = "GM-NAS gradient matching: op × op cosine per edge",
+                     height: int = 330) -> go.Figure:
+    """One heatmap per decision of :func:`~nasbench_lab.training.interference.op_matrices`: the
+    cosine of the shared weights' gradients when that decision takes op i vs op j."""
+    n = len(om["levels"])
+    fig = make_subplots(rows=1, cols=n, subplot_titles=list(om["levels"]), horizontal_spacing=0.02)
+    for k in range(n):
+        labels = [str(o).replace("nor_conv_", "conv").replace("skip_connect", "skip").replace("avg_pool_3x3", "avg")
+                  for o in om["options"][k]]
+        z = np.array([[np.nan if v is None else float(v) for v in row] for row in om["matrices"][k]], float)
+        fig.add_trace(go.Heatmap(z=z, x=labels, y=labels, zmin=-1, zmax=1, zmid=0, colorscale=COSINE_SCALE,
+                                 showscale=k == n - 1, colorbar=dict(title="cos", thickness=10),
+                                 hovertemplate=f"{om['levels'][k]}: %{{y}} vs %{{x}}<br>cos %{{z:.3f}}<extra></extra>",
+                                 meta={"role": "op_matrix"}), 1, k + 1)
+        fig.update_yaxes(autorange="reversed", showticklabels=k == 0, row=1, col=k + 1)
+    fig.update_layout(**base_layout(title + f" ({len(om['bases'])} base architecture(s))", height))
+    return fig
