@@ -247,3 +247,13 @@ def test_cli_prints_tables_and_writes_one_row_per_pair(tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse: the flag named, exit 2
         main(["interference", "--archs", "0"])
     assert "--archs: expected a positive integer" in capsys.readouterr().err
+
+
+def test_live_ladders_only_hold_children_with_weights_on_a_live_path():
+    sp = spaces.get("nb201")
+    archs = I.spread_archs(sp, 12, seed=0, live_only=True)
+    assert len(archs) == 12 and all(I.carries_weights(sp, a) for a in archs)
+    # node 2 feeds nothing (edge 3<-2 is none): its convolutions are dead, the skip 0->3 carries no weight
+    dead = sp.parse("|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|")
+    assert not I.carries_weights(sp, dead)
+    assert I.carries_weights(spaces.get("pooling"), spaces.get("pooling").default)

@@ -51,7 +51,7 @@ from nasbench_lab import validation as V
 from nasbench_lab.spaces import Arch, SearchSpace
 
 __all__ = ["Group", "Interference", "InterferenceMonitor", "resolution_split", "parameter_groups", "measure", "measure_trainer", "op_matrices",
-           "op_matrices_trainer", "spread_archs", "XU_TREND", "SCOPES"]
+           "op_matrices_trainer", "carries_weights", "spread_archs", "XU_TREND", "SCOPES"]
 
 #: which groups the cosines compare: every shared one, only the searched candidate ops, or
 #: "auto" (the searched ops where the supernet has any, else every group: the pooling space)
@@ -434,12 +434,21 @@ def op_matrices(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], space:
 
 
 # ------------------------------------------------------------------------ choosing the children
-def spread_archs(space: SearchSpace, k: int, seed: int = 0) -> list[Arch]:
+def carries_weights(space: SearchSpace, arch: Arch) -> bool:
+    """Whether a child has a searched op with weights on a live path. NB-201 cells whose
+    convolutions all feed dead nodes (or none at all) share no searched weight with anyone:
+    a live panel of such children would be empty. Other spaces: always True."""
+    paths = getattr(space, "ops_on_paths", None)
+    return True if paths is None else any("conv" in op for path in paths(arch) for op in path)
+
+
+def spread_archs(space: SearchSpace, k: int, seed: int = 0, live_only: bool = False) -> list[Arch]:
     """``k`` distinct architectures on *ladders*: each ladder starts at a uniform draw and walks
     to the neighbour farthest (Hamming) from its start, one move at a time, for ``num_levels``
     moves. On a product space rung ``i`` and rung ``j`` of a ladder differ in exactly ``|i - j|``
     decisions, so every distance from 1 to the number of decisions is measured (uniform pairs
-    of NB-201 almost never differ in fewer than 3 of its 6 edges)."""
+    of NB-201 almost never differ in fewer than 3 of its 6 edges). ``live_only``: only children
+    that :func:`carries_weights` (the live panel's choice)."""
     V.positive_int("k", k, example=8)
     rng = np.random.default_rng(seed)
     k = min(int(k), space.size) if space.numerable else int(k)
@@ -448,11 +457,13 @@ def spread_archs(space: SearchSpace, k: int, seed: int = 0) -> list[Arch]:
     while len(out) < k and tries < 100 * k:
         tries += 1
         start = cur = space.sample(rng)
+        if live_only and not carries_weights(space, cur):
+            continue
         out.setdefault(cur, None)
         for _ in range(space.num_levels):
             if len(out) >= k:
                 break
-            nbrs = [a for a in space.neighbours(cur) if a not in out]
+            nbrs = [a for a in space.neighbours(cur) if a not in out and (not live_only or carries_weights(space, a))]
             if not nbrs:
                 break
             d = np.array([sum(u != v for u, v in zip(a.genes, start.genes)) for a in nbrs])
@@ -518,7 +529,7 @@ class InterferenceMonitor:
         if self.picked is not None:
             return list(self.picked), "your pick"
         if self._spread is None:
-            self._spread = [str(a) for a in spread_archs(self.space, self.k, seed=self.seed)]
+            self._spread = [str(a) for a in spread_archs(self.space, self.k, seed=self.seed, live_only=True)]
         if self.how == "top" and self.rewards:
             ranked = sorted(self.rewards, key=lambda a: -self.rewards[a][0] / self.rewards[a][1])[: self.k]
             fill = [a for a in self._spread if a not in ranked][: self.k - len(ranked)]

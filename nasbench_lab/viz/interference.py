@@ -43,23 +43,27 @@ def interference_figure(data: Mapping[str, Any] | None, reference: Mapping[str, 
     order = [int(i) for i in data.get("order") or range(len(archs))]
     lab = _labels(len(archs))
     s = data.get("summary") or {}
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.33, 0.27], horizontal_spacing=0.09,
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.38, 0.34, 0.28], horizontal_spacing=0.1,
                         subplot_titles=("pairwise cosine (clustered)", "cosine vs differing decisions",
                                         "mean cosine per layer"))
     hover = [[f"{lab[i]} {archs[i]}<br>{lab[j]} {archs[j]}<br>distance {D[i, j]}" for j in order] for i in order]
-    fig.add_trace(go.Heatmap(z=C[np.ix_(order, order)], x=[lab[j] for j in order], y=[lab[i] for i in order],
+    z = [[None if not np.isfinite(v) else float(v) for v in row] for row in C[np.ix_(order, order)]]
+    # nested lists, not a 2-D array: the live view decodes 1-D binary arrays only (widgets/_figure.py)
+    fig.add_trace(go.Heatmap(z=z, x=[lab[j] for j in order], y=[lab[i] for i in order],
                              zmin=-1, zmax=1, zmid=0, colorscale=COSINE_SCALE, customdata=hover,
-                             colorbar=dict(title="cos", thickness=10, x=0.355, len=0.9),
+                             colorbar=dict(title=dict(text="cos", side="right"), orientation="h", thickness=8, len=0.3,
+                                           x=0.19, xanchor="center", y=-0.2, yanchor="top"),
                              hovertemplate="%{customdata}<br>cos = %{z:.3f}<extra></extra>",
                              meta={"role": "matrix"}), 1, 1)
     bd = pd.DataFrame(data.get("by_distance") or {})
-    if len(bd):
-        fig.add_trace(go.Scatter(x=bd["distance"], y=bd["mean"],
-                                 error_y=dict(type="data", array=bd["sd"].fillna(0).tolist(), visible=True, thickness=1),
-                                 mode="lines+markers", name="measured (mean ± sd)", line=dict(color=REWARD_COLOR),
-                                 customdata=bd["pairs"],
-                                 hovertemplate="distance %{x}: cos %{y:.3f} (%{customdata} pairs)<extra></extra>",
-                                 meta={"role": "measured"}), 1, 2)
+    if not len(bd):  # no pair shares a weight yet: an empty curve, so the panel keeps its traces
+        bd = pd.DataFrame({"distance": [], "mean": [], "sd": [], "pairs": []})
+    fig.add_trace(go.Scatter(x=bd["distance"], y=bd["mean"],
+                             error_y=dict(type="data", array=bd["sd"].fillna(0).tolist(), visible=True, thickness=1),
+                             mode="lines+markers", name="measured (mean ± sd)", line=dict(color=REWARD_COLOR),
+                             customdata=bd["pairs"],
+                             hovertemplate="distance %{x}: cos %{y:.3f} (%{customdata} pairs)<extra></extra>",
+                             meta={"role": "measured"}), 1, 2)
     if reference:
         fig.add_trace(go.Scatter(x=reference["distance"], y=reference["cosine"], mode="lines", name="Xu et al. 2022 (shape)",
                                  line=dict(color=MUTED, dash="dash"), hovertemplate=f"{reference.get('source', '')}"
@@ -67,17 +71,20 @@ def interference_figure(data: Mapping[str, Any] | None, reference: Mapping[str, 
     layers = data.get("layers") or {}
     names = list(layers.get("layer") or [])
     if names:
-        means = [np.nan if v is None else float(v) for v in layers["mean"]]
-        neg = [np.nan if v is None else float(v) for v in layers.get("negative") or [None] * len(names)]
-        fig.add_trace(go.Bar(y=names, x=means, orientation="h", meta={"role": "layers"},
-                             marker=dict(color=means, colorscale=COSINE_SCALE, cmin=-1, cmax=1),
+        means = [None if v is None or not np.isfinite(v) else float(v) for v in layers["mean"]]
+        neg = [None if v is None or not np.isfinite(v) else float(v)
+               for v in layers.get("negative") or [None] * len(names)]
+        fig.add_trace(go.Bar(y=names, x=means, orientation="h", meta={"role": "layers"}, showlegend=False,
+                             marker=dict(color=[0.0 if v is None else v for v in means], colorscale=COSINE_SCALE,
+                                         cmin=-1, cmax=1),
                              customdata=neg, hovertemplate="%{y}: mean cos %{x:.3f}<br>pairs pulling apart: "
                              "%{customdata:.0%}<extra></extra>"), 1, 3)
-    fig.update_yaxes(autorange="reversed", row=1, col=1, tickfont=dict(size=9))
+    # category axes: plotly.js reads "#3" as the number 3 (it strips "#", "$", "%" from numbers)
+    fig.update_xaxes(type="category", row=1, col=1, tickfont=dict(size=9))
+    fig.update_yaxes(type="category", autorange="reversed", row=1, col=1, tickfont=dict(size=9))
     fig.update_yaxes(autorange="reversed", row=1, col=3, tickfont=dict(size=9))
     fig.update_xaxes(title_text="Hamming distance" if data.get("space") != "pooling" else "distance",
                      dtick=1, row=1, col=2)
-    fig.update_yaxes(title_text="cosine", row=1, col=2)
     fig.update_xaxes(title_text="cosine", row=1, col=3)
     step = data.get("step")
     head = title or "Gradient interference"
@@ -86,7 +93,8 @@ def interference_figure(data: Mapping[str, Any] | None, reference: Mapping[str, 
     if isinstance(mean, float) and np.isfinite(mean):
         detail += f" · mean cos {mean:+.3f}, {s.get('negative_fraction', 0):.0%} of pairs opposed"
     fig.update_layout(**base_layout(head + detail, height))
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", x=0.38, y=-0.18, font=dict(size=10)))
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", x=0.42, xanchor="left", y=-0.2, yanchor="top", font=dict(size=10)),
+                      margin=dict(b=90))
     return fig
 
 
