@@ -191,11 +191,13 @@ class RunDashboard(AutoRefresh):
         self.summary = W.HTML(self._summary_html())
         self.budget_fig = figure_widget(budget_figure([], [], self.budget)) if self.budget else None
         # gradient interference (issue 28): shown when the job measures it (interference_every) or an event arrives
+        # (built only then: every figure model is one more for the browser to initialise)
         ievery = cfg.get("interference_every")
-        self.interference = InterferencePanel(self.space, getattr(run.job, "interference", None),
-                                              int(ievery) if isinstance(ievery, int) and ievery > 0 else None)
-        self._interference_box = W.Box([self.interference.widget], layout=W.Layout(
-            width="100%", display="flex" if isinstance(ievery, int) and ievery > 0 else "none"))
+        self._interference_every = int(ievery) if isinstance(ievery, int) and ievery > 0 else None
+        self.interference: InterferencePanel | None = None
+        self._interference_box = W.Box(layout=W.Layout(width="100%"))
+        if self._interference_every:
+            self._show_interference()
         self._interference_pending: tuple[int | None, dict[str, Any]] | None = None
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
@@ -216,6 +218,14 @@ class RunDashboard(AutoRefresh):
                             *([box(self.budget_fig)] if self.budget_fig is not None else []),
                             self._interference_box, self._row2, self._row3])
         self._update_buttons(run.status)
+
+    def _show_interference(self) -> InterferencePanel:
+        """The interference panel, built on first use."""
+        if self.interference is None:
+            self.interference = InterferencePanel(self.space, getattr(self.run.job, "interference", None),
+                                                  self._interference_every)
+            self._interference_box.children = [self.interference.widget]
+        return self.interference
 
     def _arrange(self, ranking: bool) -> None:
         self._ranking_shown = ranking
@@ -315,9 +325,8 @@ class RunDashboard(AutoRefresh):
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
         extra = [self.budget_fig] if self.budget_fig is not None else []
-        ifig = self.interference
         return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra,
-                ifig.fig, ifig.left, ifig.right]
+                *(self.interference.figures if self.interference is not None else [])]
 
     @property
     def refreshing(self) -> bool:
@@ -365,8 +374,7 @@ class RunDashboard(AutoRefresh):
         if self._interference_pending is not None:
             step, data = self._interference_pending
             self._interference_pending = None
-            self._interference_box.layout.display = "flex"
-            self.interference.update(step, data)
+            self._show_interference().update(step, data)
         self._extend_curves(new)
         self._update_status()
         now = time.monotonic()

@@ -42,10 +42,10 @@ class InterferencePanel:
         self.fig.on_point_click(self._on_click)
         self.pair_text = W.HTML("<span style='color:#777;font-size:12px'>click a cell of the matrix to put its two "
                                 "children side by side</span>")
-        self.left = figure_widget(empty_figure("", "child A", 240))
-        self.right = figure_widget(empty_figure("", "child B", 240))
-        self.pair_row = W.HBox([box(self.left, "50%"), box(self.right, "50%")],
-                               layout=W.Layout(width="100%", display="none"))
+        # the pair's two DAG figures are built at the first click (fewer models for the browser to start)
+        self.left: Any = None
+        self.right: Any = None
+        self.pair_row = W.HBox(layout=W.Layout(width="100%"))
         self.pick_text = W.Textarea(placeholder="your pick: one architecture per line (e.g. [4,3,3])",
                                     layout=W.Layout(width="420px", height="54px"))
         self.pick_button = W.Button(description="Use my pick", tooltip="measure these children from the next "
@@ -55,6 +55,11 @@ class InterferencePanel:
         picker = row([self.pick_text, self.pick_button, self.message]) if monitor is not None else W.HTML("")
         self.widget = W.VBox([section_title("Where the supernet fights itself"), box(self.fig), self.pair_text,
                               self.pair_row, picker], layout=W.Layout(width="100%"))
+
+    @property
+    def figures(self) -> list:
+        """Its FigureWidgets (the matrix panel, and the pair's two DAGs once shown)."""
+        return [f for f in (self.fig, self.left, self.right) if f is not None]
 
     def update(self, step: int | None, data: dict[str, Any]) -> None:
         """Draw one measurement (the FigureWidget is updated in place)."""
@@ -94,10 +99,13 @@ class InterferencePanel:
         d = data["distance"][i][j]
         self.pair_text.value = (f"<div style='font-size:13px'><b>#{i}</b> vs <b>#{j}</b>: distance {d}, cosine "
                                 + ("— (no shared weights)" if cos is None else f"<b>{cos:+.3f}</b>") + "</div>")
+        if self.left is None:
+            self.left = figure_widget(empty_figure("", "child A", 240))
+            self.right = figure_widget(empty_figure("", "child B", 240))
+            self.pair_row.children = [box(self.left, "50%"), box(self.right, "50%")]
         for fw, name, arch in ((self.left, f"#{i}", a), (self.right, f"#{j}", b)):
             if self.space is None:
                 copy_figure(fw, empty_figure(html.escape(arch), name, 240))
                 continue
             title, lines = arch_title(f"child {name}", arch_caption(self.space, arch), width=44)
             copy_figure(fw, dag_figure(self.space, arch, height=230 + 17 * lines, title=title, title_lines=lines))
-        self.pair_row.layout.display = "flex"

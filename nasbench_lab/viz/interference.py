@@ -81,7 +81,9 @@ def interference_figure(data: Mapping[str, Any] | None, reference: Mapping[str, 
                              "%{customdata:.0%}<extra></extra>"), 1, 3)
     # category axes: plotly.js reads "#3" as the number 3 (it strips "#", "$", "%" from numbers)
     fig.update_xaxes(type="category", row=1, col=1, tickfont=dict(size=9))
-    fig.update_yaxes(type="category", autorange="reversed", row=1, col=1, tickfont=dict(size=9))
+    # the first child of the order on top, by the category order (a live view keeps its first autorange)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=[lab[i] for i in reversed(order)],
+                     row=1, col=1, tickfont=dict(size=9))
     fig.update_yaxes(autorange="reversed", row=1, col=3, tickfont=dict(size=9))
     fig.update_xaxes(title_text="Hamming distance" if data.get("space") != "pooling" else "distance",
                      dtick=1, row=1, col=2)
