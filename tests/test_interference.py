@@ -257,3 +257,34 @@ def test_live_ladders_only_hold_children_with_weights_on_a_live_path():
     dead = sp.parse("|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|none~2|")
     assert not I.carries_weights(sp, dead)
     assert I.carries_weights(spaces.get("pooling"), spaces.get("pooling").default)
+
+
+def test_dashboard_draws_each_measurement_and_a_click_shows_the_pair():
+    """The run emits "interference" events every k steps; the dashboard draws the latest in place;
+    a click on a matrix cell (as the browser sends it) shows the two children with their numbers."""
+    from nasbench_lab.runs import Run
+    from nasbench_lab.training import Trainer
+    from nasbench_lab.widgets import RunDashboard
+
+    job = Trainer(space="pooling", dataset="digits", steps=4, batch_size=8, rank_at_end=False,
+                  interference_every=2, interference_archs=3, interference_images=8)
+    run = Run(job)
+    dash = RunDashboard(run, auto_refresh=False)
+    run.start()
+    assert run.wait(timeout=600) == "finished", run.error
+    events = run.events.since(0, kinds="interference")
+    assert [e.step for e in events] == [2, 4] and len(job.interference.history) == 2
+    dash.refresh(force_slow=True)
+    panel = dash.interference
+    assert panel.updates == 1 and "step 4" in panel.fig.layout.title.text  # the newest one
+    data = events[-1].data
+    labels = list(panel.fig.data[0].x)
+    panel.fig.click(labels[-1], labels[0])  # the top row, the last column
+    i, j = int(labels[0][1:]), int(labels[-1][1:])
+    want = data["cosine"][i][j]
+    assert f"#{i}</b> vs <b>#{j}</b>: distance {data['distance'][i][j]}, cosine <b>{want:+.3f}" in panel.pair_text.value
+    assert panel.left.layout.title.text.startswith(f"child #{i}") and panel.right.layout.title.text.startswith(f"child #{j}")
+    # the pick box: a bad architecture is named inline, two good ones are measured next
+    assert not panel.use_pick("[4,3]") and "pooling" in panel.message.value
+    assert panel.use_pick("[4,3,3]\n[1,1,8]") and job.interference.archs() == (["[4,3,3]", "[1,1,8]"], "your pick")
+    dash.close()
