@@ -311,6 +311,8 @@ _PLUGINS = {
     "latency": ("nasbench_lab.spaces.latency_cli", "per-op latency lookup table on a device, checked end to end"),
     "proxies": ("nasbench_lab.proxies.cli", "zero-cost proxies of N architectures on one batch: Spearman/Kendall vs the table"),
     "reproduce": ("nasbench_lab.reproduce.cli", "a thesis table on real data, beside the thesis' numbers (--list)"),
+    "interference": ("nasbench_lab.training.interference_cli",
+                     "gradient interference between a supernet's children: cosine vs distance, per layer"),
     "export": ("nasbench_lab.exporter.cli", "write a found network as arch.json + model.safetensors + plain model.py"),
 }
 

@@ -21,7 +21,8 @@ small ESM that draws that state with ``Plotly.react`` whenever it changes. plotl
 several changes into one message.
 
 What is kept: zoom and legend clicks survive live updates (``layout.uirevision``). What is not:
-plotly's browser-to-kernel callbacks (``on_click``, selections); nothing here uses them.
+plotly's browser-to-kernel callbacks (``on_click``, selections); in their place a click on a
+point (a heatmap cell) reaches :meth:`LiveFigure.on_point_click` as one custom message.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ export default {
     model.on("change:_widget_data", draw);
     model.on("change:_widget_layout", draw);
     await Plotly.newPlot(gd, ...state());
+    // a click on a point (a heatmap cell): its coordinates to the kernel (LiveFigure.on_point_click)
+    gd.on("plotly_click", (ev) => {
+      const points = ((ev && ev.points) || []).map((p) => ({ x: p.x, y: p.y, curve: p.curveNumber }));
+      if (points.length) model.send({ event: "click", points });
+    });
     drawn = true;
     if (dirty) draw();
     // plotly sizes a figure to its container once; follow the container (cells, tabs, window)
@@ -163,6 +169,7 @@ class LiveFigure(go.FigureWidget):
     _nbl_hold = 0
     _nbl_dirty = False
     _nbl_live = False
+    _nbl_clicks: list | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         plotly_library()  # before this figure's own model, so plotly.js is on its way
@@ -179,6 +186,22 @@ class LiveFigure(go.FigureWidget):
             self._nbl_hold -= 1
             if not self._nbl_hold and self._nbl_dirty:
                 self.sync()
+
+    def on_point_click(self, callback: Any) -> None:
+        """``callback(points)`` on a click in the browser; ``points``: ``[{"x", "y", "curve"}]``."""
+        if not self._nbl_clicks:
+            self._nbl_clicks = []
+            self.on_msg(self._nbl_message)
+        self._nbl_clicks.append(callback)
+
+    def click(self, x: Any, y: Any, curve: int = 0) -> None:
+        """What a browser click on the point (``x``, ``y``) does (scripts and tests)."""
+        self._nbl_message(self, {"event": "click", "points": [{"x": x, "y": y, "curve": curve}]}, [])
+
+    def _nbl_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "click" and isinstance(content.get("points"), list):
+            for cb in list(self._nbl_clicks or []):
+                cb(content["points"])
 
     def sync(self) -> None:
         """Send the whole figure (data and layout in one message) to the browser."""

@@ -51,6 +51,7 @@ from ._common import (
 )
 from ._static import StaticCopy
 from .export import ExportButton
+from .interference import InterferencePanel
 
 #: metrics drawn as curves when the job reports them, in this order of preference
 CURVE_PRIORITY = ("loss", "reward", "regret", "best_so_far", "val_loss", "acc", "accuracy")
@@ -191,6 +192,15 @@ class RunDashboard(StaticCopy, AutoRefresh):
         self.tau_box = box(self.tau_fig, "50%", display="none")
         self.summary = W.HTML(self._summary_html())
         self.budget_fig = figure_widget(budget_figure([], [], self.budget)) if self.budget else None
+        # gradient interference (issue 28): shown when the job measures it (interference_every) or an event arrives
+        # (built only then: every figure model is one more for the browser to initialise)
+        ievery = cfg.get("interference_every")
+        self._interference_every = int(ievery) if isinstance(ievery, int) and ievery > 0 else None
+        self.interference: InterferencePanel | None = None
+        self._interference_box = W.Box(layout=W.Layout(width="100%"))
+        if self._interference_every:
+            self._show_interference()
+        self._interference_pending: tuple[int | None, dict[str, Any]] | None = None
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
@@ -208,8 +218,16 @@ class RunDashboard(StaticCopy, AutoRefresh):
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
         self.widget = card([header, controls, self.export.output, self.alarm, self.error, box(self.curves), box(self.panel),
                             *([box(self.budget_fig)] if self.budget_fig is not None else []),
-                            self._row2, self._row3])
+                            self._interference_box, self._row2, self._row3])
         self._update_buttons(run.status)
+
+    def _show_interference(self) -> InterferencePanel:
+        """The interference panel, built on first use."""
+        if self.interference is None:
+            self.interference = InterferencePanel(self.space, getattr(self.run.job, "interference", None),
+                                                  self._interference_every)
+            self._interference_box.children = [self.interference.widget]
+        return self.interference
 
     def _arrange(self, ranking: bool) -> None:
         self._ranking_shown = ranking
@@ -330,7 +348,8 @@ class RunDashboard(StaticCopy, AutoRefresh):
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
         extra = [self.budget_fig] if self.budget_fig is not None else []
-        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra]
+        return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra,
+                *(self.interference.figures if self.interference is not None else [])]
 
     @property
     def refreshing(self) -> bool:
@@ -373,6 +392,12 @@ class RunDashboard(StaticCopy, AutoRefresh):
                 self._on_ranking(ev.step, ev.data)
             elif ev.kind == "alarm":
                 self._on_alarm(ev.step, ev.data)
+            elif ev.kind == "interference":
+                self._interference_pending = (ev.step, dict(ev.data))  # the newest one is drawn
+        if self._interference_pending is not None:
+            step, data = self._interference_pending
+            self._interference_pending = None
+            self._show_interference().update(step, data)
         self._extend_curves(new)
         self._update_status()
         now = time.monotonic()

@@ -66,6 +66,12 @@ class TrainerConfig:
     rank_images: int | None = None  # validation images per architecture when ranking (None: all)
     rank_at_end: bool = True
     rank_every: int = 0  # rank with the supernet every k steps ("ranking" events, snapshot "rankings"); 0: off
+    # measure gradient interference every k steps on a small fixed set of children ("interference"
+    # events; issue 28, nasbench_lab.training.interference); 0: off
+    interference_every: int = 0
+    interference_archs: int = 8  # children measured (K)
+    interference_pick: str = "spread"  # "spread" (ladders over the space) or "top" (best mean reward so far)
+    interference_images: int = 64  # training images in the measured batch (the same every time)
     # sample only inside this band (issue 17, thesis §3.5.4): "flops:[0.99,1]*330M", "params<=5M" or
     # {"metric": "flops", "target": 330e6, "band": [0.99, 1]}; every sampler takes it (Budget.parse)
     budget: str | dict[str, Any] | None = None
@@ -84,6 +90,14 @@ class TrainerConfig:
             V.positive_int(name, getattr(self, name), example=V.default_of(TrainerConfig, name))
         V.positive_int("rank_images", self.rank_images, example=256, none=True)
         V.nonnegative_int("rank_every", self.rank_every, example=250)
+        V.nonnegative_int("interference_every", self.interference_every, example=50)
+        if self.interference_every > self.steps:
+            raise ValueError(f"interference_every: {self.interference_every} is more than steps={self.steps}, so "
+                             f"nothing would be measured; use at most {self.steps} (e.g. interference_every="
+                             f"{max(1, self.steps // 4)}), or 0 for none")
+        V.integer("interference_archs", self.interference_archs, min=2, example=8)
+        V.positive_int("interference_images", self.interference_images, example=64)
+        V.choice("interference_pick", self.interference_pick, ("spread", "top"))
         if self.rank_every > self.steps:  # it would never rank before the end, without a word
             raise ValueError(f"rank_every (--rank-every): {self.rank_every} is more than steps={self.steps}, so no "
                              f"periodic ranking would happen; use at most {self.steps} (e.g. rank_every="
@@ -185,6 +199,13 @@ class Trainer(Job):
         self.rankings: list[dict[str, Any]] = []  # periodic ranking summaries (rank_every)
         self._accumulated = 0  # paths whose gradients wait for the next optimizer step
         self._update_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # their shared minibatch
+        #: the gradient-interference monitor (interference_every > 0), its summaries so far
+        self.interference: Any = None
+        if config.interference_every:
+            from nasbench_lab.training.interference import InterferenceMonitor
+
+            self.interference = InterferenceMonitor(self.space, config.interference_archs, config.interference_pick,
+                                                    config.interference_images, seed=config.seed)
         #: the step at which the supernet last started from fresh weights (:meth:`reinitialize`):
         #: the weights that rank at the end trained on the steps since then
         self.fresh_at = 0
@@ -227,6 +248,10 @@ class Trainer(Job):
         self.step_count += 1
         if self.cfg.rank_every and self.step_count % self.cfg.rank_every == 0 and not self.done:
             self._rank_now()
+        if self.interference is not None:
+            self.interference.observe(arch, reward_f)
+            if self.step_count % self.cfg.interference_every == 0:
+                self.measure_interference()
         out = {"loss": loss_f, "reward": reward_f, "lr": lr, "arch": str(arch)}
         if self.band is not None:  # the live view plots it against the band
             out[self.band.budget.metric] = self.band.cost_of(arch)
@@ -258,6 +283,18 @@ class Trainer(Job):
         self.rankings.append({"step": self.step_count, **summary})
         self.emit("ranking", summary=summary, periodic=True)
 
+    def measure_interference(self, archs: list[Arch | str] | None = None) -> dict[str, Any]:
+        """Run the interference instrument now (on ``archs``, or the monitor's set) and emit it as
+        an ``"interference"`` event; returns the event's data."""
+        from nasbench_lab.training.interference import InterferenceMonitor
+
+        if self.interference is None:
+            self.interference = InterferenceMonitor(self.space, self.cfg.interference_archs, self.cfg.interference_pick,
+                                                    self.cfg.interference_images, seed=self.cfg.seed)
+        data = self.interference.measure(self, archs)
+        self.emit("interference", **{k: v for k, v in data.items() if k != "step"})  # the event has its step
+        return data
+
     def finish(self) -> dict[str, Any] | None:
         self._emit_warnings()
         if not self.cfg.rank_at_end:
@@ -278,6 +315,7 @@ class Trainer(Job):
             "scheduler": self.scheduler.state_dict(),
             "sampler": self.sampler.state_dict(),
             "rankings": list(self.rankings),
+            "interference": self.interference.state_dict() if self.interference is not None else None,
             "gen": self.gen.get_state(),
             "train_perm": self._train_perm, "train_pos": self._train_pos,
             "val_perm": self._val_perm, "val_pos": self._val_pos,
@@ -296,6 +334,8 @@ class Trainer(Job):
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
         self.rankings = list(state.get("rankings", []))
+        if self.interference is not None and state.get("interference"):
+            self.interference.load_state_dict(state["interference"])
         self.gen.set_state(state["gen"].cpu() if hasattr(state["gen"], "cpu") else state["gen"])
         def to(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(self.device)
