@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nasbench_lab import spaces
+from nasbench_lab import benchmarks, spaces
 from nasbench_lab.search import Arena, strategies
 from nasbench_lab.search.strategies.simple import default_rea_sizes
 
@@ -82,3 +82,45 @@ def test_exercise_02_1_population_as_large_as_the_budget_is_random_search():
     assert np.array_equal(a[a.strategy == "random"]["arch"].to_numpy(), a[a.strategy == "rea"]["arch"].to_numpy())
     text = notebook_text("02_blackbox_search.ipynb")
     assert f"population_size={q['QUERIES']}" in text and "exactly random search" in text
+
+
+# ----------------------------------------------------------------------------- 01: search spaces
+def nb201_output_cut(cell: str) -> bool:
+    """True when every path from the input (node 0) to the output (node 3) crosses a none edge."""
+    nodes = [[t.split("~") for t in part.strip("|").split("|")] for part in cell.split("+")]
+    reach = {0}
+    for i, edges in enumerate(nodes, start=1):
+        if any(op != "none" and int(j) in reach for op, j in edges):
+            reach.add(i)
+    return 3 not in reach
+
+
+def test_nb201_output_cut_by_hand():
+    assert nb201_output_cut("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert not nb201_output_cut("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert nb201_output_cut("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_1x1~2|")  # node 2 unreached
+    assert not nb201_output_cut("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|")
+
+
+def test_exercises_01_are_what_the_tables_say():
+    text = notebook_text("01_search_spaces.ipynb")
+    nb = benchmarks.get("nb201", "cifar10")
+    best = nb.table["acc"].max()
+    near = nb.table[nb.table["acc"] >= best - 1]
+    assert f"{len(near):,} of {len(nb):,} cells, {near['iso'].nunique():,} distinct networks" in text
+    pool = benchmarks.get("pooling", "cifar10").frame().sort_values("acc", ascending=False)
+    top, ref = pool.iloc[0], pool.set_index("arch").loc["[4,3,3]"]
+    layout = spaces.get("pooling").layout(spaces.get("pooling").parse(top["arch"]))
+    assert f"`{top['arch']}` ({top['acc']:.2f} %): {layout[0]} of its {sum(layout)}" in text
+    assert f"{layout[1]} at 16×16 and {layout[2]} at 8×8" in text and layout[0] > layout[1]
+    assert f"`[4,3,3]` ({ref['acc']:.2f} %, rank {int(ref['rank'])} of {len(pool)}" in text
+    # exercise 3: every cell whose output is cut off scores chance
+    cut = nb.frame()[nb.frame()["arch"].map(nb201_output_cut)]
+    assert len(cut) > 100 and np.allclose(cut["acc"], 10.0, atol=0.05)
+    assert "gives every such cell 10.0 % (chance)" in text
+    # exercise 4: width at fixed depth against depth at fixed width
+    mf = benchmarks.get("nbmacro", "cifar10").frame()
+    m = mf.groupby([mf["arch"].str.count("0"), mf["arch"].str.count("2")])["acc"].mean()
+    assert (f"gains {m[2, 6] - m[2, 0]:.2f} points ({m[2, 0]:.2f} → {m[2, 6]:.2f} %, mean over the table), while "
+            f"removing 2 identities at 0 MB6_K5 layers gains {m[0, 0] - m[2, 0]:.2f} points ({m[2, 0]:.2f} → "
+            f"{m[0, 0]:.2f} %) and removing 5 (from 7 to 2) gains {m[2, 0] - m[7, 0]:.2f}") in text
