@@ -137,11 +137,15 @@ def _store(path: str | None) -> Any:
 
 
 def _follow(run: Any, total: int, desc: str) -> None:
-    """A progress bar fed from the run's event log (the training thread never waits for it)."""
+    """Progress bars fed from the run's event log (the training thread never waits for them):
+    the steps, then the ranking phase (the supernet scoring every architecture, which on a CPU can
+    take longer than the training), each on stderr with tqdm's rate and remaining time."""
     from tqdm.auto import tqdm
 
     seq = 0
-    with tqdm(total=total, desc=desc, unit="step") as bar:
+    bar = tqdm(total=total, desc=desc, unit="step")
+    ranking = None
+    try:
         while True:
             evs = run.events.since(seq)
             if evs:
@@ -153,9 +157,35 @@ def _follow(run: Any, total: int, desc: str) -> None:
                     post = {k: f"{v:.3f}" for k, v in last.data.items() if isinstance(v, float)}
                     bar.set_postfix(post, refresh=False)
                     bar.refresh()
+                phases = [e for e in evs if e.kind == "phase" and e.data.get("phase") == "ranking"]
+                if phases:
+                    done, n = int(phases[-1].data.get("done", 0)), int(phases[-1].data.get("total", 0))
+                    if ranking is None or ranking.total != n or done < ranking.n:
+                        if ranking is not None:
+                            ranking.close()
+                        what = "periodic ranking" if phases[-1].data.get("periodic") else "ranking"
+                        ranking = tqdm(total=n, desc=f"{desc}: {what}", unit="arch", leave=False)
+                    ranking.n = done
+                    ranking.refresh()
             if run.status in ("finished", "failed", "stopped"):
                 break
             time.sleep(0.2)
+    finally:
+        if ranking is not None:
+            ranking.close()
+        bar.close()
+
+
+def _summary_line(summary: dict[str, Any]) -> str:
+    """A run's summary in the words of the README's glossary (``Kendall τ (all ranked) 0.296``)."""
+    from nasbench_lab.metrics import summary_label
+
+    def fmt(k: str, v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) and k.startswith(("kendall", "spearman")) else (
+            f"{v:.4g}" if isinstance(v, float) else str(v))
+    same = summary.get("selected_true_rank") == summary.get("selected_truth_rank_in_space")
+    return "; ".join(f"{summary_label(k)} {fmt(k, v)}" for k, v in summary.items()
+                     if not (k == "selected_true_rank" and same))  # the whole space ranked: one true rank
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -191,10 +221,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run.run_id} {run.status} in {dt:.1f} s; checkpoint {run.checkpoint_path}")
         periodic = getattr(job, "rankings", None)
         if periodic:
-            print("\nKendall tau vs step (--rank-every):")
+            print("\nKendall τ vs step (--rank-every):")
             cols = [c for c in ("step", "kendall_tau", "kendall_tau_top10", "selected_true_rank")
                     if c in periodic[0]]
-            _print_table(pd.DataFrame(periodic)[cols], "{:+.3f}")
+            from nasbench_lab.metrics import summary_label
+
+            table = pd.DataFrame(periodic)[cols]
+            _print_table(table.rename(columns={c: summary_label(c) for c in cols if c != "step"}), "{:+.3f}")
         ranking = getattr(job, "ranking", None)
         if ranking is not None and len(ranking):
             cols = [c for c in ("arch", "estimate", "est_rank", "truth", "truth_rank") if c in ranking]
@@ -202,8 +235,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_table(ranking[cols].head(args.top))
         if summary:
             shown = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
-            print("summary: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in shown.items()))
+            print("summary: " + _summary_line(shown))
             summaries.append({"seed": seed, "seconds": dt, **shown})
     if len(summaries) > 1:
         df = pd.DataFrame(summaries)

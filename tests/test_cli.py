@@ -71,7 +71,7 @@ def test_run_prints_ranking_against_groundtruth(capsys):
     assert code == 0, err
     assert out.count("ranking of 36 architectures") == 2
     # the ranking table has the truth columns for the 3 architectures in the tiny ground truth
-    assert re.search(r"kendall_tau=", out) and "mean ± std" in out
+    assert re.search(r"Kendall τ \(all ranked\) [+-]?\d\.\d{3}", out) and "mean ± std" in out
     code, out, _ = run_cli(capsys, "runs")
     assert out.count("finished") == 2
 
@@ -98,9 +98,9 @@ def test_run_thesis_samplers_with_options_and_tau_vs_step(capsys, method, option
                              "--rank-images", "16", "--rank-every", "5", "--options", json.dumps(options))
     assert code == 0, err
     # two periodic rankings (steps 5 and 10 minus the last, which is the final ranking) then the final table
-    table = out.split("Kendall tau vs step (--rank-every):")[1].split("ranking of 36")[0]
+    table = out.split("Kendall τ vs step (--rank-every):")[1].split("ranking of 36")[0]
     assert re.search(r"^\s*5\s+[+-]\d\.\d{3}", table, re.M), table
-    assert "ranking of 36 architectures" in out and "kendall_tau=" in out
+    assert "ranking of 36 architectures" in out and "Kendall τ (all ranked)" in out
     code, out, _ = run_cli(capsys, "runs")
     assert f"pooling/{method}/seed0" in out
 

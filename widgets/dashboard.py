@@ -22,7 +22,7 @@ import pandas as pd
 
 from nasbench_lab import spaces
 from nasbench_lab.errors import describe
-from nasbench_lab.metrics import ranking_summary
+from nasbench_lab.metrics import ranking_summary, summary_label
 from nasbench_lab.runs import Run
 from nasbench_lab.spaces import SearchSpace
 from nasbench_lab.viz.budget import budget_figure
@@ -553,7 +553,7 @@ class RunDashboard(AutoRefresh):
         if self.benchmark is not None:
             rows.append(("ground truth", f"{self.benchmark.space}/{self.benchmark.dataset}"))
         if self._tau["all"]:
-            rows.append(("Kendall τ", f"<b>{self._tau['all'][-1]:.3f}</b>"))
+            rows.append((summary_label("kendall_tau"), f"<b>{self._tau['all'][-1]:.3f}</b>"))
         rows += summary_rows(ranking or {}, skip=("kendall_tau", "benchmark"))
         if run.store is not None:
             path = html.escape(str(run.store.path))
