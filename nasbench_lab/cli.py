@@ -88,11 +88,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     nbrs = sp.neighbours(arch)
     rows = [{"neighbour": str(a), **({"accuracy": bench.query(a), "rank": bench.rank(a)} if bench else {})}
             for a in nbrs]
-    print(f"\n{len(nbrs)} neighbours (one decision changed):")
     df = pd.DataFrame(rows)
     if bench:
         df = df.sort_values("accuracy", ascending=False)
-    _print_table(df.head(args.neighbours))
+    shown = min(args.neighbours, len(nbrs))
+    if shown == len(nbrs):
+        listed = f"all {shown} listed"
+    else:
+        which = "none" if not shown else (f"the {shown} most accurate" if bench else f"the first {shown}")
+        listed = f"{which} listed (--neighbours {len(nbrs)} lists all)"
+    print(f"\n{len(nbrs)} neighbours (one decision changed), {listed}" + (":" if shown else ""))
+    if shown:
+        _print_table(df.head(shown))
     return 0
 
 
@@ -287,17 +294,48 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_row(config: Any, summary: Any) -> dict[str, str]:
+    """method, space/dataset and Kendall τ (all ranked) of one stored run, from its JSON records
+    (a damaged or foreign record shows blanks, never stops the listing)."""
+    def load(text: Any) -> dict[str, Any]:
+        try:
+            value = json.loads(text) if isinstance(text, str) and text else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    cfg, summ = load(config), load(summary)
+    method = cfg.get("method") or cfg.get("strategies") or cfg.get("methods") or ""
+    if isinstance(method, list):
+        method = ",".join(map(str, method))
+    method = str(method)
+    space = "/".join(str(cfg[k]) for k in ("space", "dataset") if cfg.get(k))
+    tau = summ.get("kendall_tau")
+    return {"method": method if len(method) <= 18 else method[:17] + "…", "space": space,
+            "τ (all ranked)": f"{tau:+.3f}" if isinstance(tau, int | float) and tau == tau else ""}
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args.store)
     df = store.runs()
     if df.empty:
         print(f"no runs yet in {store.path}")
         return 0
+    df = df.head(args.limit).copy()
+    extra = pd.DataFrame([_run_row(c, s) for c, s in zip(df["config"], df["summary"])], index=df.index)
+    df = pd.concat([df, extra], axis=1)
     df["progress"] = df["step"].astype(str) + "/" + df["total_steps"].astype(str)
+    df["started (UTC)"] = df["created"].dt.strftime("%Y-%m-%d %H:%M").fillna("")
     ended = df["status"].isin(["interrupted", "stopped", "failed"])
-    df["resume from"] = [(r if isinstance(r, str) else "none (no checkpoint)") if e else ""
-                         for r, e in zip(df["resume_from"], ended)]
-    _print_table(df[["id", "name", "kind", "status", "progress", "created", "resume from"]].head(args.limit))
+    cols = ["id", "method", "space", "status", "progress", "τ (all ranked)", "started (UTC)"]
+    with pd.option_context("display.max_rows", 500, "display.width", 200):
+        print(df[cols].to_string(index=False))
+    print("τ (all ranked): Kendall τ of the supernet order against the ground truth")
+    print("(README, \"Words used throughout\"); one run in full: nasbench-lab report ID")
+    if ended.any():  # the checkpoint paths are long: one line each, under the table
+        print("\nresume from (stopped, failed or interrupted runs):")
+        for rid, path in zip(df.loc[ended, "id"], df.loc[ended, "resume_from"]):
+            print(f"  {rid}  {path if isinstance(path, str) else 'none (no checkpoint)'}")
     if (df["status"] == "interrupted").any():
         print("\ninterrupted: the process died without recording an end (killed, or its machine went down); "
               "continue one with Run.resume('<id>')")
