@@ -167,3 +167,62 @@ def test_00_exercise_1_quotes_the_thesis_table():
     v = TABLE_5_1_POOLING.thesis_values
     text = notebook_text("00_start_here.ipynb")
     assert f"uniform τ = {v['Uniform']['kendall_tau']:.2f}, strict fairness {v['Strict fairness']['kendall_tau']:.2f}" in text
+
+
+# ----------------------------------------------------------------------------- 04: the shipped DARTS runs
+def test_04_collapse_text_is_what_the_shipped_runs_show():
+    import pandas as pd
+
+    runs = {m: pd.read_csv(NOTEBOOKS / "results" / f"darts_nb201_digits_{m}.csv") for m in ("darts", "gdas", "darts-minus")}
+
+    def free(cell: str) -> int:
+        return sum(t.split("~")[0] in ("skip_connect", "avg_pool_3x3", "none") for t in cell.split("|") if "~" in t)
+
+    text = notebook_text("04_darts_and_collapse.ipynb")
+    assert all((r["skip_count"] < 3).all() for r in runs.values()) and "No run reaches 3 skip edges" in text
+    d = runs["darts"]
+    f = d["arch"].map(free)
+    cut = int(np.isclose(d["table_acc"], 10.0).sum())
+    assert cut == int(d["arch"].map(nb201_output_cut).sum())
+    assert f"DARTS ends with {f.min()} to {f.max()} of 6 edges parameter-free and {cut} of its {len(d)} cells cut off" in text
+    g = runs["gdas"]
+    assert f"GDAS ends with all 6 edges parameter-free in {int((g['arch'].map(free) == 6).sum())} of {len(g)} seeds" in text
+    m = runs["darts-minus"]
+    fm = m["arch"].map(free)
+    assert f"DARTS- keeps skip down ({int(m['skip_count'].sum())} skip edges) and ends with {fm.min()} to {fm.max()} of 6" in text
+    pools = sum(t.startswith("avg_pool_3x3") for a in m["arch"] for t in a.split("|") if "~" in t)
+    assert pools >= 0.8 * fm.sum() and "almost all `avg_pool_3x3`" in text
+
+
+# ----------------------------------------------------------------------------- 05: multi-objective
+def test_05_exercises_params_flops_and_the_flops_band():
+    from scipy.stats import spearmanr
+
+    from nasbench_lab.spaces.budget import Budget
+
+    text = notebook_text("05_multi_objective.ipynb")
+    sp = spaces.get("nb201")
+    archs = list(sp.enumerate())
+    rho = spearmanr([sp.params(a) for a in archs], [sp.flops(a) for a in archs]).statistic
+    assert f"Spearman ρ = {rho:.2f} over all {len(archs):,} cells" in text
+    mb = spaces.get("mobilenet")
+    b330, b100 = (Budget.band("flops", m * 1e6).bind(mb) for m in (330, 100))
+    a330, a100 = b330.measure(2000)["acceptance"], b100.measure(2000)["acceptance"]
+    # the band's size is estimated from the acceptance of the proposals: stated to one digit
+    assert f"(about {b100.fraction:.0e} instead of {b330.fraction:.0e};" in text and b100.fraction < b330.fraction
+    assert "(0.64 instead of 0.80)" in text and abs(a100 - 0.64) < 0.03 and abs(a330 - 0.80) < 0.03
+
+
+def test_05_exercise_2_nsga2_separates_from_random_only_at_the_larger_budget():
+    from nasbench_lab.search.multiobjective import ParetoArena
+
+    q = parameters("05_multi_objective.ipynb")
+    text = notebook_text("05_multi_objective.ipynb")
+    p = {}
+    for budget in (50, q["QUERIES"]):
+        hv = ParetoArena("nb201", "cifar10", ["random", "nsga2"], seeds=q["SEEDS"], budget=budget,
+                         objectives="acc,flops").run().hv_table().set_index("strategy")
+        p[budget] = hv.loc["nsga2", "p_vs_random"]
+    assert p[50] > 0.05 > p[q["QUERIES"]]
+    assert (f"({q['SEEDS']} seeds, `acc,flops`: p = {p[50]:.2f} at 50 queries against {p[q['QUERIES']]:.3f} at "
+            f"{q['QUERIES']})") in text
