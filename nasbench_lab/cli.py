@@ -143,46 +143,6 @@ def _store(path: str | None) -> Any:
     return RunStore(path)
 
 
-def _follow(run: Any, total: int, desc: str) -> None:
-    """Progress bars fed from the run's event log (the training thread never waits for them):
-    the steps, then the ranking phase (the supernet scoring every architecture, which on a CPU can
-    take longer than the training), each on stderr with tqdm's rate and remaining time."""
-    from tqdm.auto import tqdm
-
-    seq = 0
-    bar = tqdm(total=total, desc=desc, unit="step")
-    ranking = None
-    try:
-        while True:
-            evs = run.events.since(seq)
-            if evs:
-                seq = evs[-1].seq
-                steps = [e for e in evs if e.kind == "step"]
-                if steps:
-                    last = steps[-1]
-                    bar.n = last.step
-                    post = {k: f"{v:.3f}" for k, v in last.data.items() if isinstance(v, float)}
-                    bar.set_postfix(post, refresh=False)
-                    bar.refresh()
-                phases = [e for e in evs if e.kind == "phase" and e.data.get("phase") == "ranking"]
-                if phases:
-                    done, n = int(phases[-1].data.get("done", 0)), int(phases[-1].data.get("total", 0))
-                    if ranking is None or ranking.total != n or done < ranking.n:
-                        if ranking is not None:
-                            ranking.close()
-                        what = "periodic ranking" if phases[-1].data.get("periodic") else "ranking"
-                        ranking = tqdm(total=n, desc=f"{desc}: {what}", unit="arch", leave=False)
-                    ranking.n = done
-                    ranking.refresh()
-            if run.status in ("finished", "failed", "stopped"):
-                break
-            time.sleep(0.2)
-    finally:
-        if ranking is not None:
-            ranking.close()
-        bar.close()
-
-
 def _summary_line(summary: dict[str, Any]) -> str:
     """A run's summary in the words of the README's glossary (``Kendall τ (all ranked) 0.296``)."""
     from nasbench_lab.metrics import summary_label
@@ -198,6 +158,7 @@ def _summary_line(summary: dict[str, Any]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from nasbench_lab import methods
     from nasbench_lab.runs import Run
+    from nasbench_lab.runs.progress import follow
 
     opts = V.json_object("--options", args.options, '{"warmup": 0.2}') if args.options is not None else {}
     seeds = flat_list(args.seed, int, "--seed")
@@ -218,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             with _sigterm_as_interrupt():
                 run.start()
-                _follow(run, job.total_steps, f"{args.method} seed {seed}")
+                follow(run, job.total_steps, f"{args.method} seed {seed}")
                 summary = run.result()
         except KeyboardInterrupt:
             run.stop()
