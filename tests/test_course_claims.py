@@ -226,3 +226,40 @@ def test_05_exercise_2_nsga2_separates_from_random_only_at_the_larger_budget():
     assert p[50] > 0.05 > p[q["QUERIES"]]
     assert (f"({q['SEEDS']} seeds, `acc,flops`: p = {p[50]:.2f} at 50 queries against {p[q['QUERIES']]:.3f} at "
             f"{q['QUERIES']})") in text
+
+
+# ----------------------------------------------------------------------------- 06: proxies
+def test_06_exercises_match_the_shipped_proxy_tables_and_nbmacro():
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    text = notebook_text("06_proxies_and_predictors.ipynb")
+    big = pd.read_csv(NOTEBOOKS / "results" / "proxies_nb201_cifar10_1000.csv")
+    rho = {c: spearmanr(big[c], big["truth"]).statistic for c in ("grasp", "fisher", "synflow", "jacov", "params")}
+    assert max(rho["grasp"], rho["fisher"]) < min(rho["synflow"], rho["jacov"])
+    assert (f"ρ = {rho['grasp']:.2f} and {rho['fisher']:.2f} against {rho['synflow']:.2f} and {rho['jacov']:.2f}"
+            in text)
+    ref = pd.read_csv(NOTEBOOKS / "results" / "proxies_nb201_cifar10_1000_fisher_reference.csv")
+    assert (f"fisher is {rho['fisher']:.2f} on this network, {spearmanr(ref['fisher'], ref['truth']).statistic:.2f} "
+            "on the reference one") in text
+    sp = spaces.get("nbmacro")
+    f = benchmarks.get("nbmacro", "cifar10").frame()
+    archs = [sp.parse(a) for a in f["arch"]]
+    p = spearmanr([sp.params(a) for a in archs], f["acc"]).statistic
+    fl = spearmanr([sp.flops(a) for a in archs], f["acc"]).statistic
+    assert (f"over all {len(f):,} NAS-Bench-Macro architectures the parameter count ranks with Spearman ρ = {p:.2f}, "
+            f"the FLOPs with {fl:.2f}") in text
+    assert f"against ρ = {rho['params']:.2f} for params on the {len(big):,} NB-201 cells" in text and p < rho["params"]
+
+
+def test_06_exercise_2_synflow_ignores_the_images():
+    import torch
+
+    from nasbench_lab import proxies
+
+    cell = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+    g = torch.Generator().manual_seed(0)
+    a = (torch.rand(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g))
+    b = (torch.randn(8, 3, 32, 32, generator=g) * 5, torch.randint(0, 10, (8,), generator=g))
+    assert proxies.score("synflow", "nb201", cell, batch=a) == pytest.approx(proxies.score("synflow", "nb201", cell, batch=b))
+    assert proxies.score("jacov", "nb201", cell, batch=a) != pytest.approx(proxies.score("jacov", "nb201", cell, batch=b))
