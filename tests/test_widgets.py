@@ -500,3 +500,12 @@ def test_eta_is_remaining_steps_over_the_recent_rate_as_minutes_and_seconds():
         run.wait(seconds(10))
     dash._update_status()
     assert "left to the last step" not in dash.progress_text.value  # no ETA once it is not running
+
+
+def test_one_true_rank_row_when_the_whole_space_was_ranked():
+    from nasbench_lab.widgets._common import summary_rows
+
+    rows = dict(summary_rows({"kendall_tau": 0.25, "selected_true_rank": 3, "selected_truth_rank_in_space": 3, "n": 36}))
+    assert [k for k in rows if "true rank" in k] == ["selected: true rank (space)"] and rows["Kendall τ (all ranked)"] == "0.250"
+    rows = dict(summary_rows({"selected_true_rank": 2, "selected_truth_rank_in_space": 9, "n": 12}))  # a sample of 12
+    assert rows["selected: true rank (ranked set)"] == "2" and rows["selected: true rank (space)"] == "9"
