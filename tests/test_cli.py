@@ -297,3 +297,48 @@ def test_groundtruth_overwrite_with_limit_says_it_replaces_the_fuller_table(caps
     warning = ("WARNING: --overwrite: this build is saved as the pooling/digits benchmark although it covers 1 of "
                "the 36 architectures")
     assert warning in out and warning in err  # before the work (stdout) and after it (stderr)
+
+
+def test_follow_draws_the_steps_then_the_ranking_phase(capsys):
+    """`run` was silent while the supernet ranked (minutes on a CPU): the follower draws a second bar
+    from the job's "phase" events."""
+    import time as _time
+
+    from nasbench_lab.runs import Job, Run
+    from nasbench_lab.runs.progress import follow
+
+    class Slow(Job):
+        kind = "toy"
+
+        def __init__(self) -> None:
+            self.total_steps, self.step_count = 3, 0
+
+        def config(self) -> dict:
+            return {"steps": 3}
+
+        def step(self) -> dict:
+            self.step_count += 1
+            _time.sleep(0.05)
+            return {"loss": 1.0 / self.step_count}
+
+        def finish(self) -> dict:
+            for done in range(5):
+                self.emit("phase", phase="ranking", done=done, total=4, periodic=False)
+                _time.sleep(0.3)  # longer than the follower's poll
+            return {"n": 4}
+
+    run = Run(Slow(), store=False)
+    run.start()
+    follow(run, 3, "toy seed 0")
+    err = capsys.readouterr().err
+    assert "toy seed 0: 100%" in err and "3/3" in err
+    assert re.search(r"toy seed 0: ranking: +\d+%.*\| [1-4]/4", err), err
+
+
+def test_search_shows_a_progress_bar_unless_asked_not_to(capsys):
+    code, _, err = run_cli(capsys, "search", "--space", "pooling", "--dataset", "cifar10", "--strategies", "random",
+                           "--budget", "5", "--seeds", "1")
+    assert code == 0 and re.search(r"arena: .*\d+/5", err), err
+    code, _, err = run_cli(capsys, "search", "--space", "pooling", "--dataset", "cifar10", "--strategies", "random",
+                           "--budget", "5", "--seeds", "1", "--no-progress")
+    assert code == 0 and "arena" not in err
