@@ -88,11 +88,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     nbrs = sp.neighbours(arch)
     rows = [{"neighbour": str(a), **({"accuracy": bench.query(a), "rank": bench.rank(a)} if bench else {})}
             for a in nbrs]
-    print(f"\n{len(nbrs)} neighbours (one decision changed):")
     df = pd.DataFrame(rows)
     if bench:
         df = df.sort_values("accuracy", ascending=False)
-    _print_table(df.head(args.neighbours))
+    shown = min(args.neighbours, len(nbrs))
+    if shown == len(nbrs):
+        listed = f"all {shown} listed"
+    else:
+        which = "none" if not shown else (f"the {shown} most accurate" if bench else f"the first {shown}")
+        listed = f"{which} listed (--neighbours {len(nbrs)} lists all)"
+    print(f"\n{len(nbrs)} neighbours (one decision changed), {listed}" + (":" if shown else ""))
+    if shown:
+        _print_table(df.head(shown))
     return 0
 
 
@@ -136,31 +143,22 @@ def _store(path: str | None) -> Any:
     return RunStore(path)
 
 
-def _follow(run: Any, total: int, desc: str) -> None:
-    """A progress bar fed from the run's event log (the training thread never waits for it)."""
-    from tqdm.auto import tqdm
+def _summary_line(summary: dict[str, Any]) -> str:
+    """A run's summary in the words of the README's glossary (``Kendall τ (all ranked) 0.296``)."""
+    from nasbench_lab.metrics import summary_label
 
-    seq = 0
-    with tqdm(total=total, desc=desc, unit="step") as bar:
-        while True:
-            evs = run.events.since(seq)
-            if evs:
-                seq = evs[-1].seq
-                steps = [e for e in evs if e.kind == "step"]
-                if steps:
-                    last = steps[-1]
-                    bar.n = last.step
-                    post = {k: f"{v:.3f}" for k, v in last.data.items() if isinstance(v, float)}
-                    bar.set_postfix(post, refresh=False)
-                    bar.refresh()
-            if run.status in ("finished", "failed", "stopped"):
-                break
-            time.sleep(0.2)
+    def fmt(k: str, v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) and k.startswith(("kendall", "spearman")) else (
+            f"{v:.4g}" if isinstance(v, float) else str(v))
+    same = summary.get("selected_true_rank") == summary.get("selected_truth_rank_in_space")
+    return "; ".join(f"{summary_label(k)} {fmt(k, v)}" for k, v in summary.items()
+                     if not (k == "selected_true_rank" and same))  # the whole space ranked: one true rank
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from nasbench_lab import methods
     from nasbench_lab.runs import Run
+    from nasbench_lab.runs.progress import follow
 
     opts = V.json_object("--options", args.options, '{"warmup": 0.2}') if args.options is not None else {}
     seeds = flat_list(args.seed, int, "--seed")
@@ -181,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             with _sigterm_as_interrupt():
                 run.start()
-                _follow(run, job.total_steps, f"{args.method} seed {seed}")
+                follow(run, job.total_steps, f"{args.method} seed {seed}")
                 summary = run.result()
         except KeyboardInterrupt:
             run.stop()
@@ -191,10 +189,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run.run_id} {run.status} in {dt:.1f} s; checkpoint {run.checkpoint_path}")
         periodic = getattr(job, "rankings", None)
         if periodic:
-            print("\nKendall tau vs step (--rank-every):")
+            print("\nKendall τ vs step (--rank-every):")
             cols = [c for c in ("step", "kendall_tau", "kendall_tau_top10", "selected_true_rank")
                     if c in periodic[0]]
-            _print_table(pd.DataFrame(periodic)[cols], "{:+.3f}")
+            from nasbench_lab.metrics import summary_label
+
+            table = pd.DataFrame(periodic)[cols]
+            _print_table(table.rename(columns={c: summary_label(c) for c in cols if c != "step"}), "{:+.3f}")
         ranking = getattr(job, "ranking", None)
         if ranking is not None and len(ranking):
             cols = [c for c in ("arch", "estimate", "est_rank", "truth", "truth_rank") if c in ranking]
@@ -202,8 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             _print_table(ranking[cols].head(args.top))
         if summary:
             shown = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
-            print("summary: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                          for k, v in shown.items()))
+            print("summary: " + _summary_line(shown))
             summaries.append({"seed": seed, "seconds": dt, **shown})
     if len(summaries) > 1:
         df = pd.DataFrame(summaries)
@@ -255,17 +255,48 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_row(config: Any, summary: Any) -> dict[str, str]:
+    """method, space/dataset and Kendall τ (all ranked) of one stored run, from its JSON records
+    (a damaged or foreign record shows blanks, never stops the listing)."""
+    def load(text: Any) -> dict[str, Any]:
+        try:
+            value = json.loads(text) if isinstance(text, str) and text else {}
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    cfg, summ = load(config), load(summary)
+    method = cfg.get("method") or cfg.get("strategies") or cfg.get("methods") or ""
+    if isinstance(method, list):
+        method = ",".join(map(str, method))
+    method = str(method)
+    space = "/".join(str(cfg[k]) for k in ("space", "dataset") if cfg.get(k))
+    tau = summ.get("kendall_tau")
+    return {"method": method if len(method) <= 18 else method[:17] + "…", "space": space,
+            "τ (all ranked)": f"{tau:+.3f}" if isinstance(tau, int | float) and tau == tau else ""}
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args.store)
     df = store.runs()
     if df.empty:
         print(f"no runs yet in {store.path}")
         return 0
+    df = df.head(args.limit).copy()
+    extra = pd.DataFrame([_run_row(c, s) for c, s in zip(df["config"], df["summary"])], index=df.index)
+    df = pd.concat([df, extra], axis=1)
     df["progress"] = df["step"].astype(str) + "/" + df["total_steps"].astype(str)
+    df["started (UTC)"] = df["created"].dt.strftime("%Y-%m-%d %H:%M").fillna("")
     ended = df["status"].isin(["interrupted", "stopped", "failed"])
-    df["resume from"] = [(r if isinstance(r, str) else "none (no checkpoint)") if e else ""
-                         for r, e in zip(df["resume_from"], ended)]
-    _print_table(df[["id", "name", "kind", "status", "progress", "created", "resume from"]].head(args.limit))
+    cols = ["id", "method", "space", "status", "progress", "τ (all ranked)", "started (UTC)"]
+    with pd.option_context("display.max_rows", 500, "display.width", 200):
+        print(df[cols].to_string(index=False))
+    print("τ (all ranked): Kendall τ of the supernet order against the ground truth")
+    print("(README, \"Words used throughout\"); one run in full: nasbench-lab report ID")
+    if ended.any():  # the checkpoint paths are long: one line each, under the table
+        print("\nresume from (stopped, failed or interrupted runs):")
+        for rid, path in zip(df.loc[ended, "id"], df.loc[ended, "resume_from"]):
+            print(f"  {rid}  {path if isinstance(path, str) else 'none (no checkpoint)'}")
     if (df["status"] == "interrupted").any():
         print("\ninterrupted: the process died without recording an end (killed, or its machine went down); "
               "continue one with Run.resume('<id>')")

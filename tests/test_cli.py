@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from nasbench_lab import benchmarks
@@ -35,6 +36,12 @@ def test_show_pooling_best_and_nb201_full_conv_cell(capsys):
     assert code == 0
     assert "params       1,531,546" in out
     assert re.search(r"cifar10\s+accuracy 93\.76 %\s+rank \d+ of 15625", out)
+    # a cell has 6 edges x 4 other ops = 24 neighbours; the listing says it shows 10 of them
+    assert "24 neighbours (one decision changed), the 10 most accurate listed (--neighbours 24 lists all):" in out
+    listed = [line for line in out.splitlines()[-11:] if line.strip().startswith("|")]
+    assert len(listed) == 10
+    code, out, _ = run_cli(capsys, "show", "pooling", "[4,3,3]")
+    assert "4 neighbours (one decision changed), all 4 listed:" in out
 
 
 def test_bad_input_names_the_space_and_an_example(capsys):
@@ -71,9 +78,20 @@ def test_run_prints_ranking_against_groundtruth(capsys):
     assert code == 0, err
     assert out.count("ranking of 36 architectures") == 2
     # the ranking table has the truth columns for the 3 architectures in the tiny ground truth
-    assert re.search(r"kendall_tau=", out) and "mean ± std" in out
+    taus = re.findall(r"Kendall τ \(all ranked\) ([+-]?\d\.\d{3}|nan)", out)  # nan: 3 ranked, all tied
+    assert len(taus) == 2 and "mean ± std" in out
     code, out, _ = run_cli(capsys, "runs")
     assert out.count("finished") == 2
+    # a terminal-wide table: minutes, not nanoseconds; method, space and τ columns
+    assert all(len(line) <= 100 for line in out.splitlines()), out
+    header, *rows = out.splitlines()
+    assert re.search(r"\bid\s+method\s+space\s+status\s+progress\s+τ \(all ranked\)\s+started \(UTC\)", header)
+    rows = [r for r in rows if "finished" in r]
+    found = [re.search(r"uniform\s+pooling/digits\s+finished\s+4/4\s+([+-]\d\.\d{3}\s+)?\d{4}-\d\d-\d\d \d\d:\d\d$", r)
+             for r in rows]
+    assert len(found) == 2 and all(found), rows
+    shown = sorted(float(m.group(1)) if m.group(1) else float("nan") for m in found)
+    assert np.allclose(shown, sorted(float(t) for t in taus), equal_nan=True)
 
 
 def test_bench_json_prints_only_the_json_object_on_stdout(capsys):
@@ -98,11 +116,11 @@ def test_run_thesis_samplers_with_options_and_tau_vs_step(capsys, method, option
                              "--rank-images", "16", "--rank-every", "5", "--options", json.dumps(options))
     assert code == 0, err
     # two periodic rankings (steps 5 and 10 minus the last, which is the final ranking) then the final table
-    table = out.split("Kendall tau vs step (--rank-every):")[1].split("ranking of 36")[0]
+    table = out.split("Kendall τ vs step (--rank-every):")[1].split("ranking of 36")[0]
     assert re.search(r"^\s*5\s+[+-]\d\.\d{3}", table, re.M), table
-    assert "ranking of 36 architectures" in out and "kendall_tau=" in out
+    assert "ranking of 36 architectures" in out and "Kendall τ (all ranked)" in out
     code, out, _ = run_cli(capsys, "runs")
-    assert f"pooling/{method}/seed0" in out
+    assert re.search(rf"{method}\s+pooling/digits\s+finished", out), out
 
 
 def test_run_rejects_options_a_method_does_not_take(capsys):
@@ -279,3 +297,48 @@ def test_groundtruth_overwrite_with_limit_says_it_replaces_the_fuller_table(caps
     warning = ("WARNING: --overwrite: this build is saved as the pooling/digits benchmark although it covers 1 of "
                "the 36 architectures")
     assert warning in out and warning in err  # before the work (stdout) and after it (stderr)
+
+
+def test_follow_draws_the_steps_then_the_ranking_phase(capsys):
+    """`run` was silent while the supernet ranked (minutes on a CPU): the follower draws a second bar
+    from the job's "phase" events."""
+    import time as _time
+
+    from nasbench_lab.runs import Job, Run
+    from nasbench_lab.runs.progress import follow
+
+    class Slow(Job):
+        kind = "toy"
+
+        def __init__(self) -> None:
+            self.total_steps, self.step_count = 3, 0
+
+        def config(self) -> dict:
+            return {"steps": 3}
+
+        def step(self) -> dict:
+            self.step_count += 1
+            _time.sleep(0.05)
+            return {"loss": 1.0 / self.step_count}
+
+        def finish(self) -> dict:
+            for done in range(5):
+                self.emit("phase", phase="ranking", done=done, total=4, periodic=False)
+                _time.sleep(0.3)  # longer than the follower's poll
+            return {"n": 4}
+
+    run = Run(Slow(), store=False)
+    run.start()
+    follow(run, 3, "toy seed 0")
+    err = capsys.readouterr().err
+    assert "toy seed 0: 100%" in err and "3/3" in err
+    assert re.search(r"toy seed 0: ranking: +\d+%.*\| [1-4]/4", err), err
+
+
+def test_search_shows_a_progress_bar_unless_asked_not_to(capsys):
+    code, _, err = run_cli(capsys, "search", "--space", "pooling", "--dataset", "cifar10", "--strategies", "random",
+                           "--budget", "5", "--seeds", "1")
+    assert code == 0 and re.search(r"arena: .*\d+/5", err), err
+    code, _, err = run_cli(capsys, "search", "--space", "pooling", "--dataset", "cifar10", "--strategies", "random",
+                           "--budget", "5", "--seeds", "1", "--no-progress")
+    assert code == 0 and "arena" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -76,6 +77,13 @@ def test_notebook_runs_top_to_bottom(path, executed_notebook):
         plotly = [json.dumps(o["data"]["application/vnd.plotly.v1+json"]) for c in nb.cells if c.cell_type == "code"
                   for o in c.outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
         assert any("Kendall \\u03c4 = " in p or "Kendall τ = " in p for p in plotly)
+        # the cell under the dashboard prints the same τ as the dashboard's summary and the plot title
+        m = re.search(r"Kendall τ \(all ranked\) ([+-]\d\.\d{3}), Kendall τ \(true top-10\) ([+-]\d\.\d{3}|[+-]?nan); "
+                      r"the dashboard's summary: ([+-]\d\.\d{3}), ([+-]\d\.\d{3}|[+-]?nan)", text)
+        assert m, text
+        assert m.group(1) == m.group(3) and m.group(2) == m.group(4), m.group(0)
+        assert any(f"Kendall \\u03c4 = {float(m.group(1)):.3f}" in p or f"Kendall τ = {float(m.group(1)):.3f}" in p
+                   for p in plotly)
         # widget models the kernel opened: the dashboard's progress bar sized to the budget
         bars = [s for s in _widget_states(nb) if s["_model"] == "IntProgressModel"]
         assert [s.get("max") for s in bars] == [steps]

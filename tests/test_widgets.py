@@ -6,6 +6,7 @@ import asyncio
 import html
 import json
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from waits import seconds
 
 import nasbench_lab as nl
 from nasbench_lab import benchmarks, spaces
@@ -474,3 +476,36 @@ def test_widget_errors_read_as_the_cli_says_them(tmp_path, monkeypatch):
     form.options.value = '{"models": 2, "models": 3}'
     assert form.create() is None
     assert "'models' appear more than once" in html.unescape(form.message.value)
+
+
+def test_eta_is_remaining_steps_over_the_recent_rate_as_minutes_and_seconds():
+    from nasbench_lab.runs.progress import eta_text
+
+    assert eta_text(100, 2.0) == "0:50" and eta_text(125, 1 / 3) == "6:15" and eta_text(7200, 1.0) == "2:00:00"
+    assert eta_text(10, None) is None and eta_text(10, 0.0) is None
+    gate = threading.Event()  # holds the run inside its first step: running, 0 of 100 done
+    run = Run(ToyJob(steps=100, gate=gate), store=False)
+    dash = RunDashboard(run, auto_refresh=False)
+    try:
+        run.start()
+        deadline = time.monotonic() + seconds(10)
+        while run.status != "running" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        dash._step_times = [(1000.0, 10), (1010.0, 30)]  # 20 steps in 10 s: 2 steps/s
+        dash._update_status()
+        assert "0 / 100 steps · 2.0 steps/s · <b>0:50</b> left to the last step" in dash.progress_text.value
+    finally:
+        gate.set()
+        run.stop()
+        run.wait(seconds(10))
+    dash._update_status()
+    assert "left to the last step" not in dash.progress_text.value  # no ETA once it is not running
+
+
+def test_one_true_rank_row_when_the_whole_space_was_ranked():
+    from nasbench_lab.widgets._common import summary_rows
+
+    rows = dict(summary_rows({"kendall_tau": 0.25, "selected_true_rank": 3, "selected_truth_rank_in_space": 3, "n": 36}))
+    assert [k for k in rows if "true rank" in k] == ["selected: true rank (space)"] and rows["Kendall τ (all ranked)"] == "0.250"
+    rows = dict(summary_rows({"selected_true_rank": 2, "selected_truth_rank_in_space": 9, "n": 12}))  # a sample of 12
+    assert rows["selected: true rank (ranked set)"] == "2" and rows["selected: true rank (space)"] == "9"

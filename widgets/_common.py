@@ -144,6 +144,8 @@ def summary_rows(summary: dict[str, Any], skip: tuple[str, ...] = ()) -> list[tu
         v = summary[k]
         if k in skip or v is None or isinstance(v, dict | list) or (k == "selected_tied" and not v):
             continue
+        if k == "selected_true_rank" and summary.get("selected_truth_rank_in_space") == v:
+            continue  # the ranked set is the whole space: one "true rank" row, not two equal ones
         if isinstance(v, float) and (k.startswith(("kendall", "spearman")) or k.endswith("overlap")):
             text = f"{v:.3f}"
         else:

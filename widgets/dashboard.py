@@ -22,8 +22,9 @@ import pandas as pd
 
 from nasbench_lab import spaces
 from nasbench_lab.errors import describe
-from nasbench_lab.metrics import ranking_summary
+from nasbench_lab.metrics import ranking_summary, summary_label
 from nasbench_lab.runs import Run
+from nasbench_lab.runs.progress import eta_text
 from nasbench_lab.spaces import SearchSpace
 from nasbench_lab.viz.budget import budget_figure
 from nasbench_lab.viz.curves import ema_extend, training_curves
@@ -470,8 +471,10 @@ class RunDashboard(StaticCopy, AutoRefresh):
             self.progress.value = min(step, max(1, total))
             self.progress.bar_style = {"failed": "danger", "finished": "success", "paused": "warning"}.get(status, "info")
             rate = self.steps_per_s()
+            eta = eta_text(total - step, rate) if status == "running" else None
             self.progress_text.value = (f"<span style='font-size:12px;color:#444'>{step:,} / {total:,} steps"
-                                        + (f" · {rate:.1f} steps/s" if rate and status == "running" else "") + "</span>")
+                                        + (f" · {rate:.1f} steps/s" if rate and status == "running" else "")
+                                        + (f" · <b>{eta}</b> left to the last step" if eta else "") + "</span>")
         shown = status if phase is None else f"{status}:ranking"
         if shown != self._shown_status:
             self._shown_status = shown
@@ -603,7 +606,7 @@ class RunDashboard(StaticCopy, AutoRefresh):
         if self.benchmark is not None:
             rows.append(("ground truth", f"{self.benchmark.space}/{self.benchmark.dataset}"))
         if self._tau["all"]:
-            rows.append(("Kendall τ", f"<b>{self._tau['all'][-1]:.3f}</b>"))
+            rows.append((summary_label("kendall_tau"), f"<b>{self._tau['all'][-1]:.3f}</b>"))
         rows += summary_rows(ranking or {}, skip=("kendall_tau", "benchmark"))
         if run.store is not None:
             path = html.escape(str(run.store.path))

@@ -42,6 +42,10 @@ def compare(methods: Sequence[str], seeds: Sequence[int] = (0,), store: RunStore
         job = DifferentiableTrainer(method=method, seed=int(seed), **options)
         run = Run(job, store=store, name=f"{method}-s{seed}")
         run.start()
+        if progress:  # the steps of this run under the bar of runs: a run can take minutes
+            from nasbench_lab.runs.progress import follow
+
+            follow(run, job.total_steps, f"{method} seed {seed}", leave=False)
         summary = run.result() or {}
         rows.append({"method": method, "seed": int(seed), "arch": summary.get("arch"),
                      "table_acc": summary.get("table_acc"), "skip_count": summary.get("skip_count"),

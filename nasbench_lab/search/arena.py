@@ -187,6 +187,8 @@ class Arena(Job):
             opts = dict(self.strategy_options.get(name, {}))
             if st_mod.strategy_class(name).needs_fidelity:
                 opts.setdefault("fidelities", list(ev.fidelities))
+            if "budget" in st_mod.option_names(name):
+                opts.setdefault("budget", self.budget)  # REA sizes its population to the budget
             for seed in self.seeds:
                 self.streams.append(Stream(name, seed, st_mod.get(name, self.space, seed=seed, **opts)))
         self.total_steps = len(self.streams) * self.budget

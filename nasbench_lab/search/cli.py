@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                              "(e.g. 22,66,200; needed by hyperband on a table)")
     parser.add_argument("--options", help='strategy options as JSON, e.g. \'{"rea": {"population_size": 50}}\'')
     parser.add_argument("--json", action="store_true", help="print JSON records (strategy, seed, best after each query)")
-    parser.add_argument("--progress", action="store_true", help="show a progress bar on stderr")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="a progress bar on stderr (--no-progress: none)")
     parser.add_argument("--csv", default=None,
                         help="also write every query (strategy, seed, query, best so far, regret, time) to this CSV")
     parser.add_argument("--objectives", help="multi-objective search, e.g. acc,flops (acc,params, acc,latency): "

@@ -166,15 +166,17 @@ class LatencyTable:
         return float(self.cost_model()(self.space.parse(arch).genes))
 
     def check(self, n: int = 20, seed: int = 0, warmup: int = 3, repeat: int = 10,
-              device: str | None = None) -> dict[str, Any]:
+              device: str | None = None, progress: bool = False) -> dict[str, Any]:
         """Time ``n`` random whole models end to end and compare with the table's predictions:
-        Pearson r, Spearman rho, mean absolute percentage error, and the rows."""
+        Pearson r, Spearman rho, mean absolute percentage error, and the rows (``progress``: a bar
+        on stderr)."""
         from scipy import stats
+        from tqdm.auto import tqdm
 
         rng = np.random.default_rng(seed)
         model = self.cost_model()
         rows = []
-        for _ in range(int(n)):
+        for _ in tqdm(range(int(n)), desc="end-to-end check", unit="model", disable=not progress):
             a = self.space.sample(rng)
             measured = time_module(self.space.model(a), self.space.input_shape, device, self.batch, warmup, repeat)
             rows.append({"arch": str(a), "predicted_ms": model(a.genes), "measured_ms": measured})

@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - t0:.1f} s; table {table.path()}")
     print(f"predicted latency ranges over [{model.lower:.3f}, {model.upper:.3f}] ms (fixed part {model.base:.3f} ms)")
     if args.check:
-        res = table.check(n=args.check, seed=args.seed, repeat=args.repeat, device=device)
+        res = table.check(n=args.check, seed=args.seed, repeat=args.repeat, device=device, progress=True)
         print(f"end-to-end check on {res['n']} random architectures: Pearson r = {res['pearson']:.3f}, "
               f"Spearman rho = {res['spearman']:.3f}, mean |error| = {100 * res['mape']:.1f} %, "
               f"measured / predicted = {res['ratio_mean']:.2f}")

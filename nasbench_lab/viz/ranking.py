@@ -124,7 +124,7 @@ def tau_curve(steps: Sequence[float], taus: Sequence[float], height: int = 300,
     if len(steps) != len(taus) or (top10 is not None and len(top10) != len(steps)):
         raise ValueError(f"steps/taus/top10: expected lists of the same length, got {len(steps)}, {len(taus)}"
                          + (f" and {len(top10)}" if top10 is not None else ""))
-    fig = go.Figure(go.Scatter(x=list(steps), y=list(taus), mode="lines+markers", name="τ (all)",
+    fig = go.Figure(go.Scatter(x=list(steps), y=list(taus), mode="lines+markers", name="τ (all ranked)",
                                line=dict(color=REWARD_COLOR, width=2.5), meta={"role": "tau"}))
     if top10 is not None:
         # nan where the top-10 tau is undefined (ties): plotly leaves a gap

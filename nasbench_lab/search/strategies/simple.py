@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -23,21 +24,32 @@ class RandomSearch(Strategy):
 
 
 class RegularizedEvolution(Strategy):
-    """Aging evolution (Real et al. 2019).
+    """Aging evolution (Real et al. 2019, Algorithm 1).
 
     The first ``population_size`` queries are uniform samples. Afterwards each query: draw
     ``sample_size`` members of the population uniformly without replacement, mutate the best of
     them (one uniformly chosen neighbour), and when the child is told, append it and remove the
     *oldest* member, whatever its accuracy.
+
+    Defaults follow the paper's proportions, not its absolute numbers: Real et al. evolve
+    P = 100, S = 25 over C = 20,000 cycles (§4.1), a population of 0.5 % of the budget and a
+    tournament of a quarter of the population. A population as large as a small budget never
+    evolves (REA is then random search, query for query), so when ``budget`` is given and
+    ``population_size`` is not, P = clip(budget // 10, 5, 100) and S = max(2, ceil(P / 4));
+    without a budget P = 100, S = 25 as in the paper. The arena passes its budget.
     """
 
     name = "rea"
     _state_keys = ("population", "born")
 
-    def __init__(self, space: SearchSpace | str, seed: int = 0, population_size: int = 100,
-                 sample_size: int = 25) -> None:
+    def __init__(self, space: SearchSpace | str, seed: int = 0, population_size: int | None = None,
+                 sample_size: int | None = None, budget: int | None = None) -> None:
         super().__init__(space, seed)
-        if int(population_size) < 1 or not 1 <= int(sample_size) <= int(population_size):
+        for arg, value in (("population_size", population_size), ("sample_size", sample_size), ("budget", budget)):
+            if value is not None and (isinstance(value, bool) or int(value) < 1):
+                raise ValueError(f"rea: {arg} must be a positive integer or None, got {value!r} (e.g. 100)")
+        population_size, sample_size = default_rea_sizes(budget, population_size, sample_size)
+        if not 1 <= sample_size <= population_size:
             raise ValueError(f"rea: expected 1 <= sample_size <= population_size, got sample_size={sample_size!r}, "
                              f"population_size={population_size!r} (e.g. 25 and 100)")
         self.population_size, self.sample_size = int(population_size), int(sample_size)
@@ -69,6 +81,18 @@ class RegularizedEvolution(Strategy):
                 "population": [str(a) for a, _, _ in self.population],
                 "acc": [float(v) for _, v, _ in self.population],
                 "born": [int(b) for _, _, b in self.population]}
+
+
+def default_rea_sizes(budget: int | None, population_size: int | None = None,
+                      sample_size: int | None = None) -> tuple[int, int]:
+    """(population, tournament) for REA: given values win; otherwise Real et al.'s proportions
+    scaled to ``budget`` (see :class:`RegularizedEvolution`), or their P = 100, S = 25."""
+    if population_size is None:
+        population_size = 100 if budget is None else int(min(100, max(5, int(budget) // 10)))
+    if sample_size is None:
+        sample_size = 25 if budget is None and population_size == 100 else max(2, math.ceil(int(population_size) / 4))
+        sample_size = min(sample_size, int(population_size))
+    return int(population_size), int(sample_size)
 
 
 class LocalSearch(Strategy):

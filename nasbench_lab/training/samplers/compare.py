@@ -70,19 +70,20 @@ def budget_steps(method: str, steps: int, rule: str = "equal", method_options: M
 
 def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "digits", steps: int = 300,
             benchmark: Any = None, method_options: dict[str, Any] | None = None, rank_images: int | None = None,
-            budget_rule: str = "equal", **trainer_options: Any) -> dict[str, Any]:
+            budget_rule: str = "equal", progress: bool = False, **trainer_options: Any) -> dict[str, Any]:
     """Train one supernet with ``method`` for :func:`budget_steps` steps (``steps`` is the base
-    budget) and judge its ranking; a flat dict of results."""
+    budget) and judge its ranking; a flat dict of results. ``progress``: bars for the steps and
+    the ranking on stderr."""
     options = {**DEFAULT_OPTIONS.get(method, {}), **(method_options or {})}
     steps = budget_steps(method, steps, budget_rule, options)
     t0 = time.perf_counter()
     tr = Trainer(space=space, dataset=dataset, method=method, method_options=options, steps=steps, seed=seed,
                  rank_at_end=False, rank_images=rank_images, **trainer_options)  # checked before training
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=f"{method} seed {seed}", unit="step", leave=False, disable=not progress):
         tr.step()
     t1 = time.perf_counter()
     bench = benchmark if benchmark is not None else find_benchmark(space, dataset)
-    df = rank_supernet(tr, benchmark=bench or False, max_images=rank_images)
+    df = rank_supernet(tr, benchmark=bench or False, max_images=rank_images, progress=progress)
     t2 = time.perf_counter()
     s = df.attrs.get("summary", {})
     pick = tr.sampler.select(None, 1)
@@ -142,7 +143,8 @@ def compare(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2), 
     for method in tqdm(list(methods), desc="methods", disable=not progress):
         method_options = {**shared, **by_method.get(method, {})}
         for seed in seeds:
-            rows.append(run_one(method, int(seed), method_options=method_options, budget_rule=budget_rule, **options))
+            rows.append(run_one(method, int(seed), method_options=method_options, budget_rule=budget_rule,
+                                progress=progress, **options))
     table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     return Comparison(table, {(r["method"], r["seed"]): r["_windows"] for r in rows},
                       {(r["method"], r["seed"]): r["_ranking"] for r in rows})
