@@ -106,9 +106,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     """Train a few pooling architectures for real on the embedded digits and compare."""
-    from tqdm.auto import tqdm
-
     from nasbench_lab import benchmarks, data, spaces
+    from nasbench_lab.progress import progress as tqdm
     from nasbench_lab.training.standalone import train_standalone
 
     sp = spaces.get("pooling")

@@ -111,9 +111,8 @@ def summary_table(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 
 def main(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from nasbench_lab import config, data, proxies, spaces
+    from nasbench_lab.progress import progress as tqdm
 
     names = _check(args)
     sp = spaces.get(args.space)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tqdm.auto import tqdm
+from nasbench_lab.progress import progress as tqdm
 
 
 def follow(run: Any, total: int, desc: str, leave: bool = True) -> None:

@@ -171,7 +171,8 @@ class LatencyTable:
         Pearson r, Spearman rho, mean absolute percentage error, and the rows (``progress``: a bar
         on stderr)."""
         from scipy import stats
-        from tqdm.auto import tqdm
+
+        from nasbench_lab.progress import progress as tqdm
 
         rng = np.random.default_rng(seed)
         model = self.cost_model()

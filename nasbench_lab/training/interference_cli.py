@@ -53,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
         trainer = Trainer(space=args.space, dataset=args.dataset, data_root=args.data_root, method=args.method,
                           method_options=opts, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                           device=args.device, rank_at_end=False, **kw)
-        from tqdm.auto import tqdm
+        from nasbench_lab.progress import progress as tqdm
 
         t0 = time.perf_counter()
         for _ in tqdm(range(args.steps), desc=f"{args.method} supernet", unit="step", mininterval=5):
