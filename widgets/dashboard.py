@@ -112,6 +112,8 @@ class RunDashboard(AutoRefresh):
         self._raw: dict[str, list[float]] = {m: [] for m in self.metrics}
         self._smooth: dict[str, list[float]] = {m: [] for m in self.metrics}
         self._arch: str | None = None
+        #: how often each architecture was sampled (the trellis view's visits per node)
+        self._sampled: dict[str, int] = {}
         self._shown_arch: str | None = None
         self._snapshot: dict[str, Any] | None = None
         self._snapshot_dirty = False
@@ -334,6 +336,7 @@ class RunDashboard(AutoRefresh):
                         new[m][1].append(float(v))
                 if "arch" in ev.data:
                     self._arch = str(ev.data["arch"])
+                    self._sampled[self._arch] = self._sampled.get(self._arch, 0) + 1
                 if self.budget is not None and isinstance(ev.data.get(self.budget["metric"]), int | float):
                     self._budget_pts[0].append(float(ev.step))
                     self._budget_pts[1].append(float(ev.data[self.budget["metric"]]))
@@ -464,7 +467,8 @@ class RunDashboard(AutoRefresh):
             try:
                 # the architecture string wrapped under the title: it fits the half-width box
                 title, lines = arch_title("Current architecture", arch_caption(self.space, self._arch), width=52)
-                fig = dag_figure(self.space, self._arch, height=250 + 17 * lines, title=title, title_lines=lines)
+                fig = dag_figure(self.space, self._arch, height=250 + 17 * lines, title=title, title_lines=lines,
+                                 visits=self._sampled)
             except ValueError:
                 fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
             copy_figure(self.dag, fig)

@@ -30,10 +30,12 @@ from nasbench_lab.training.standalone import train_standalone
 def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: float = 3.0,
                       seeds: Sequence[int] = (0, 1), batch_size: int = 64, lr: float = 0.05,
                       device: str = "auto", data_root: str | None = None, limit: int | None = None,
-                      progress: bool = True, save: bool = True, overwrite: bool = False) -> Benchmark:
+                      progress: bool = True, save: bool = True, overwrite: bool = False,
+                      optimizer: str = "sgd") -> Benchmark:
     """Train every architecture (or the first ``limit``) for ``epochs`` per seed; return the table.
 
-    Accuracy is the test-split accuracy (%) of networks trained on train+val, mean over seeds.
+    Accuracy is the test-split accuracy (%) of networks trained on train+val, mean over seeds (for a
+    segmentation dataset the test mIoU, %: the data's task metric).
     ``bench.attrs["saved"]`` says whether it was saved as the benchmark (see the module docstring).
     """
     sp = spaces.get(space)
@@ -70,7 +72,7 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     partial.parent.mkdir(parents=True, exist_ok=True)
     for arch, seed in tqdm(todo, desc=f"ground truth {sp.name}/{dataset}", unit="net", disable=not progress):
         r = train_standalone(sp, arch, bundle, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
-                             device=device)
+                             device=device, optimizer=optimizer)
         row = {"arch": r.arch, "seed": r.seed, "epochs": r.epochs, "test_acc": r.test_acc, "seconds": r.seconds}
         pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.exists(), index=False)
         rows.append(row)
@@ -82,8 +84,11 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     table["flops"] = [sp.flops(a) for a in table.index]
     frame = table.reset_index()
     secs = float(runs["seconds"].mean() / max(epochs, 1e-9))
+    from nasbench_lab import tasks
+
+    what = "mIoU" if bundle.task == tasks.Segmentation.name else "accuracy"
     bench = Benchmark.from_frame(sp, dataset, frame, epochs=epochs,
-                                 metric=f"test accuracy (%) after {epochs:g} epochs, mean of {len(seeds)} seed(s)",
+                                 metric=f"test {what} (%) after {epochs:g} epochs, mean of {len(seeds)} seed(s)",
                                  source="nasbench-lab groundtruth (trained on this machine)",
                                  reference_arch=str(sp.default()), reference_epoch_seconds=secs)
     if save and not not_saved:
