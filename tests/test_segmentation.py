@@ -218,3 +218,92 @@ def test_segfolder_reads_a_folder_and_names_bad_files(tmp_path):
         data.get("segfolder", root=tmp_path)
     with pytest.raises(ValueError, match="data_root"):
         data.get("segfolder")
+
+
+# --------------------------------------------------------------------------- the Trainer, every sampler unchanged
+@pytest.mark.parametrize("method, options", [
+    ("uniform", {}),
+    ("mcts", {"warmup": 0.5}),
+    ("mcts-iterative", {"warmup": 0.25, "iterations": 2, "rank_batches": 1}),
+])
+def test_samplers_train_the_trellis_supernet(method, options, scenes):
+    from nasbench_lab.training.trainer import Trainer
+
+    tr = Trainer(space="autodeeplab-l6", method=method, method_options=options, steps=8, batch_size=8,
+                 val_batch_size=16, rank_sample=6, rank_images=16, recalibration_batches=1, data=scenes)
+    assert tr.cfg.dataset == "scenes" and tr.task.name == "segmentation"  # the space's default dataset
+    rows = [tr.step() for _ in range(8)]
+    assert all(0.0 <= r["reward"] <= 1.0 and np.isfinite(r["loss"]) for r in rows)
+    arch = tr.space.parse(rows[-1]["arch"])
+    # the reward is the minibatch mIoU, computed here independently from the logits
+    batch = (scenes.val_x[:16], scenes.val_y[:16])
+    logits = tr.outputs(arch, batch[0])
+    pred = logits.argmax(1)
+    ious = []
+    for c in range(11):
+        inter = int(((pred == c) & (batch[1] == c)).sum())
+        union = int(((pred == c) | (batch[1] == c)).sum())
+        if union:
+            ious.append(inter / union)
+    assert tr.reward(arch, batch) == pytest.approx(float(np.mean(ious)), abs=1e-6)
+    summary = tr.finish()
+    assert len(tr.ranking) == 6 and tr.ranking["estimate"].between(0, 100).all()
+    assert summary is not None
+
+
+def test_a_classification_dataset_on_the_trellis_is_refused():
+    from nasbench_lab.training.trainer import Trainer
+
+    with pytest.raises(ValueError, match="digits.*classification.*segmentation"):
+        Trainer(space="autodeeplab-l6", dataset="digits", steps=2)
+
+
+def test_cli_run_uses_the_embedded_scenes(tmp_path, monkeypatch, capsys):
+    from nasbench_lab import cli
+
+    monkeypatch.setenv("NASBENCH_LAB_HOME", str(tmp_path))
+    assert cli.main(["run", "--space", "autodeeplab-l6", "--method", "uniform", "--steps", "4", "--batch-size", "8",
+                     "--rank-images", "16", "--store", str(tmp_path / "runs.sqlite")]) == 0
+    out = capsys.readouterr().out
+    assert "finished" in out and "ranking of 89 architectures" in out
+    assert cli.main(["spaces"]) == 0
+    listing = capsys.readouterr().out
+    assert "autodeeplab " in listing and "28,657" in listing
+
+
+# --------------------------------------------------------------------------- views
+def test_trellis_view_and_visits():
+    from nasbench_lab.viz.dag import dag_figure
+    from nasbench_lab.viz.trellis import trellis_figure, trellis_visits
+
+    sp = spaces.get("autodeeplab-l6")
+    counts = {"4-8-16-16-8-8": 3, "4-8-8-8-8-4": 2, "not a path": 5}
+    v = trellis_visits(sp, counts)
+    # layer 2 at 1/8: both paths (3 + 2); layer 2 at 1/4: none; layer 6 at 1/4: the second path only
+    assert v[(2, 1)] == 5 and (2, 0) not in v and v[(6, 0)] == 2 and v[(6, 1)] == 3 and v[(1, 0)] == 5
+    assert sum(v.values()) == 6 * 5
+    fig = trellis_figure(sp, "4-8-16-16-8-8", v)
+    by = {t.name: t for t in fig.data}
+    assert list(by["path"].y) == [0, 0, 1, 2, 2, 1, 1, 1] and list(by["path"].x) == list(range(8))
+    nodes = by["nodes"]
+    assert len(nodes.x) == 1 + sum(len(r) for r in sp.reachable)
+    assert dict(zip(zip(nodes.x, nodes.y), nodes.marker.color))[(2, 1)] == 5
+    # every allowed move once: 1 + 2 + ... edges from the brute force
+    moves = sum(1 for layer in range(6) for s in sp.reachable[layer]
+                for p in (sp.reachable[layer - 1] if layer else (0,)) if abs(p - s) <= 1)
+    assert list(by["moves"].x).count(None) == moves
+    live = dag_figure(sp, "4-8-16-16-8-8", visits=counts)  # the dashboard's DAG view on a trellis space
+    assert {t.name for t in live.data} == {"moves", "nodes", "path"}
+
+
+def test_mask_panel_of_a_trained_path(scenes):
+    from nasbench_lab.training.trainer import Trainer
+    from nasbench_lab.viz.trellis import mask_figure
+
+    tr = Trainer(space="autodeeplab-l6", steps=2, batch_size=8, val_batch_size=8, data=scenes, rank_at_end=False)
+    tr.step()
+    p = tr.predictions("4-8-16-16-8-8", n=3)
+    assert p["images"].shape == (3, 3, 32, 32) and 0 <= p["images"].min() and p["images"].max() <= 1
+    assert p["truth"].shape == p["pred"].shape == (3, 32, 32) and len(p["iou"]) == 11
+    fig = mask_figure(p["images"], p["truth"], p["pred"], p["classes"], iou=p["iou"])
+    assert sum(t.type == "image" for t in fig.data) == 9

@@ -191,6 +191,13 @@ class RunDashboard(AutoRefresh):
         self.tau_box = box(self.tau_fig, "50%", display="none")
         self.summary = W.HTML(self._summary_html())
         self.budget_fig = figure_widget(budget_figure([], [], self.budget)) if self.budget else None
+        # a segmentation run: predicted masks beside the true ones for a few validation scenes, drawn
+        # with the selected path once the run has ended (the task decides; no sampler knows)
+        task = getattr(run.job, "task", None)
+        self.masks_fig = (figure_widget(empty_figure("predicted masks of the selected path appear when the run "
+                                                     "ends", "Masks", 260))
+                          if getattr(task, "name", "") == "segmentation" else None)
+        self._masks_drawn = False
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
@@ -208,7 +215,8 @@ class RunDashboard(AutoRefresh):
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
         self.widget = card([header, controls, self.export.output, self.alarm, self.error, box(self.curves), box(self.panel),
                             *([box(self.budget_fig)] if self.budget_fig is not None else []),
-                            self._row2, self._row3])
+                            self._row2, self._row3,
+                            *([box(self.masks_fig)] if self.masks_fig is not None else [])])
         self._update_buttons(run.status)
 
     def _arrange(self, ranking: bool) -> None:
@@ -308,7 +316,7 @@ class RunDashboard(AutoRefresh):
     @property
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
-        extra = [self.budget_fig] if self.budget_fig is not None else []
+        extra = [f for f in (self.budget_fig, self.masks_fig) if f is not None]
         return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra]
 
     @property
@@ -480,6 +488,26 @@ class RunDashboard(AutoRefresh):
             self._snapshot_dirty = False
             copy_figure(self.panel, self.panel_figure(self._snapshot))
         self.summary.value = self._summary_html(self._ranking_summary)
+        if self.masks_fig is not None and not self._masks_drawn and self.run.status in TERMINAL:
+            self._masks_drawn = True
+            copy_figure(self.masks_fig, self.masks_figure())
+
+    def masks_figure(self, n: int = 3):
+        """Image, true mask and predicted mask of the first ``n`` validation scenes, for the path the
+        ranking selected (else the last sampled one)."""
+        from nasbench_lab.viz.trellis import mask_figure
+
+        job = self.run.job
+        arch = (self._ranking_summary or {}).get("selected") or getattr(getattr(job, "ranking", None), "attrs",
+                                                                         {}).get("selected") or self._arch
+        if arch is None:
+            return empty_figure("no path was trained", "Masks", 260)
+        try:
+            p = job.predictions(arch, n)
+        except Exception as exc:  # a view must not break the dashboard
+            return empty_figure(f"masks failed: {type(exc).__name__}: {exc}", "Masks", 260)
+        return mask_figure(p["images"], p["truth"], p["pred"], p["classes"], iou=p.get("iou"),
+                           title=f"{arch}: validation scenes (mIoU {100 * p['mIoU']:.1f} % on these)")
 
     def panel_figure(self, snapshot: dict[str, Any] | None):
         """The method's own panel, else the sampling frequency from ``counts``, else a note."""

@@ -358,7 +358,7 @@ class AutoDeepLabSpace(SearchSpace):
         return "-".join(str(RATES[int(g)]) for g in genes)
 
     def _parse_genes(self, text: str) -> tuple[int, ...]:
-        parts = [p.strip() for p in text.replace(",", "-").strip("[]() ").split("-")]
+        parts = text.split("-")
         if len(parts) != self.layers:
             raise ValueError(f"expected {self.layers} downsampling rates joined by '-', got {len(parts)}")
         bad = [p for p in parts if p not in {str(r) for r in RATES}]

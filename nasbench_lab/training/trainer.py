@@ -489,6 +489,24 @@ class Trainer(Job):
         with self._batch_stats_only(), self._autocast():
             return self.net(self._layout(x), arch).float()
 
+    @torch.no_grad()
+    def predictions(self, arch: Arch | str, n: int = 4, split: str = "val") -> dict[str, Any]:
+        """The first ``n`` images of ``split`` (pixels back in [0, 1]), their labels and ``arch``'s
+        predictions (argmax of :meth:`outputs`: batch statistics, nothing of the supernet changes),
+        with the task's metric and, for segmentation, per-class IoU on those images: the data of the
+        masks panel (:func:`nasbench_lab.viz.trellis.mask_figure`)."""
+        arch = self.space.parse(arch)
+        xs, ys = (self.data.val_x, self.data.val_y) if split == "val" else (self.data.test_x, self.data.test_y)
+        n = V.positive_int("n", n, example=4)
+        x, y = xs[:n], ys[:n]
+        logits = self.outputs(arch, x)
+        mean = torch.tensor(self.data.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.data.std, device=x.device).view(1, -1, 1, 1)
+        images = (x.float() * std + mean).clamp(0, 1)
+        return {"arch": str(arch), "images": images.cpu().numpy(), "truth": y.cpu().numpy(),
+                "pred": logits.argmax(1).cpu().numpy(), "classes": list(self.data.classes),
+                **self.task.describe(self.task.stats(logits, y))}
+
     def gradient(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Flattened gradient of the loss w.r.t. the shared weights for one path on one batch."""
         return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()

@@ -49,7 +49,7 @@ def trellis_figure(space: SearchSpace, arch: Arch | str | None = None,
                    height: int = 300) -> go.Figure:
     """The trellis of ``space`` with ``arch``'s path (and ``visits`` per node, if given).
 
-    Traces (by name): "moves" (every allowed transition), "nodes" (every reachable node; colour
+    Traces (by name and ``meta["role"]``): "moves" (every allowed transition), "nodes" (every reachable node; colour
     and size by visits), "path" (stem -> layer 1 .. L -> ASPP, bold). x = layer (0: the stem at
     1/4, L+1: ASPP), y = level (1/4 on top).
     """
@@ -65,6 +65,7 @@ def trellis_figure(space: SearchSpace, arch: Arch | str | None = None,
                     ys += [p, s, None]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="moves", hoverinfo="skip", showlegend=False,
+                             meta={"role": "moves"},
                              line=dict(color="rgba(140,140,140,0.35)", width=1)))
     nx_, ny_, nv, text = [0], [0], [0.0], ["stem (1/4)"]
     for layer in range(L):
@@ -82,13 +83,14 @@ def trellis_figure(space: SearchSpace, arch: Arch | str | None = None,
                       colorbar=dict(title="visits", thickness=10, len=0.8))
     else:
         marker.update(color="#c9d3e3")
-    fig.add_trace(go.Scatter(x=nx_, y=ny_, mode="markers", name="nodes", text=text, hoverinfo="text",
+    fig.add_trace(go.Scatter(x=nx_, y=ny_, mode="markers", name="nodes", text=text, hoverinfo="text", meta={"role": "nodes"},
                              marker=marker, showlegend=False))
     if arch is not None:
         genes = space.parse(arch).genes
         px = [0, *range(1, L + 1), L + 1]
         py = [0, *genes, genes[-1]]
         fig.add_trace(go.Scatter(x=px, y=py, mode="lines+markers", name="path", showlegend=False,
+                                 meta={"role": "path"},
                                  line=dict(color=_PATH_COLOR, width=4), marker=dict(size=8, color=_PATH_COLOR),
                                  text=["stem", *[f"layer {i + 1}: {_LEVEL_NAMES[g]}" for i, g in enumerate(genes)],
                                        "ASPP + decoder"], hoverinfo="text"))
