@@ -246,6 +246,10 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     best, acc = bench.optimum
     print(f"\n{len(df)} architectures x {args.seeds} seed(s) x {args.epochs:g} epoch(s) in "
           f"{time.perf_counter() - t0:.0f} s; best {best} {acc:.2f} %")
+    agreement = bench.attrs.get("seed_agreement")
+    if agreement:
+        print(f"seed agreement (the ceiling of any ranking against this table): Kendall tau "
+              f"{agreement['kendall_tau']:.3f}, Spearman {agreement['spearman']:.3f} over {agreement['n']} architectures")
     if bench.attrs.get("saved"):
         print(f"saved to {bench.path}")
         if bench.attrs.get("replaced"):

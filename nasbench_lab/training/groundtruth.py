@@ -80,6 +80,10 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     table = runs.groupby("arch", sort=False).agg(acc=("test_acc", "mean"), std=("test_acc", "std"),
                                                   n_seeds=("seed", "nunique"), train_seconds=("seconds", "mean"))
     table["std"] = table["std"].fillna(0.0)
+    per_seed = runs.pivot_table(index="arch", columns="seed", values="test_acc", aggfunc="mean")
+    for seed in per_seed.columns:  # each seed's score beside the mean: the agreement can be rechecked
+        table[f"acc_seed{int(seed)}"] = per_seed[seed].reindex(table.index)
+    agreement = seed_agreement(per_seed)
     table["params"] = [sp.params(a) for a in table.index]
     table["flops"] = [sp.flops(a) for a in table.index]
     frame = table.reset_index()
@@ -94,8 +98,33 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     if save and not not_saved:
         bench.save(target)
     bench.attrs.update(saved=bool(save and not not_saved), not_saved=not_saved if save else "save=False",
-                       partial=str(partial), replaced=replaced)
+                       partial=str(partial), replaced=replaced, seed_agreement=agreement)
     return bench
+
+
+def seed_agreement(per_seed: pd.DataFrame) -> dict[str, float] | None:
+    """How far independent seeds agree on the order of the architectures: Kendall tau and
+    Spearman rho between every pair of seed columns (over the architectures both have), averaged.
+    It is the ceiling of any ranking judged against the table's mean. None with fewer than 2 seeds."""
+    from itertools import combinations
+
+    from scipy.stats import kendalltau, spearmanr
+
+    cols = list(per_seed.columns)
+    if len(cols) < 2:
+        return None
+    taus, rhos, ns = [], [], []
+    for a, b in combinations(cols, 2):
+        both = per_seed[[a, b]].dropna()
+        if len(both) < 3:
+            continue
+        taus.append(float(kendalltau(both[a], both[b]).statistic))
+        rhos.append(float(spearmanr(both[a], both[b]).statistic))
+        ns.append(len(both))
+    if not taus:
+        return None
+    return {"kendall_tau": float(sum(taus) / len(taus)), "spearman": float(sum(rhos) / len(rhos)),
+            "pairs": len(taus), "n": int(min(ns))}
 
 
 def _fuller_table(sp: spaces.SearchSpace, dataset: str, n_archs: int, epochs: float, n_seeds: int) -> str | None:
