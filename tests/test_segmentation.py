@@ -320,3 +320,17 @@ def test_seed_agreement_of_a_ground_truth():
     # 6 pairs, one discordant (b, c): tau = (5 - 1) / 6; Spearman 1 - 6 * (1 + 1) / (4 * 15) = 0.8
     assert got["kendall_tau"] == pytest.approx(4 / 6) and got["spearman"] == pytest.approx(0.8) and got["n"] == 4
     assert seed_agreement(per_seed[[0]]) is None
+
+
+def test_params_and_flops_by_hand_for_a_one_layer_trellis():
+    sp = AutoDeepLabSpace(layers=1, filter_multiplier=1, block_multiplier=2, name="x")  # channels 2, 4, 8, 16
+    a = sp.parse("4")
+    # stem 3->8 (3x3) + BN, 8->2 (3x3) + BN; cell: two 3x3 2->2 convs + BNs; ASPP(2->16): 1x1 + BN, 3x3 + BN,
+    # pooled 1x1 with bias, 1x1 projection 48->16 + BN; skip 1x1 2->8 + BN; fuse 3x3 24->16 + BN; classifier 16->11
+    params = (216 + 16 + 144 + 4) + 2 * (36 + 4) + (32 + 32 + 288 + 32 + 48 + 768 + 32) + (16 + 16) \
+        + (3456 + 32) + (176 + 11)
+    assert sp.params(a) == params == 5399
+    # MACs for a 32x32 input: stem at 16x16 and 8x8, everything else at 8x8 (the pooled branch at 1x1)
+    macs = 256 * 8 * 27 + 64 * 2 * 72 + 2 * 64 * 2 * 18 + 64 * 16 * 2 + 64 * 16 * 18 + 32 + 64 * 16 * 48 \
+        + 64 * 8 * 2 + 64 * 16 * 24 * 9 + 64 * 11 * 16
+    assert sp.flops(a) == macs == 372_256

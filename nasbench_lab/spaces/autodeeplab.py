@@ -226,6 +226,7 @@ class TrellisNetwork(nn.Module):
                     prev = space.reachable[layer - 1] if layer else (0,)
                     prev2 = space.reachable[layer - 2] if layer > 1 else (0,)
                     prev = tuple(p for p in prev if abs(p - level) <= 1)
+                    prev2 = tuple(p for p in prev2 if abs(p - level) <= 2)  # two layers move two levels at most
                 else:
                     prev = (self.genes[layer - 1],) if layer else (0,)
                     prev2 = (self.genes[layer - 2],) if layer > 1 else (0,)
