@@ -263,8 +263,8 @@ def test_cli_run_uses_the_embedded_scenes(tmp_path, monkeypatch, capsys):
     from nasbench_lab import cli
 
     monkeypatch.setenv("NASBENCH_LAB_HOME", str(tmp_path))
-    assert cli.main(["run", "--space", "autodeeplab-l6", "--method", "uniform", "--steps", "4", "--batch-size", "8",
-                     "--rank-images", "16", "--store", str(tmp_path / "runs.sqlite")]) == 0
+    assert cli.main(["run", "--space", "autodeeplab-l6", "--method", "uniform", "--steps", "4", "--batch-size", "4",
+                     "--rank-images", "8", "--store", str(tmp_path / "runs.sqlite")]) == 0
     out = capsys.readouterr().out
     assert "finished" in out and "ranking of 89 architectures" in out
     assert cli.main(["spaces"]) == 0
