@@ -376,9 +376,10 @@ def test_segmentation_trellis_view_renders_live_in_jupyterlab(lab, tmp_path):
         view = wait_until(lambda: (g := panel(dash, "Current architecture")) and "path" in g["roles"] and g, 180,
                           "the trellis view")
         assert view["roles"] == ["moves", "nodes", "path"] and view["points"][2] == 8  # stem, 6 layers, ASPP
-        first = wait_until(lambda: (v := dash.evaluate(JS_TRELLIS_VISITS)) > 0 and v, 120, "visits on the trellis")
-        wait_until(lambda: dash.evaluate(JS_TRELLIS_VISITS) > first, 120, "the visits to grow")
+        wait_until(lambda: dash.evaluate(JS_TRELLIS_VISITS) > 0, 120, "visits on the trellis")
         dash.locator("span", has_text="finished").first.wait_for(timeout=ms(300))
+        # every step's path visits one node per layer: 6 x the steps in all, once the view has caught up
+        wait_until(lambda: dash.evaluate(JS_TRELLIS_VISITS) == 6 * SEG_STEPS, 60, "every visit on the trellis")
         masks = wait_until(lambda: (g := panel(dash, "validation scenes")) and g, 120, "the masks panel")
         assert masks["types"].count("image") == 9  # 3 scenes x (image, truth, prediction)
         wait_until(lambda: panel(dash, "Supernet ranking"), 60, "the final ranking scatter")

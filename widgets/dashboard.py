@@ -114,6 +114,7 @@ class RunDashboard(AutoRefresh):
         self._arch: str | None = None
         #: how often each architecture was sampled (the trellis view's visits per node)
         self._sampled: dict[str, int] = {}
+        self._sampled_shown = 0  # how many samples the drawn view counts (a repeated path adds visits)
         self._shown_arch: str | None = None
         self._snapshot: dict[str, Any] | None = None
         self._snapshot_dirty = False
@@ -471,7 +472,10 @@ class RunDashboard(AutoRefresh):
         return (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
 
     def _update_slow(self) -> None:
-        if self._arch is not None and self._arch != self._shown_arch and self.space is not None:
+        sampled = sum(self._sampled.values())
+        if self._arch is not None and (self._arch != self._shown_arch or sampled != self._sampled_shown) \
+                and self.space is not None:
+            self._sampled_shown = sampled
             try:
                 # the architecture string wrapped under the title: it fits the half-width box
                 title, lines = arch_title("Current architecture", arch_caption(self.space, self._arch), width=52)
