@@ -137,7 +137,8 @@ def mask_figure(images: np.ndarray, truth: np.ndarray, pred: np.ndarray, classes
     sub = ""
     if iou is not None and classes is not None:
         sub = "<br><sup>IoU: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(classes, iou) if v is not None) + "</sup>"
-    fig.update_layout(**base_layout(title=title + sub, height=110 * n + 90))
+    fig.update_layout(**base_layout(title=title + sub, height=110 * n + 110))
+    fig.update_layout(margin=dict(t=95 if sub else 70))  # the IoU line must not cover the column titles
     return fig
 
 
