@@ -239,12 +239,16 @@ def cmd_groundtruth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     bench = build_groundtruth(args.space, args.dataset, epochs=args.epochs, seeds=list(range(args.seeds)),
                               batch_size=args.batch_size, device=args.device, data_root=args.data_root,
-                              limit=args.limit, overwrite=args.overwrite)
+                              limit=args.limit, overwrite=args.overwrite, lr=args.lr, optimizer=args.optimizer)
     df = bench.frame().sort_values("acc", ascending=False)
     _print_table(df.head(args.top))
     best, acc = bench.optimum
     print(f"\n{len(df)} architectures x {args.seeds} seed(s) x {args.epochs:g} epoch(s) in "
           f"{time.perf_counter() - t0:.0f} s; best {best} {acc:.2f} %")
+    agreement = bench.attrs.get("seed_agreement")
+    if agreement:
+        print(f"seed agreement (the ceiling of any ranking against this table): Kendall tau "
+              f"{agreement['kendall_tau']:.3f}, Spearman {agreement['spearman']:.3f} over {agreement['n']} architectures")
     if bench.attrs.get("saved"):
         print(f"saved to {bench.path}")
         if bench.attrs.get("replaced"):
@@ -382,7 +386,7 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
     s = sub.add_parser("run", help="train a supernet with a one-shot sampler (or a differentiable method)")
     s.add_argument("--space", default="pooling")
     s.add_argument("--method", default="uniform")
-    s.add_argument("--dataset", default="digits")
+    s.add_argument("--dataset", help="default: the space's dataset (digits; scenes for autodeeplab)")
     s.add_argument("--data-root", help="folder with CIFAR python batches")
     s.add_argument("--steps", type=T.positive_int("1000"), default=1000)
     s.add_argument("--seed", "--seeds", dest="seed", nargs="+", default=["0"],
@@ -414,6 +418,8 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
     s.add_argument("--epochs", type=T.positive_number("3"), default=3.0)
     s.add_argument("--seeds", type=T.positive_int("2"), default=2, help="how many seeds to train each network with (0..N-1)")
     s.add_argument("--batch-size", type=T.positive_int("64"), default=64)
+    s.add_argument("--lr", type=T.positive_number("0.05"), default=0.05)
+    s.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
     s.add_argument("--limit", type=T.positive_int("3"),
                    help="only the first N architectures (a quick look: printed, not saved as the benchmark)")
     s.add_argument("--overwrite", action="store_true",

@@ -351,3 +351,38 @@ def test_blackbox_live_arena_renders_in_jupyterlab(lab, tmp_path):
         assert_titled_and_drawn(arena, "live arena")
         shot(page, arena, tmp_path, "arena_live.png")
         assert_clean_console(page)
+
+
+# ----------------------------------------------------------------------------- 08: segmentation
+SEG_STEPS = 40
+# the trellis view: how many sampled paths went through its nodes (the "nodes" trace's colours)
+JS_TRELLIS_VISITS = """el => { const gd = Array.from(el.querySelectorAll('.js-plotly-plot'))
+  .find(d => (d.data || []).some(t => t.meta && t.meta.role === 'path'));
+  if (!gd) return -1;
+  const nodes = gd.data.find(t => t.meta && t.meta.role === 'nodes');
+  return nodes && Array.isArray(nodes.marker.color) ? nodes.marker.color.reduce((a, b) => a + b, 0) : 0; }"""
+
+
+def test_segmentation_trellis_view_renders_live_in_jupyterlab(lab, tmp_path):
+    """Notebook 08: iterative MCTS on the Auto-DeepLab trellis; the trellis view (path and visits
+    per node) updates live, and the masks panel comes up when the run ends."""
+    url, cells = lab("08_segmentation.ipynb", f"STEPS = {SEG_STEPS}\nBATCH_SIZE = 8\nRANK_IMAGES = 16\n")
+    wait_cell = cell_index(cells, "await dash.wait()")
+    with browser(tmp_path) as page:
+        open_notebook(page, url)
+        run_all_above(page, wait_cell)
+        dash = page.locator(".nbl-card").filter(has_text="mcts-iterative").first
+        dash.wait_for(timeout=ms(180))
+        view = wait_until(lambda: (g := panel(dash, "Current architecture")) and "path" in g["roles"] and g, 180,
+                          "the trellis view")
+        assert view["roles"] == ["moves", "nodes", "path"] and view["points"][2] == 8  # stem, 6 layers, ASPP
+        wait_until(lambda: dash.evaluate(JS_TRELLIS_VISITS) > 0, 120, "visits on the trellis")
+        dash.locator("span", has_text="finished").first.wait_for(timeout=ms(300))
+        # every step's path visits one node per layer: 6 x the steps in all, once the view has caught up
+        wait_until(lambda: dash.evaluate(JS_TRELLIS_VISITS) == 6 * SEG_STEPS, 60, "every visit on the trellis")
+        masks = wait_until(lambda: (g := panel(dash, "validation scenes")) and g, 120, "the masks panel")
+        assert masks["types"].count("image") == 9  # 3 scenes x (image, truth, prediction)
+        wait_until(lambda: panel(dash, "Supernet ranking"), 60, "the final ranking scatter")
+        assert_titled_and_drawn(dash, "segmentation dashboard")
+        shot(page, dash, tmp_path, "segmentation_trellis.png")
+        assert_clean_console(page)

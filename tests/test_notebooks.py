@@ -87,6 +87,11 @@ def test_notebook_runs_top_to_bottom(path, executed_notebook):
         # widget models the kernel opened: the dashboard's progress bar sized to the budget
         bars = [s for s in _widget_states(nb) if s["_model"] == "IntProgressModel"]
         assert [s.get("max") for s in bars] == [steps]
+    elif path.name == "08_segmentation.ipynb":
+        # the trellis counts, the live dashboard (trellis view, masks panel) and the equal-budget table
+        assert "28,657 paths" in text and "75,025 paths" in text and "autodeeplab-l6: 89 paths" in text
+        assert mimes.count("application/vnd.jupyter.widget-view+json") >= 1
+        assert "Kendall tau" in text
     elif path.name == "01_search_spaces.ipynb":
         # one DAG per space and one histogram per benchmark, plus the landscape plots
         from nasbench_lab import benchmarks, spaces

@@ -115,6 +115,9 @@ class RunDashboard(StaticCopy, AutoRefresh):
         self._raw: dict[str, list[float]] = {m: [] for m in self.metrics}
         self._smooth: dict[str, list[float]] = {m: [] for m in self.metrics}
         self._arch: str | None = None
+        #: how often each architecture was sampled (the trellis view's visits per node)
+        self._sampled: dict[str, int] = {}
+        self._sampled_shown = 0  # how many samples the drawn view counts (a repeated path adds visits)
         self._shown_arch: str | None = None
         self._snapshot: dict[str, Any] | None = None
         self._snapshot_dirty = False
@@ -202,6 +205,13 @@ class RunDashboard(StaticCopy, AutoRefresh):
         if self._interference_every:
             self._show_interference()
         self._interference_pending: tuple[int | None, dict[str, Any]] | None = None
+        # a segmentation run: predicted masks beside the true ones for a few validation scenes, drawn
+        # with the selected path once the run has ended (the task decides; no sampler knows)
+        task = getattr(run.job, "task", None)
+        self.masks_fig = (figure_widget(empty_figure("predicted masks of the selected path appear when the run "
+                                                     "ends", "Masks", 260))
+                          if getattr(task, "name", "") == "segmentation" else None)
+        self._masks_drawn = False
 
         header = W.HBox([self.title, row([self.status, self.progress, self.progress_text])],
                         layout=W.Layout(justify_content="space-between", align_items="center", width="100%",
@@ -219,7 +229,8 @@ class RunDashboard(StaticCopy, AutoRefresh):
         self._arrange(bool(cfg.get("rank_at_end") or cfg.get("rank_every")))
         self.widget = card([header, controls, self.export.output, self.alarm, self.error, box(self.curves), box(self.panel),
                             *([box(self.budget_fig)] if self.budget_fig is not None else []),
-                            self._interference_box, self._row2, self._row3])
+                            self._interference_box, self._row2, self._row3,
+                            *([box(self.masks_fig)] if self.masks_fig is not None else [])])
         self._update_buttons(run.status)
 
     def _show_interference(self) -> InterferencePanel:
@@ -348,7 +359,7 @@ class RunDashboard(StaticCopy, AutoRefresh):
     @property
     def figures(self) -> list:
         """The dashboard's FigureWidgets (curves, DAG, method panel, ranking)."""
-        extra = [self.budget_fig] if self.budget_fig is not None else []
+        extra = [f for f in (self.budget_fig, self.masks_fig) if f is not None]
         return [self.curves, self.dag, self.panel, self.ranking_fig, self.tau_fig, *extra,
                 *(self.interference.figures if self.interference is not None else [])]
 
@@ -377,6 +388,7 @@ class RunDashboard(StaticCopy, AutoRefresh):
                         new[m][1].append(float(v))
                 if "arch" in ev.data:
                     self._arch = str(ev.data["arch"])
+                    self._sampled[self._arch] = self._sampled.get(self._arch, 0) + 1
                 if self.budget is not None and isinstance(ev.data.get(self.budget["metric"]), int | float):
                     self._budget_pts[0].append(float(ev.step))
                     self._budget_pts[1].append(float(ev.data[self.budget["metric"]]))
@@ -511,11 +523,15 @@ class RunDashboard(StaticCopy, AutoRefresh):
         return (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
 
     def _update_slow(self) -> None:
-        if self._arch is not None and self._arch != self._shown_arch and self.space is not None:
+        sampled = sum(self._sampled.values())
+        if self._arch is not None and (self._arch != self._shown_arch or sampled != self._sampled_shown) \
+                and self.space is not None:
+            self._sampled_shown = sampled
             try:
                 # the architecture string wrapped under the title: it fits the half-width box
                 title, lines = arch_title("Current architecture", arch_caption(self.space, self._arch), width=52)
-                fig = dag_figure(self.space, self._arch, height=250 + 17 * lines, title=title, title_lines=lines)
+                fig = dag_figure(self.space, self._arch, height=250 + 17 * lines, title=title, title_lines=lines,
+                                 visits=self._sampled)
             except ValueError:
                 fig = empty_figure(f"cannot draw {self._arch}", "Current architecture", 260)
             copy_figure(self.dag, fig)
@@ -527,6 +543,26 @@ class RunDashboard(StaticCopy, AutoRefresh):
             self._snapshot_dirty = False
             copy_figure(self.panel, self.panel_figure(self._snapshot))
         self.summary.value = self._summary_html(self._ranking_summary)
+        if self.masks_fig is not None and not self._masks_drawn and self.run.status in TERMINAL:
+            self._masks_drawn = True
+            copy_figure(self.masks_fig, self.masks_figure())
+
+    def masks_figure(self, n: int = 3):
+        """Image, true mask and predicted mask of the first ``n`` validation scenes, for the path the
+        ranking selected (else the last sampled one)."""
+        from nasbench_lab.viz.trellis import mask_figure
+
+        job = self.run.job
+        arch = (self._ranking_summary or {}).get("selected") or getattr(getattr(job, "ranking", None), "attrs",
+                                                                         {}).get("selected") or self._arch
+        if arch is None:
+            return empty_figure("no path was trained", "Masks", 260)
+        try:
+            p = job.predictions(arch, n)
+        except Exception as exc:  # a view must not break the dashboard
+            return empty_figure(f"masks failed: {type(exc).__name__}: {exc}", "Masks", 260)
+        return mask_figure(p["images"], p["truth"], p["pred"], p["classes"], iou=p.get("iou"),
+                           title=f"{arch}: validation scenes (mIoU {100 * p['mIoU']:.1f} % on these)")
 
     def panel_figure(self, snapshot: dict[str, Any] | None):
         """The method's own panel, else the sampling frequency from ``counts``, else a note."""

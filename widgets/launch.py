@@ -30,7 +30,7 @@ def _check_steps(steps: Any) -> int:
     return n
 
 
-def launch(space: str = "pooling", method: str = "uniform", dataset: str = "digits", steps: int = 300,
+def launch(space: str = "pooling", method: str = "uniform", dataset: str | None = None, steps: int = 300,
            start: bool = False, store: RunStore | bool | None = None, benchmark: Any = "auto",
            name: str | None = None, **kwargs: Any) -> RunDashboard:
     """Build the job for ``method`` (:func:`nasbench_lab.methods.build_job`), wrap it in a Run
@@ -41,6 +41,8 @@ def launch(space: str = "pooling", method: str = "uniform", dataset: str = "digi
     such as ``"cifar10"``, a Benchmark or None).
     """
     steps = _check_steps(steps)
+    if dataset is None:  # the space knows its task and default dataset (scenes for autodeeplab)
+        dataset = spaces.get(space).default_dataset
     job = method_registry.build_job(method, space=space, dataset=dataset, steps=steps, **kwargs)
     run = Run(job, store=store, name=name)
     dash = RunDashboard(run, benchmark=benchmark)
@@ -62,7 +64,7 @@ class Launcher(StaticCopy):
     and errors show inline in red instead of raising into the cell.
     """
 
-    def __init__(self, space: str = "pooling", method: str = "uniform", dataset: str = "digits",
+    def __init__(self, space: str = "pooling", method: str = "uniform", dataset: str | None = None,
                  steps: int | str = 300, start: bool = True, methods: Sequence[str] | None = None,
                  options: Mapping[str, Mapping[str, Any]] | None = None, data_root: str | None = None,
                  **job_kwargs: Any) -> None:
@@ -81,8 +83,11 @@ class Launcher(StaticCopy):
                                 layout=W.Layout(width="230px"))
         self.method = W.Dropdown(options=offered, value=method, description="method", style=style,
                                  layout=W.Layout(width="230px"))
-        self.dataset = W.Dropdown(options=data.names(), value=dataset, description="dataset", style=style,
-                                  layout=W.Layout(width="200px"))
+        self.dataset = W.Dropdown(options=data.names(), value=dataset or spaces.get(space).default_dataset,
+                                  description="dataset", style=style, layout=W.Layout(width="200px"))
+        # picking a space picks its default dataset (a segmentation space trains on the scenes)
+        self.space.observe(lambda c: setattr(self.dataset, "value", spaces.get(c["new"]).default_dataset),
+                           names="value")
         self.steps = W.Text(value=str(steps), description="steps", style=style, layout=W.Layout(width="160px"),
                             tooltip="training budget in steps")
         self.data_root = W.Text(value=str(data_root or ""), description="data root", style=style,

@@ -9,6 +9,9 @@
 - ``cifar10`` / ``cifar100``: the standard python-pickle folders under ``root`` (default
   ``<workspace>/data``), downloaded with an MD5 check when ``download=True``. Augmentation:
   4-pixel shifts and horizontal flips.
+- ``scenes``: segmentation scenes composed from the digits (64x64, 11 classes, per-pixel labels;
+  see :mod:`nasbench_lab.data.scenes` for exactly how they are made); ``segfolder``: a user's
+  folder of images and PNG label maps under ``root`` (same module).
 
 In every case the official (or fixed) training set is split 50/50 into train/val, stratified,
 by ``seed``; the test set is kept apart. Images are normalised per channel with the mean/std of
@@ -31,7 +34,7 @@ from nasbench_lab.data.bundle import STORAGES, DataBundle, Uint8Images, half_spl
 
 __all__ = ["STORAGES", "Augment", "DataBundle", "Uint8Images", "get", "names", "half_split"]
 
-_NAMES = ("digits", "cifar10", "cifar100")
+_NAMES = ("digits", "cifar10", "cifar100", "scenes", "segfolder")
 
 
 def names() -> list[str]:
@@ -64,13 +67,24 @@ def get(name: str = "digits", root: str | os.PathLike | None = None, download: b
     ``seed`` fixes the 50/50 train/val split of the training set.
     """
     key = str(name).lower().replace("-", "")
-    if key == "digits" and root is not None:  # a folder that would be ignored without a word
+    if key in ("digits", "scenes") and root is not None:  # a folder that would be ignored without a word
         raise ValueError(f"data_root (--data-root): the digits ship inside the package and read no folder, got "
                          f"{str(root)!r}; leave it out, or pick a dataset that reads it (e.g. --dataset cifar10 "
                          f"--data-root {str(root)!r})")
     if key == "digits":
         x, y, tx, ty, classes = _digits()
         bundle = make_bundle("digits", x, y, tx, ty, classes, Augment(pad=2, flip=False), seed)
+    elif key == "scenes":
+        from nasbench_lab.data.scenes import scenes
+
+        bundle = scenes(seed)
+    elif key == "segfolder":
+        from nasbench_lab.data.scenes import read_folder
+
+        if root is None:
+            raise ValueError("data_root (--data-root): segfolder reads a folder with images/ and masks/; name it "
+                             "(e.g. --dataset segfolder --data-root ~/data/mycity)")
+        bundle = read_folder(root, seed=seed)
     elif key in cifar.SPECS:
         if root is None:
             from nasbench_lab.config import workspace

@@ -30,6 +30,12 @@ class Augment(nn.Module):
     def extra_repr(self) -> str:
         return f"pad={self.pad}, flip={self.flip}"
 
+    def pair(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None,
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Augmented ``(x, y)``: the labels of whole images do not move (a segmentation
+        augmentation moves its label maps with the images, :class:`~nasbench_lab.data.scenes.SegAugment`)."""
+        return self(x, generator=generator), y
+
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"Augment: expected an NCHW batch, got shape {tuple(x.shape)}")

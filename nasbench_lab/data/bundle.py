@@ -97,6 +97,9 @@ class DataBundle:
     #: the source pixels: "uint8" when every image came from 0..255 levels (CIFAR), so the float32
     #: tensors convert back to them exactly (``to(storage="uint8")``); "float" otherwise (digits)
     pixels: str = "float"
+    #: what the labels are (a :mod:`nasbench_lab.tasks` name): one class per image, or per pixel
+    #: (``*_y`` then hold N x H x W label maps, 255 = ignore)
+    task: str = "classification"
 
     @property
     def device(self) -> torch.device:
@@ -186,7 +189,7 @@ class DataBundle:
             "train": len(self.train_y), "val": len(self.val_y), "test": len(self.test_y),
             "mean": list(self.mean), "std": list(self.std), "device": str(self.device),
             "dtype": str(self.train_x.dtype).replace("torch.", ""), "augment": repr(self.augment),
-            "seed": self.seed, "storage": self.storage,
+            "seed": self.seed, "storage": self.storage, "task": self.task,
         }
 
     def __repr__(self) -> str:

@@ -19,6 +19,10 @@ _REGISTRY: dict[str, tuple[str, str, dict]] = {
     "darts": ("nasbench_lab.spaces.darts", "DartsSpace", {}),
     "mobilenet": ("nasbench_lab.spaces.mobilenet", "MobileNetSpace", {"variant": "imagenet"}),
     "mobilenet-cifar": ("nasbench_lab.spaces.mobilenet", "MobileNetSpace", {"variant": "cifar"}),
+    "autodeeplab": ("nasbench_lab.spaces.autodeeplab", "AutoDeepLabSpace", {}),
+    "autodeeplab-l6": ("nasbench_lab.spaces.autodeeplab", "AutoDeepLabSpace", {"layers": 6, "name": "autodeeplab-l6"}),
+    "autodeeplab-adl": ("nasbench_lab.spaces.autodeeplab", "AutoDeepLabSpace", {"cell": "adl",
+                                                                                 "name": "autodeeplab-adl"}),
 }
 
 

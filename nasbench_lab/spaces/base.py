@@ -64,6 +64,10 @@ class SearchSpace(ABC):
     example: str = ""
     #: the standard input the models are built for (channels, height, width)
     input_shape: tuple[int, int, int] = (3, 32, 32)
+    #: what a network of the space predicts (a :mod:`nasbench_lab.tasks` name) and the dataset a run
+    #: uses when none is named
+    task: str = "classification"
+    default_dataset: str = "digits"
     #: the largest size for which ``enumerate()`` is allowed
     max_enumerable: int = 100_000
 

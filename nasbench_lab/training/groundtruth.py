@@ -30,10 +30,12 @@ from nasbench_lab.training.standalone import train_standalone
 def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: float = 3.0,
                       seeds: Sequence[int] = (0, 1), batch_size: int = 64, lr: float = 0.05,
                       device: str = "auto", data_root: str | None = None, limit: int | None = None,
-                      progress: bool = True, save: bool = True, overwrite: bool = False) -> Benchmark:
+                      progress: bool = True, save: bool = True, overwrite: bool = False,
+                      optimizer: str = "sgd") -> Benchmark:
     """Train every architecture (or the first ``limit``) for ``epochs`` per seed; return the table.
 
-    Accuracy is the test-split accuracy (%) of networks trained on train+val, mean over seeds.
+    Accuracy is the test-split accuracy (%) of networks trained on train+val, mean over seeds (for a
+    segmentation dataset the test mIoU, %: the data's task metric).
     ``bench.attrs["saved"]`` says whether it was saved as the benchmark (see the module docstring).
     """
     sp = spaces.get(space)
@@ -70,7 +72,7 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     partial.parent.mkdir(parents=True, exist_ok=True)
     for arch, seed in tqdm(todo, desc=f"ground truth {sp.name}/{dataset}", unit="net", disable=not progress):
         r = train_standalone(sp, arch, bundle, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
-                             device=device)
+                             device=device, optimizer=optimizer)
         row = {"arch": r.arch, "seed": r.seed, "epochs": r.epochs, "test_acc": r.test_acc, "seconds": r.seconds}
         pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.exists(), index=False)
         rows.append(row)
@@ -78,19 +80,51 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     table = runs.groupby("arch", sort=False).agg(acc=("test_acc", "mean"), std=("test_acc", "std"),
                                                   n_seeds=("seed", "nunique"), train_seconds=("seconds", "mean"))
     table["std"] = table["std"].fillna(0.0)
+    per_seed = runs.pivot_table(index="arch", columns="seed", values="test_acc", aggfunc="mean")
+    for seed in per_seed.columns:  # each seed's score beside the mean: the agreement can be rechecked
+        table[f"acc_seed{int(seed)}"] = per_seed[seed].reindex(table.index)
+    agreement = seed_agreement(per_seed)
     table["params"] = [sp.params(a) for a in table.index]
     table["flops"] = [sp.flops(a) for a in table.index]
     frame = table.reset_index()
     secs = float(runs["seconds"].mean() / max(epochs, 1e-9))
+    from nasbench_lab import tasks
+
+    what = "mIoU" if bundle.task == tasks.Segmentation.name else "accuracy"
     bench = Benchmark.from_frame(sp, dataset, frame, epochs=epochs,
-                                 metric=f"test accuracy (%) after {epochs:g} epochs, mean of {len(seeds)} seed(s)",
+                                 metric=f"test {what} (%) after {epochs:g} epochs, mean of {len(seeds)} seed(s)",
                                  source="nasbench-lab groundtruth (trained on this machine)",
                                  reference_arch=str(sp.default()), reference_epoch_seconds=secs)
     if save and not not_saved:
         bench.save(target)
     bench.attrs.update(saved=bool(save and not not_saved), not_saved=not_saved if save else "save=False",
-                       partial=str(partial), replaced=replaced)
+                       partial=str(partial), replaced=replaced, seed_agreement=agreement)
     return bench
+
+
+def seed_agreement(per_seed: pd.DataFrame) -> dict[str, float] | None:
+    """How far independent seeds agree on the order of the architectures: Kendall tau and
+    Spearman rho between every pair of seed columns (over the architectures both have), averaged.
+    It is the ceiling of any ranking judged against the table's mean. None with fewer than 2 seeds."""
+    from itertools import combinations
+
+    from scipy.stats import kendalltau, spearmanr
+
+    cols = list(per_seed.columns)
+    if len(cols) < 2:
+        return None
+    taus, rhos, ns = [], [], []
+    for a, b in combinations(cols, 2):
+        both = per_seed[[a, b]].dropna()
+        if len(both) < 3:
+            continue
+        taus.append(float(kendalltau(both[a], both[b]).statistic))
+        rhos.append(float(spearmanr(both[a], both[b]).statistic))
+        ns.append(len(both))
+    if not taus:
+        return None
+    return {"kendall_tau": float(sum(taus) / len(taus)), "spearman": float(sum(rhos) / len(rhos)),
+            "pairs": len(taus), "n": int(min(ns))}
 
 
 def _fuller_table(sp: spaces.SearchSpace, dataset: str, n_archs: int, epochs: float, n_seeds: int) -> str | None:

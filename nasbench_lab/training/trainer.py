@@ -23,11 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from nasbench_lab import config as cfg
 from nasbench_lab import data as data_mod
-from nasbench_lab import spaces
+from nasbench_lab import spaces, tasks
 from nasbench_lab import validation as V
 from nasbench_lab.runs.job import Job
 from nasbench_lab.spaces import Arch
@@ -39,7 +38,7 @@ class TrainerConfig:
     """Everything that defines a one-shot run (plain data, stored with the run)."""
 
     space: str = "pooling"
-    dataset: str = "digits"
+    dataset: str | None = None  # None: the space's default dataset (digits; scenes for autodeeplab)
     data_root: str | None = None
     method: str = "uniform"
     method_options: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +83,8 @@ class TrainerConfig:
             raise ValueError(f"space: unknown {V.shorten(self.space)}; valid: {', '.join(spaces.names())}")
         if self.method not in samplers.names():
             raise ValueError(f"method: unknown {V.shorten(self.method)}; valid: {', '.join(samplers.names())}")
+        if self.dataset is None:  # the space knows its task and default dataset
+            self.dataset = spaces.get(self.space).default_dataset
         if self.dataset not in data_mod.names():
             raise ValueError(f"dataset: unknown {V.shorten(self.dataset)}; valid: {', '.join(data_mod.names())}")
         for name in ("steps", "batch_size", "val_batch_size", "recalibration_batches", "rank_sample"):
@@ -168,6 +169,12 @@ class Trainer(Job):
         torch.manual_seed(config.seed)  # weight init is part of the run's seeded trajectory
         bundle = data if data is not None else data_mod.get(config.dataset, root=config.data_root, seed=config.seed)
         self.data = bundle.to(self.device, storage=data_storage_for(bundle, self.device, config.data_storage))
+        #: loss, reward and metric (accuracy; mIoU for segmentation): :mod:`nasbench_lab.tasks`
+        self.task = tasks.for_data(self.data)
+        if self.task.name != self.space.task:
+            raise ValueError(f"dataset: {config.dataset!r} is a {self.task.name} dataset but space {config.space!r} "
+                             f"builds {self.space.task} networks; use a {self.space.task} dataset (e.g. "
+                             f"dataset={self.space.default_dataset!r})")
         self.data.check_batch_size("batch_size", config.batch_size, "train")  # never cut to the split: refused
         self.data.check_batch_size("val_batch_size", config.val_batch_size, "val")
         self.check_rank_images(config.rank_images)
@@ -228,7 +235,7 @@ class Trainer(Job):
         x, y = self._next_batch("train") if first else self._update_batch
         self.net.train()
         with self._autocast():
-            loss = F.cross_entropy(self.net(x, arch), y)
+            loss = self.task.loss(self.net(x, arch), y)
         if first:
             self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # adds to the gradients of the update's earlier paths
@@ -403,8 +410,8 @@ class Trainer(Job):
         x, y = xs[idx], ys[idx]
         if split == "train":
             self._train_perm, self._train_pos = perm, pos + bs
-            if self.augment is not None:
-                x = self.augment(x, generator=self.gen)
+            if self.augment is not None:  # a segmentation augmentation moves the label maps too
+                x, y = self.augment.pair(x, y, generator=self.gen)
         else:
             self._val_perm, self._val_pos = perm, pos + bs
         return self._layout(x), y
@@ -461,7 +468,16 @@ class Trainer(Job):
     def evaluate_metrics(self, arch: Arch | str, split: str = "val", recalibrate: bool | None = None,
                          max_images: int | None = None) -> tuple[float, float]:
         """(accuracy %, mean cross-entropy) of one path on the validation (or test) split, from one
-        forward pass; the loss breaks the ties of the accuracy when ranking."""
+        forward pass; the loss breaks the ties of the accuracy when ranking. The accuracy is the
+        task's metric: mIoU (%) for segmentation, the per-pixel loss over non-ignored pixels."""
+        stats, loss = self.evaluate_stats(arch, split, recalibrate, max_images)
+        return 100.0 * float(self.task.score(stats)), loss
+
+    @torch.no_grad()
+    def evaluate_stats(self, arch: Arch | str, split: str = "val", recalibrate: bool | None = None,
+                       max_images: int | None = None) -> tuple[torch.Tensor, float]:
+        """The task's summed statistics (correct/total; a confusion matrix) of one path on a split,
+        and its mean loss; :meth:`evaluate_metrics` scores them, the views show per-class IoU."""
         arch = self.space.parse(arch)
         if recalibrate if recalibrate is not None else self.cfg.bn_recalibration:
             self.recalibrate_bn(arch)
@@ -470,21 +486,27 @@ class Trainer(Job):
         if max_images is not None:
             xs, ys = xs[:max_images], ys[:max_images]
         self.net.eval()
-        correct, loss_sum = 0, 0.0
+        stats, loss_sum, count = None, 0.0, 0
         step = self.eval_chunk
         for lo in range(0, xs.shape[0], step):
             with self._autocast():
                 logits = self.net(self._layout(xs[lo:lo + step]), arch)
             y = ys[lo:lo + step]
-            correct += int((logits.argmax(1) == y).sum())
-            loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
+            part = self.task.stats(logits, y)
+            stats = part if stats is None else stats + part
+            ls, n = self.task.loss_sum(logits, y)
+            loss_sum += float(ls)
+            count += n
         self.net.train()
-        n = max(1, xs.shape[0])
-        return 100.0 * correct / n, loss_sum / n
+        if stats is None:
+            stats = self.task.stats(torch.zeros((0, self.data.num_classes), device=self.device),
+                                    torch.zeros(0, dtype=torch.long, device=self.device))
+        return stats, loss_sum / max(1, count)
 
     @torch.no_grad()
     def reward(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
-        """A sampler's reward: the accuracy in [0, 1] of one path on one validation minibatch
+        """A sampler's reward: the task's metric in [0, 1] (accuracy; mIoU of the minibatch's
+        confusion matrix for segmentation) of one path on one validation minibatch
         (the next one of the epoch-wise permutation, or ``batch``).
 
         BN normalises with the minibatch's own statistics, as during training (the running
@@ -499,13 +521,31 @@ class Trainer(Job):
         # the step's own minibatch is already in the supernet's layout; a caller's batch may not be
         x, y = (self._layout(batch[0]), batch[1]) if batch is not None else self._next_batch("val")
         with self._batch_stats_only(), self._autocast():
-            return (self.net(x, arch).argmax(1) == y).float().mean()
+            return self.task.score(self.task.stats(self.net(x, arch), y)).float()
 
     @torch.no_grad()
     def outputs(self, arch: Arch, x: torch.Tensor) -> torch.Tensor:
         """Logits of one path on ``x`` (train-mode BN: batch statistics, no running-stat update)."""
         with self._batch_stats_only(), self._autocast():
             return self.net(self._layout(x), arch).float()
+
+    @torch.no_grad()
+    def predictions(self, arch: Arch | str, n: int = 4, split: str = "val") -> dict[str, Any]:
+        """The first ``n`` images of ``split`` (pixels back in [0, 1]), their labels and ``arch``'s
+        predictions (argmax of :meth:`outputs`: batch statistics, nothing of the supernet changes),
+        with the task's metric and, for segmentation, per-class IoU on those images: the data of the
+        masks panel (:func:`nasbench_lab.viz.trellis.mask_figure`)."""
+        arch = self.space.parse(arch)
+        xs, ys = (self.data.val_x, self.data.val_y) if split == "val" else (self.data.test_x, self.data.test_y)
+        n = V.positive_int("n", n, example=4)
+        x, y = xs[:n], ys[:n]
+        logits = self.outputs(arch, x)
+        mean = torch.tensor(self.data.mean, device=x.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.data.std, device=x.device).view(1, -1, 1, 1)
+        images = (x.float() * std + mean).clamp(0, 1)
+        return {"arch": str(arch), "images": images.cpu().numpy(), "truth": y.cpu().numpy(),
+                "pred": logits.argmax(1).cpu().numpy(), "classes": list(self.data.classes),
+                **self.task.describe(self.task.stats(logits, y))}
 
     def gradient(self, arch: Arch, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Flattened gradient of the loss w.r.t. the shared weights for one path on one batch."""
@@ -521,7 +561,7 @@ class Trainer(Job):
         x, y = batch if batch is not None else self.fixed_val_batch(self.cfg.batch_size)
         params = self._params()
         with self._batch_stats_only(), self._autocast():
-            loss = F.cross_entropy(self.net(self._layout(x), arch), y)
+            loss = self.task.loss(self.net(self._layout(x), arch), y)
         return list(torch.autograd.grad(loss, params, allow_unused=True))
 
     @contextlib.contextmanager

@@ -6,7 +6,10 @@ Two layouts, chosen from the graph itself so a new space gets a view without cod
   to right on shaded resolution bands, nodes coloured by op, channels above, every place where
   the resolution drops marked (a max-pooling, or a strided layer);
 * **cell** (NB-201 and other edge-op cells): nodes left to right in topological order, one
-  coloured, labelled edge per op; ``none`` edges are dashed and faint (they carry nothing).
+  coloured, labelled edge per op; ``none`` edges are dashed and faint (they carry nothing);
+* **trellis** (Auto-DeepLab, a graph with ``graph.graph["trellis"]``): the layer x resolution
+  grid with the path drawn on it (:func:`nasbench_lab.viz.trellis.trellis_figure`), and the
+  visits of each node when ``visits`` are given.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def arch_title(head: str, caption: Any, width: int = 48, max_lines: int = 4) -> 
 
 
 def dag_figure(space: SearchSpace | str, arch: Arch | str, height: int = 300, title: str | None = None,
-               title_lines: int | None = None) -> go.Figure:
+               title_lines: int | None = None, visits: Any = None) -> go.Figure:
     """The DAG of one architecture (layer chain or cell, see the module docstring).
 
     Every trace carries ``meta={"role": ..., "op": ...}`` (roles: ``"edge"``, ``"arrow"``,
@@ -99,6 +102,11 @@ def dag_figure(space: SearchSpace | str, arch: Arch | str, height: int = 300, ti
     """
     space, arch = _space_arch(space, arch)
     graph = space.graph(arch)
+    if graph.graph.get("trellis"):
+        from nasbench_lab.viz.trellis import trellis_figure, trellis_visits
+
+        counts = trellis_visits(space, visits) if visits else None
+        return trellis_figure(space, arch, counts, title=title or f"{space.name}: {arch}", height=height)
     if title is None:
         title, title_lines = arch_title(space.name, _caption(graph, arch))
     if title_lines is None:

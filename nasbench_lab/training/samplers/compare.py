@@ -97,7 +97,7 @@ def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "
            "kendall_tau": s.get("kendall_tau", np.nan), "kendall_tau_top10": s.get("kendall_tau_top10", np.nan),
            "spearman": s.get("spearman", np.nan), "selected": df.attrs.get("selected"),
            "selected_truth_rank": s.get("selected_truth_rank_in_space", np.nan),
-           "method_pick": pick, "method_pick_truth_rank": bench.rank(pick) if (bench and pick) else np.nan,
+           "method_pick": pick, "method_pick_truth_rank": bench.rank(pick) if (bench and pick and pick in bench) else np.nan,
            "train_s": t1 - t0, "rank_s": t2 - t1}
     snap = tr.sampler.snapshot()
     row["_windows"] = snap.get("windows", [])

@@ -404,14 +404,15 @@ class IterativeMCTSSampler(MCTSSampler):
 
     @torch.no_grad()
     def rank_scores(self, trainer: Trainer) -> np.ndarray:
-        """Accuracy of every (in-band) architecture on the first ``rank_batches`` validation minibatches."""
+        """The task's metric (accuracy, mIoU) of every (in-band) architecture on the first
+        ``rank_batches`` validation minibatches."""
         bs = trainer.cfg.val_batch_size
         x, y = trainer.fixed_val_batch(bs * self.rank_batches)
         scores = []
         for a in self.in_band_archs():
-            correct = sum(int((trainer.outputs(a, x[lo:lo + bs]).argmax(1) == y[lo:lo + bs]).sum())
-                          for lo in range(0, x.shape[0], bs))
-            scores.append(correct / max(1, x.shape[0]))
+            stats = sum(trainer.task.stats(trainer.outputs(a, x[lo:lo + bs]), y[lo:lo + bs])
+                        for lo in range(0, x.shape[0], bs))
+            scores.append(float(trainer.task.score(stats)))
         return np.asarray(scores)
 
     def rebuild(self, trainer: Trainer) -> SearchTree:
