@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import sweep_tasks
+
 from nasbench_lab.runs import RunStore
 from nasbench_lab.sweep import ExecutorConfig, Sweep, Task, ray_available
 

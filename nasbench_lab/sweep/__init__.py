@@ -11,8 +11,14 @@ processes) or ``ray`` (a local Ray, or a cluster at ``--ray-address``).
 """
 
 from nasbench_lab.sweep.driver import STATES, Sweep, TaskState
-from nasbench_lab.sweep.spec import (EXECUTORS, RAY_MISSING, ExecutorConfig, Task, add_executor_arguments,
-                                     executor_from_args)
+from nasbench_lab.sweep.spec import (
+    EXECUTORS,
+    RAY_MISSING,
+    ExecutorConfig,
+    Task,
+    add_executor_arguments,
+    executor_from_args,
+)
 from nasbench_lab.sweep.worker import TaskContext, run_task, train_job
 
 __all__ = ["EXECUTORS", "RAY_MISSING", "STATES", "ExecutorConfig", "Sweep", "Task", "TaskContext", "TaskState",
