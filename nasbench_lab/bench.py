@@ -212,6 +212,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]] | str] = {
     "darts-monitor": "nasbench_lab.differentiable.bench:bench",
     "memory": "nasbench_lab.differentiable.memory_bench:bench",
     "budget": "nasbench_lab.training.samplers.budget_bench:bench",
+    "sweep": "nasbench_lab.sweep.bench:bench",
 }
 
 

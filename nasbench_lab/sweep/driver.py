@@ -320,6 +320,8 @@ class Sweep:
                 if st.recorded and payload["rows"]:
                     self.store.log_metrics(st.run_id, payload["rows"], owner=self._owner)
             elif kind == "checkpoint":
+                if st.read_only:
+                    return  # a finished run's checkpoint is never written again
                 path = self._write_checkpoint(st, payload["data"])
                 with self._lock:
                     st.checkpoint = path

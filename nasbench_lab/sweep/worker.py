@@ -75,8 +75,8 @@ class TaskContext:
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and v == v}
+    """The numbers of a step's metrics (NaN kept: a diverged loss must reach the driver)."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def train_job(ctx: TaskContext, job: Any, checkpoint_every: int | None = None,
