@@ -88,6 +88,12 @@ def test_resume_reads_back_finished_runs_and_continues_a_stopped_one(tmp_path, r
     assert again.run() == {"s0": reference[0], "s1": reference[1]}
     assert again.states["s0"].attempts == 0  # read back, not trained again
     assert sorted(p.name.split("-")[0] for p in starts.iterdir()) == ["s0", "s1"]  # each trained once
+    from nasbench_lab.widgets import SweepView
+
+    view = SweepView(again)
+    assert "2 done" in view.counts.value and "0 running" in view.counts.value
+    assert view.results.value.count("nbl-sweep-result") == 2 and "param_sum" in view.results.value
+    assert view.runs.value.count("data-status='done'") == 2 and "6/6" in view.runs.value
 
 
 def test_a_stopped_run_continues_from_its_checkpoint(tmp_path, reference):
@@ -182,3 +188,55 @@ def test_ray_gives_the_numbers_of_this_process_and_resumes(tmp_path, reference, 
 
 def reference_by_key(reference: dict) -> dict:
     return {f"s{seed}": reference[seed] for seed in (0, 1)}
+
+
+@needs_ray
+def test_the_commands_take_executor_ray(tmp_path, capsys, ray_cluster):
+    """search and groundtruth through the CLI with --executor ray: the numbers of this process."""
+    import json
+
+    from nasbench_lab import cli
+
+    argv = ["search", "--space", "nb201", "--strategies", "random,rea", "--budget", "15", "--seeds", "2", "--json"]
+    assert cli.main(argv) == 0
+    local = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert cli.main([*argv, "--executor", "ray"]) == 0
+    on_ray = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert on_ray == local and len(local) == 4
+    gt = ["groundtruth", "--space", "pooling", "--dataset", "digits", "--epochs", "0.05", "--seeds", "1", "--limit", "2",
+          "--batch-size", "32", "--device", "cpu"]
+    assert cli.main([*gt, "--executor", "ray"]) == 0
+    from nasbench_lab import benchmarks
+
+    partial = benchmarks.user_path("pooling", "digits").with_suffix(".partial.csv")
+    import pandas as pd
+
+    on_ray_rows = pd.read_csv(partial)
+    partial.unlink()
+    assert cli.main(gt) == 0
+    local_rows = pd.read_csv(partial)
+    assert len(on_ray_rows) == 2
+    pd.testing.assert_frame_equal(on_ray_rows.drop(columns="seconds"), local_rows.drop(columns="seconds"))
+
+
+def test_reproduce_in_a_worker_gives_the_result_of_execute(tmp_path):
+    """A table's run trained the way pool and Ray workers train it (runner.remote_task, the driver
+    writing the store rows, checkpoint and result files) equals runner.execute's in this process,
+    under the same run id and checkpoint path."""
+    from nasbench_lab import reproduce
+    from nasbench_lab.reproduce import runner
+
+    spec = reproduce.plan(reproduce.get("table-5.1-pooling"), "tiny", [0], dataset="digits")[0]
+    here = runner.execute(spec, tmp_path / "a", store=RunStore(tmp_path / "a.db"), progress=False, log=lambda s: None)
+    store, ck = RunStore(tmp_path / "b.db"), tmp_path / "ckpt"
+    sweep = Sweep([Task(spec.key, "nasbench_lab.reproduce.runner:remote_task", {"spec": spec.to_dict()},
+                        run_id=spec.key)], store=store, checkpoint_dir=ck,
+                  on_result=lambda task, res: runner.keep_result(spec, tmp_path / "b", res))
+    sweep.run()
+    there = runner.read_result(tmp_path / "b", spec)
+    assert there is not None and not sweep.failed
+    skip = ("train_s", "rank_s", "bse_s")
+    assert {k: v for k, v in there.items() if k not in skip} == {k: v for k, v in here.items() if k not in skip}
+    rec = store.run(spec.key)
+    assert rec["status"] == "finished" and rec["checkpoint"] == str(ck / spec.key / "last.pt")
+    assert rec["config"] == RunStore(tmp_path / "a.db").run(spec.key)["config"]  # Run.resume accepts either

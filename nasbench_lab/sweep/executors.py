@@ -76,10 +76,10 @@ class InProcess(Executor):
             self._current = None
 
 
-def _pool_worker(conn: Connection, threads: int) -> None:
+def _pool_worker(conn: Connection, threads: int | None) -> None:
     """A pool process: run the tasks it is sent, one at a time, sending every message back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it stops the pool
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads or 1))
     while True:
         try:
             job = conn.recv()
@@ -166,7 +166,7 @@ class ProcessPool(Executor):
         self._slots = []
 
 
-def _ray_task(task: Task, attempt: int, resume: bytes | None, threads: int) -> Iterator[tuple[str, Any]]:
+def _ray_task(task: Task, attempt: int, resume: bytes | None, threads: int | None) -> Iterator[tuple[str, Any]]:
     """The Ray generator task: every message is streamed to the driver as soon as it is yielded."""
     yield from run_task(task, attempt, resume, threads)
 
@@ -192,13 +192,21 @@ class RayExecutor(Executor):
             opts: dict[str, Any] = {"include_dashboard": False, "configure_logging": False, **self.cfg.ray_init}
             if self.cfg.ray_address is not None:
                 opts["address"] = self.cfg.ray_address
-            ray.init(**opts)
+            try:
+                ray.init(**opts)
+            except Exception as exc:  # noqa: BLE001 - Ray raises bare Exceptions on a failed start
+                ray.shutdown()
+                where = f"the Ray cluster at {self.cfg.ray_address}" if self.cfg.ray_address else "a local Ray"
+                raise RuntimeError(f"--executor ray: {where} did not start or answer ({type(exc).__name__}: "
+                                   f"{str(exc)[:300]}); on a heavily loaded machine Ray's start-up deadlines can "
+                                   "pass: retry, or start it once with `ray start --head` and pass --ray-address "
+                                   "HOST:6379") from exc
             self._started_ray = True
         self._remote = ray.remote(_ray_task).options(num_returns="streaming", max_retries=0,
-                                                     num_cpus=self.cfg.cpus_per_run, num_gpus=self.cfg.gpus_per_run)
+                                                     num_cpus=self.cfg.cpus, num_gpus=self.cfg.gpus_per_run)
         cpus = ray.cluster_resources().get("CPU", 1.0)
         gpus = ray.cluster_resources().get("GPU", 0.0)
-        fit = int(cpus // self.cfg.cpus_per_run)
+        fit = int(cpus // self.cfg.cpus)
         if self.cfg.gpus_per_run:
             fit = min(fit, int(gpus // self.cfg.gpus_per_run + 1e-9))
             if fit < 1:

@@ -88,14 +88,14 @@ class ExecutorConfig:
     kind: str = "local"
     workers: int = 1
     ray_address: str | None = None
-    cpus_per_run: float = 1.0
+    cpus_per_run: float | None = None  # None: 1 in workers; this process's threads as they are
     gpus_per_run: float = 0.0
     ray_init: dict[str, Any] = field(default_factory=dict)  # extra ray.init keywords (tests: hermetic)
 
     def __post_init__(self) -> None:
         V.choice("executor", self.kind, EXECUTORS)
         V.positive_int("workers", self.workers, example=2)
-        V.positive_number("cpus_per_run", self.cpus_per_run, example=1)
+        V.positive_number("cpus_per_run", self.cpus_per_run, example=1, none=True)
         V.number("gpus_per_run", self.gpus_per_run, min=0, example=0.25)
         if self.kind != "ray" and (self.ray_address is not None or self.gpus_per_run):
             raise ValueError("--ray-address/--gpus-per-run: only with --executor ray "
@@ -105,14 +105,22 @@ class ExecutorConfig:
                              "CPUs and --cpus-per-run (e.g. --executor ray --cpus-per-run 1)")
 
     @property
-    def threads(self) -> int:
-        """Torch intra-op threads of one run: its whole CPUs (at least one)."""
-        return max(1, int(self.cpus_per_run))
+    def cpus(self) -> float:
+        """CPUs one run reserves (Ray) and gets as torch threads (workers)."""
+        return 1.0 if self.cpus_per_run is None else float(self.cpus_per_run)
+
+    @property
+    def threads(self) -> int | None:
+        """Torch intra-op threads of one run: its whole CPUs (at least one); None in this
+        process without ``cpus_per_run`` (the threads stay as the user set them)."""
+        if self.cpus_per_run is None and self.kind == "local" and self.workers == 1:
+            return None
+        return max(1, int(self.cpus))
 
     def describe(self) -> str:
         if self.kind == "ray":
             where = self.ray_address or "a local Ray"
-            return f"ray ({where}; {self.cpus_per_run:g} CPU, {self.gpus_per_run:g} GPU per run)"
+            return f"ray ({where}; {self.cpus:g} CPU, {self.gpus_per_run:g} GPU per run)"
         return "local (in this process)" if self.workers == 1 else f"local pool of {self.workers} processes"
 
 
@@ -128,7 +136,8 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
                    help="local executor: runs at once in worker processes (default 1: in this process)")
     g.add_argument("--ray-address", default=None,
                    help="join an existing Ray cluster (e.g. 10.0.0.1:6379, or 'auto'); default: start one here")
-    g.add_argument("--cpus-per-run", type=T.positive_number("1"), default=1.0, help="CPUs each run reserves (default 1)")
+    g.add_argument("--cpus-per-run", type=T.positive_number("1"), default=None,
+                   help="CPUs each run reserves, its torch threads (default 1 in workers; in this process: as set)")
     g.add_argument("--gpus-per-run", type=T.nonnegative_number("0.25"), default=0.0,
                    help="GPUs each run reserves on Ray, fractions allowed (0.25: four runs share a GPU)")
 

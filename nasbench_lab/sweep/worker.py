@@ -38,7 +38,7 @@ class TaskContext:
     """What a task function gets besides its arguments: the attempt, the checkpoint it resumes
     from, and the makers of the messages it yields."""
 
-    def __init__(self, task: Task, attempt: int, resume: bytes | None, threads: int) -> None:
+    def __init__(self, task: Task, attempt: int, resume: bytes | None, threads: int | None) -> None:
         self.task = task
         self.attempt = attempt
         self.threads = threads
@@ -123,14 +123,16 @@ def train_job(ctx: TaskContext, job: Any, checkpoint_every: int | None = None,
     return job.finish()
 
 
-def run_task(task: Task, attempt: int = 0, resume: bytes | None = None, threads: int = 1) -> Iterator[Message]:
+def run_task(task: Task, attempt: int = 0, resume: bytes | None = None, threads: int | None = 1) -> Iterator[Message]:
     """Run ``task`` (attempt ``attempt``, from checkpoint bytes ``resume``), yielding its messages;
-    the last is ``result`` or ``error``. Torch uses ``threads`` intra-op threads meanwhile."""
+    the last is ``result`` or ``error``. Torch uses ``threads`` intra-op threads meanwhile (None:
+    as they are)."""
     import torch
 
     yield ("start", {"pid": os.getpid(), "host": socket.gethostname(), "attempt": attempt})
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(threads)))
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
     try:
         ctx = TaskContext(task, attempt, resume, threads)
         out = resolve(task.fn)(ctx, **task.args)
