@@ -227,7 +227,8 @@ def test_reproduce_in_a_worker_gives_the_result_of_execute(tmp_path):
     from nasbench_lab.reproduce import runner
 
     spec = reproduce.plan(reproduce.get("table-5.1-pooling"), "tiny", [0], dataset="digits")[0]
-    here = runner.execute(spec, tmp_path / "a", store=RunStore(tmp_path / "a.db"), progress=False, log=lambda s: None)
+    runner.execute(spec, tmp_path / "a", store=RunStore(tmp_path / "a.db"), progress=False, log=lambda s: None)
+    here = runner.read_result(tmp_path / "a", spec)
     store, ck = RunStore(tmp_path / "b.db"), tmp_path / "ckpt"
     sweep = Sweep([Task(spec.key, "nasbench_lab.reproduce.runner:remote_task", {"spec": spec.to_dict()},
                         run_id=spec.key)], store=store, checkpoint_dir=ck,

@@ -31,7 +31,7 @@ def _timed(executor: Any, steps: int, rank_images: int) -> tuple[float, dict[str
 
 
 def bench(quick: bool = False) -> dict[str, Any]:
-    steps, rank_images = (4, 16) if quick else (60, 64)
+    steps, rank_images = (4, 16) if quick else (30, 32)
     out: dict[str, Any] = {"sweep_runs": 6, "sweep_steps_per_run": steps}
     seq_s, seq = _timed("local", steps, rank_images)
     pool_s, pool = _timed(ExecutorConfig(workers=2), steps, rank_images)
