@@ -196,6 +196,12 @@ def comparison_sweep(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0
     for method in methods:  # every method's options checked before the first trains
         samplers.check_options(method, {**DEFAULT_OPTIONS.get(method, {}), **shared, **by_method.get(method, {})},
                                f"options of {method}")
+    if methods and seeds:  # the trainer's own checks (data, rank_images, ...) before any run starts
+        m0 = methods[0]
+        Trainer(space=options.get("space", "pooling"), dataset=options.get("dataset", "digits"), method=m0,
+                method_options={**DEFAULT_OPTIONS.get(m0, {}), **shared, **by_method.get(m0, {})}, steps=1,
+                seed=int(seeds[0]), rank_at_end=False,
+                **{k: v for k, v in options.items() if k not in ("space", "dataset", "steps")})
     truth = None
     if benchmark is not None:  # tasks carry plain data: the benchmark by name
         truth = (benchmark.space.name, benchmark.dataset)
