@@ -213,6 +213,7 @@ SECTIONS: dict[str, Callable[..., dict[str, Any]] | str] = {
     "memory": "nasbench_lab.differentiable.memory_bench:bench",
     "budget": "nasbench_lab.training.samplers.budget_bench:bench",
     "interference": "nasbench_lab.training.interference_bench:bench",
+    "sweep": "nasbench_lab.sweep.bench:bench",
 }
 
 

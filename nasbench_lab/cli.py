@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from nasbench_lab import validation as V
+from nasbench_lab.sweep.spec import add_executor_arguments
 from nasbench_lab.validation import cli as T  # argparse ``type=`` checks: the flag is named in the error
 
 
@@ -234,12 +235,14 @@ def _sigterm_as_interrupt():
 
 
 def cmd_groundtruth(args: argparse.Namespace) -> int:
+    from nasbench_lab.sweep import executor_from_args
     from nasbench_lab.training.groundtruth import build_groundtruth
 
     t0 = time.perf_counter()
     bench = build_groundtruth(args.space, args.dataset, epochs=args.epochs, seeds=list(range(args.seeds)),
                               batch_size=args.batch_size, device=args.device, data_root=args.data_root,
-                              limit=args.limit, overwrite=args.overwrite, lr=args.lr, optimizer=args.optimizer)
+                              limit=args.limit, overwrite=args.overwrite, lr=args.lr, optimizer=args.optimizer,
+                              executor=executor_from_args(args))
     df = bench.frame().sort_values("acc", ascending=False)
     _print_table(df.head(args.top))
     best, acc = bench.optimum
@@ -426,6 +429,7 @@ def build_parser(plugins: Sequence[str] | None = None) -> argparse.ArgumentParse
                    help="replace an existing table even when this build is smaller (fewer architectures, epochs or seeds)")
     s.add_argument("--device", default="auto")
     s.add_argument("--top", type=T.nonnegative_int("10"), default=10)
+    add_executor_arguments(s)
     s.set_defaults(func=cmd_groundtruth)
 
     s = sub.add_parser("runs", help="list the runs in the run store")

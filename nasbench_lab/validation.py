@@ -575,6 +575,9 @@ class _CLI:
     def positive_number(self, example: str = "0.05") -> Callable[[str], float]:
         return self._wrap(lambda v: positive_number("", v), float, "a finite positive number", example)
 
+    def nonnegative_number(self, example: str = "0") -> Callable[[str], float]:
+        return self._wrap(lambda v: number("", v, min=0), float, "a finite number >= 0", example)
+
     def seed(self) -> Callable[[str], int]:
         return self._wrap(lambda v: seed("", v), int, f"a seed >= 0 (an integer up to {SEED_MAX})", "0")
 

@@ -19,7 +19,7 @@ from typing import Any
 from nasbench_lab.reproduce.runner import Diverged, RunSpec, execute, plan, read_result
 from nasbench_lab.reproduce.tables import TABLES, Method, Protocol, Table, get
 
-__all__ = ["TABLES", "Diverged", "Method", "Protocol", "Reproduction", "RunSpec", "Table", "default_out", "get",
+__all__ = ["TABLES", "Diverged", "Method", "execute", "Protocol", "Reproduction", "RunSpec", "Table", "default_out", "get",
            "plan", "reproduce"]
 
 
@@ -48,12 +48,18 @@ class Reproduction:
 def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), out: str | Path | None = None,
               resume: bool = False, data_root: str | None = None, dataset: str | None = None, device: str = "auto",
               store: Any = None, progress: bool = True, log: Callable[[str], None] = print,
-              train: bool = True) -> Reproduction:
+              train: bool = True, executor: Any = "local") -> Reproduction:
     """Run table ``name`` at ``scale`` over ``seeds`` (resuming what ``out`` already holds when
     ``resume``) and write it into ``out``. A failing run (diverged, raised) is reported and the
     others go on; Ctrl-C stops after writing the table of what finished. ``train=False`` writes
     the table of the runs already finished in ``out`` and runs nothing (a table still running
-    elsewhere can be looked at)."""
+    elsewhere can be looked at).
+
+    The runs are a sweep (:mod:`nasbench_lab.sweep`): ``executor`` ``"local"`` trains them one
+    after another in this process (:func:`~nasbench_lab.reproduce.runner.execute`); a process
+    pool or Ray (an :class:`~nasbench_lab.sweep.ExecutorConfig`) trains them in workers
+    (:func:`~nasbench_lab.reproduce.runner.remote_task`) under the same run ids, checkpoints and
+    result files, so a table started one way continues the other way with ``--resume``."""
     from nasbench_lab import data as data_mod
     from nasbench_lab.reproduce import report
 
@@ -84,20 +90,21 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
     log(f"{table.thesis} ({name}), scale {scale}: {len(specs)} runs ({len(have)} done); {proto.describe()}")
     results: list[dict[str, Any]] = []
     failed: list[tuple[RunSpec, str]] = []
-    from nasbench_lab.progress import progress as tqdm
 
     t0 = time.perf_counter()
+    sweep = _sweep(specs, out, store, progress, log, executor)
+    by_key = {s.key: s for s in specs}
     try:
-        for spec in tqdm(specs, desc=name, unit="run", disable=not progress):
-            try:
-                results.append(execute(spec, out, store=store, progress=progress, log=log))
-            except (Diverged, RuntimeError) as exc:
-                failed.append((spec, str(exc)))
-                log(f"{spec.label} seed {spec.seed}: {exc}")
+        if sweep is not None:
+            sweep.run()
     except KeyboardInterrupt:
-        log(f"stopped; {len(results)} runs finished are kept in {out}; continue with --resume")
+        log(f"stopped; {len(sweep.results)} runs finished are kept in {out}; continue with --resume")
         raise
     finally:
+        if sweep is not None:
+            results.extend(sweep.results.values())
+            failed.extend((by_key[key], _why(why)) for key, why in sweep.failed.items()
+                          if sweep.states[key].status == "failed")
         keys = {r["key"] for r in results}
         done = results + [r for s in specs if s.key not in keys and (r := read_result(out, s)) is not None]
         if done:
@@ -112,3 +119,37 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
     rep = Reproduction(table, scale, done, failed, planned=len(specs), files=files)
     log(f"{len(done)}/{len(specs)} runs in {time.perf_counter() - t0:.0f} s; table in {out}")
     return rep
+
+
+def _why(text: str) -> str:
+    """The error line of a failed run's traceback (what the table's log prints)."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else text
+    name, sep, msg = last.partition(": ")
+    return msg if sep and name.replace(".", "").replace("_", "").isalnum() else last
+
+
+def _sweep(specs: list[RunSpec], out: Path, store: Any, progress: bool, log: Callable[[str], None], executor: Any) -> Any:
+    from nasbench_lab.reproduce import runner
+    from nasbench_lab.sweep import ExecutorConfig, Sweep, Task
+
+    cfg = ExecutorConfig(kind=executor) if isinstance(executor, str) else executor
+    todo = [s for s in specs if read_result(out, s) is None]  # finished ones are read back by the caller
+    if cfg.kind == "local" and cfg.workers == 1:
+        # in this process, as before: execute() trains through a Run (which records itself)
+        tasks = [Task(s.key, "nasbench_lab.reproduce.runner:execute_task", {"spec": s, "out": out, "store": store,
+                                                                             "progress": progress, "log": log},
+                      name=f"{s.label} seed {s.seed}", records=False) for s in todo]
+        rstore: Any = False
+        on_result = None
+    else:
+        tasks = [Task(s.key, "nasbench_lab.reproduce.runner:remote_task", {"spec": s.to_dict()}, run_id=s.key,
+                      name=f"{s.table}/{s.label}/seed{s.seed}") for s in todo]
+        rstore = store
+        by_key = {s.key: s for s in todo}
+
+        def on_result(task: Task, res: dict[str, Any]) -> None:
+            runner.keep_result(by_key[task.key], out, res)
+    if not tasks:
+        return None
+    return Sweep(tasks, cfg, store=rstore, name=specs[0].table, on_result=on_result, log=log, progress=progress)

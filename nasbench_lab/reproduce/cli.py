@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the table of the runs already finished in --out; train nothing")
     parser.add_argument("--store", default=None, help="run store (default: the workspace's)")
     parser.add_argument("--device", default="auto")
+    from nasbench_lab.sweep.spec import add_executor_arguments
+
+    add_executor_arguments(parser)
 
 
 def list_tables() -> str:
@@ -46,6 +49,7 @@ def list_tables() -> str:
 def main(args: argparse.Namespace) -> int:
     from nasbench_lab.cli import flat_list
     from nasbench_lab.reproduce import reproduce
+    from nasbench_lab.sweep import executor_from_args
 
     if args.list:
         print(list_tables())
@@ -61,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
         store = RunStore(args.store)
     rep = reproduce(args.name, scale=args.scale, seeds=seeds, out=args.out, resume=args.resume,
                     data_root=args.data_root, dataset=args.dataset, device=args.device, store=store,
-                    train=not args.report)
+                    train=not args.report, executor=executor_from_args(args))
     if rep.files:
         print()
         print(rep.files["markdown"].read_text())

@@ -339,3 +339,56 @@ def execute(spec: RunSpec, out: Path, store: Any = None, progress: bool = True,
     ranking.to_csv(out / "runs" / f"{key}.ranking.csv", index=False)
     _write_json(_result_path(out, spec), res)  # last: its presence means the run is done
     return res
+
+
+# ---------------------------------------------------------------------------------------- as a sweep
+def execute_task(ctx: Any, spec: RunSpec, out: Path, store: Any = None, progress: bool = True,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """:func:`execute` as a sweep task of the local executor (in this process: ``spec``, ``store``
+    and ``log`` are objects; the run records itself through :class:`~nasbench_lab.runs.Run`)."""
+    return execute(spec, Path(out), store=store, progress=progress, log=log)
+
+
+def remote_task(ctx: Any, spec: dict[str, Any]) -> Any:
+    """One run of a table in a sweep worker (a process pool, Ray): train ``spec``'s supernet with
+    streamed metrics and checkpoints (the driver records them under the run id ``spec.key``, in
+    the run store and checkpoint folder :func:`execute` uses, so either continues the other's
+    run), then judge it; the result of :func:`execute` plus ``_ranking`` (records), which
+    :func:`keep_result` writes in the driver. A NaN or infinite loss raises :class:`Diverged`."""
+    from nasbench_lab.sweep import train_job
+    from nasbench_lab.training import Trainer
+
+    spec_ = RunSpec(**{**spec, "truth": tuple(spec["truth"])})
+    job = Trainer(**spec_.trainer)
+    t0 = time.perf_counter()
+    gen = train_job(ctx, job, checkpoint_every=max(50, job.total_steps // 20))
+    resumed_from = None
+    try:
+        msg = next(gen)
+        while True:
+            if msg[0] == "progress":
+                resumed_from = msg[1]["step"] if resumed_from is None else resumed_from
+                for step, m in msg[1]["rows"]:
+                    loss = m.get("loss")
+                    if loss is not None and not math.isfinite(loss):
+                        raise Diverged(f"the training loss became {loss} at step {step} (lr too high for this "
+                                       "batch size?); its last checkpoint is kept")
+            yield msg
+            msg = gen.send(None)
+    except StopIteration:
+        pass
+    train_s = time.perf_counter() - t0
+    metrics, ranking = judge(job, spec_)
+    return {"version": RESULT_VERSION, "key": spec_.key, "run_id": spec_.key, "table": spec_.table,
+            "scale": spec_.scale, "label": spec_.label, "method": spec_.method, "seed": spec_.seed,
+            "steps": spec_.trainer["steps"], "resumed_from": int(resumed_from or 0), "train_s": round(train_s, 1),
+            **metrics, "spec": spec_.to_dict(), "_ranking": ranking.to_dict("records")}
+
+
+def keep_result(spec: RunSpec, out: Path, res: dict[str, Any]) -> None:
+    """Write a worker's result as :func:`execute` does: the ranking CSV, then the result file
+    (last: its presence means the run is done)."""
+    ranking = pd.DataFrame(res.pop("_ranking"))
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    ranking.to_csv(out / "runs" / f"{spec.key}.ranking.csv", index=False)
+    _write_json(_result_path(out, spec), res)

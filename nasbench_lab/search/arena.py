@@ -243,12 +243,56 @@ class Arena(Job):
         return {"strategy": stream.strategy_name, "seed": stream.seed, "query": stream.queries, "arch": str(arch),
                 "acc": res.acc, "best_so_far": stream.best, "regret": regret, "sim_time": stream.sim_time}
 
-    def run(self, progress: bool = False) -> Arena:
-        """Do every remaining query in the foreground (scripts, the CLI, tests)."""
-        from nasbench_lab.progress import progress as tqdm
+    def run(self, progress: bool = False, executor: Any = None, store: Any = False) -> Arena:
+        """Do every remaining query in the foreground (scripts, the CLI, tests).
 
+        ``executor`` None or ``"local"``: the streams take turns in this process. Else (an
+        :class:`~nasbench_lab.sweep.ExecutorConfig` of a process pool or Ray) every (strategy,
+        seed) stream is a task of a sweep (:mod:`nasbench_lab.sweep`), searched to its budget
+        on its own and merged back here in the order the turns would have given; each stream
+        owns its strategy and seed, so the numbers are the same (:func:`stream_task`)."""
+        from nasbench_lab.progress import progress as tqdm
+        from nasbench_lab.sweep import ExecutorConfig
+
+        cfg = ExecutorConfig(kind=executor) if isinstance(executor, str) else executor
+        if cfg is not None and (cfg.kind != "local" or cfg.workers > 1):
+            return self._run_sweep(cfg, progress, store)
         for _ in tqdm(range(self.total_steps - self.step_count), desc="arena", disable=not progress, leave=False):
             self.step()
+        return self
+
+    def _run_sweep(self, cfg: Any, progress: bool, store: Any) -> Arena:
+        from nasbench_lab.sweep import Sweep, Task
+        from nasbench_lab.sweep.spec import task_key
+
+        if self.step_count:
+            raise ValueError("Arena.run(executor=...): the arena has started in this process; run it to the end "
+                             "without an executor")
+        base = self.config()
+        tasks = []
+        for stream in self.streams:
+            name = stream.strategy_name
+            conf = {**base, "strategies": [name], "seeds": [stream.seed],
+                    "strategy_options": {k: v for k, v in base["strategy_options"].items() if k == name}}
+            tasks.append(Task(task_key("search", f"{name}-s{stream.seed}", conf), "nasbench_lab.search.arena:stream_task",
+                              {"config": conf}, name=f"{name} seed {stream.seed}"))
+        sweep = Sweep(tasks, cfg, store=store, name="search", progress=progress)
+        sweep.run()
+        if sweep.failed:
+            key, why = next(iter(sweep.failed.items()))
+            raise RuntimeError(f"search: {len(sweep.failed)} of {len(tasks)} searches failed; {key}: {why}")
+        parts = [sweep.results[t.key] for t in tasks]
+        for stream, part in zip(self.streams, parts):
+            stream.load(part["stream"])
+        # the rows in the order the turns give: query by query, stream by stream
+        merged: list[tuple[int, int, tuple[Any, ...]]] = []
+        for j, part in enumerate(parts):
+            rec = part["records"]
+            for i in range(len(rec["query"])):
+                merged.append((int(rec["query"][i]), j, tuple(rec[c][i] for c in COLUMNS)))
+        merged.sort(key=lambda t: (t[0], t[1]))
+        self._records = {c: [row[k] for _, _, row in merged] for k, c in enumerate(COLUMNS)}
+        self.step_count = self.total_steps
         return self
 
     def state_dict(self) -> dict[str, Any]:
@@ -487,3 +531,13 @@ def p_vs_random(strategies: Sequence[str], finals: dict[str, np.ndarray], altern
         else:
             out.append(float(stats.mannwhitneyu(finals[name], finals["random"], alternative=alternative).pvalue))
     return out
+
+
+def stream_task(ctx: Any, config: dict[str, Any]) -> Any:
+    """One (strategy, seed) of an arena as a sweep task: an arena of that one stream, searched to
+    its budget (a Job: streamed progress and checkpoints); its stream state and query rows."""
+    from nasbench_lab.sweep import train_job
+
+    arena = Arena(**config)
+    yield from train_job(ctx, arena)
+    return {"stream": arena.streams[0].state(), "records": {k: list(v) for k, v in arena._records.items()}}

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from nasbench_lab import validation as V
+from nasbench_lab.sweep.spec import add_executor_arguments, executor_from_args
 from nasbench_lab.validation import cli as T
 
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write every query (strategy, seed, query, best so far, regret, time) to this CSV")
     parser.add_argument("--objectives", help="multi-objective search, e.g. acc,flops (acc,params, acc,latency): "
                                              "hypervolume table instead of regret; default strategies random,nsga2")
+    add_executor_arguments(parser)
 
 
 def build_arena(args: argparse.Namespace) -> Any:
@@ -80,6 +82,9 @@ def main_multiobjective(args: argparse.Namespace) -> int:
 
     from nasbench_lab.search.multiobjective import ParetoArena
 
+    if args.executor != "local" or args.workers != 1:
+        raise ValueError("--executor/--workers: a multi-objective search (--objectives) runs in this process; "
+                         "leave them out")
     opts = V.json_object("--options", args.options, '{"nsga2": {"population_size": 20}}') if args.options else None
     arena = ParetoArena(args.space, args.dataset, args.strategy or ["random,nsga2"], seeds=args.seeds,
                         budget=args.budget, objectives=args.objectives, strategy_options=opts)
@@ -110,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "csv", None):
         V.output_file("--csv", args.csv)  # before the work: a bad path must not lose the results
     arena = build_arena(args)
-    arena.run(progress=args.progress)
+    arena.run(progress=args.progress, executor=executor_from_args(args))
     if args.json:
         df = arena.results()
         for (strategy, seed), sub in df.groupby(["strategy", "seed"], sort=False):

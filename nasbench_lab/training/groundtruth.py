@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +24,6 @@ from nasbench_lab import benchmarks, spaces
 from nasbench_lab import data as data_mod
 from nasbench_lab import validation as V
 from nasbench_lab.benchmarks import Benchmark
-from nasbench_lab.progress import progress as tqdm
 from nasbench_lab.training.standalone import train_standalone
 
 
@@ -31,12 +31,14 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
                       seeds: Sequence[int] = (0, 1), batch_size: int = 64, lr: float = 0.05,
                       device: str = "auto", data_root: str | None = None, limit: int | None = None,
                       progress: bool = True, save: bool = True, overwrite: bool = False,
-                      optimizer: str = "sgd") -> Benchmark:
+                      optimizer: str = "sgd", executor: Any = "local") -> Benchmark:
     """Train every architecture (or the first ``limit``) for ``epochs`` per seed; return the table.
 
     Accuracy is the test-split accuracy (%) of networks trained on train+val, mean over seeds (for a
     segmentation dataset the test mIoU, %: the data's task metric).
     ``bench.attrs["saved"]`` says whether it was saved as the benchmark (see the module docstring).
+    The trainings are a sweep (:mod:`nasbench_lab.sweep`) on ``executor`` (``"local"``: one after
+    another in this process; an :class:`~nasbench_lab.sweep.ExecutorConfig`: a pool, Ray).
     """
     sp = spaces.get(space)
     if not sp.numerable:
@@ -65,17 +67,31 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
                      "pass overwrite=True (--overwrite) to replace the table anyway")
         if progress:
             print(f"note: this build will not replace the benchmark: {not_saved}")
-    bundle = data_mod.get(dataset, root=data_root)
+    bundle = data_mod.get(dataset, root=data_root)  # a missing or damaged folder is an error now, not in a worker
     done = _read_partial(partial, epochs)
     todo = [(a, s) for a in archs for s in seeds if (str(a), int(s)) not in done]
     rows = [r for r in done.values() if r["arch"] in {str(a) for a in archs} and r["seed"] in set(seeds)]
     partial.parent.mkdir(parents=True, exist_ok=True)
-    for arch, seed in tqdm(todo, desc=f"ground truth {sp.name}/{dataset}", unit="net", disable=not progress):
-        r = train_standalone(sp, arch, bundle, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
-                             device=device, optimizer=optimizer)
-        row = {"arch": r.arch, "seed": r.seed, "epochs": r.epochs, "test_acc": r.test_acc, "seconds": r.seconds}
-        pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.exists(), index=False)
-        rows.append(row)
+    if todo:
+        from nasbench_lab.sweep import Sweep, Task
+
+        def keep(task: Task, row: dict) -> None:  # the driver appends each network as it finishes
+            pd.DataFrame([row]).to_csv(partial, mode="a", header=not partial.exists(), index=False)
+            rows.append(row)
+
+        tasks = [Task(f"gt-{i}-s{int(seed)}", "nasbench_lab.training.groundtruth:sweep_task",
+                      {"space": sp.name, "arch": str(arch), "dataset": dataset, "data_root": data_root,
+                       "epochs": epochs, "seed": int(seed), "batch_size": batch_size, "lr": lr, "device": device,
+                       "optimizer": optimizer},
+                      name=f"{arch} seed {seed}") for i, (arch, seed) in enumerate(todo)]
+        # the .partial.csv is this build's record (an interrupted build resumes from it): no run store
+        sweep = Sweep(tasks, executor, store=False, name=f"ground truth {sp.name}/{dataset}", on_result=keep,
+                      progress=progress)
+        sweep.run()
+        if sweep.failed:
+            raise RuntimeError(f"ground truth: {len(sweep.failed)} of {len(tasks)} trainings failed (the "
+                               f"{len(sweep.results)} that finished are kept in {partial}; run again to retry): "
+                               + "; ".join(f"{k}: {v.strip().splitlines()[-1]}" for k, v in list(sweep.failed.items())[:3]))
     runs = pd.DataFrame(rows)
     table = runs.groupby("arch", sort=False).agg(acc=("test_acc", "mean"), std=("test_acc", "std"),
                                                   n_seeds=("seed", "nunique"), train_seconds=("seconds", "mean"))
@@ -153,3 +169,20 @@ def _read_partial(path: Path, epochs: float) -> dict[tuple[str, int], dict]:
         return {}
     df = df[df["epochs"] == float(epochs)]
     return {(r["arch"], int(r["seed"])): {**r, "seed": int(r["seed"])} for r in df.to_dict("records")}
+
+
+_BUNDLES: dict[tuple[str, str | None], Any] = {}
+
+
+def sweep_task(ctx: Any, space: str, arch: str, dataset: str, data_root: str | None, epochs: float, seed: int,
+               batch_size: int, lr: float, device: str, optimizer: str = "sgd") -> dict[str, Any]:
+    """One (architecture, seed) of a ground-truth build as a sweep task: its row of the
+    ``.partial.csv``. A worker loads the data once for all the networks it trains."""
+    key = (dataset, data_root)
+    if key not in _BUNDLES:
+        _BUNDLES.clear()
+        _BUNDLES[key] = data_mod.get(dataset, root=data_root)
+    sp = spaces.get(space)
+    r = train_standalone(sp, sp.parse(arch), _BUNDLES[key], epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
+                         device=device, optimizer=optimizer)
+    return {"arch": r.arch, "seed": r.seed, "epochs": r.epochs, "test_acc": r.test_acc, "seconds": r.seconds}

@@ -32,6 +32,7 @@ import pandas as pd
 from nasbench_lab import benchmarks
 from nasbench_lab import validation as V
 from nasbench_lab.progress import progress as tqdm
+from nasbench_lab.sweep.spec import add_executor_arguments
 from nasbench_lab.training import samplers
 from nasbench_lab.training.ranking import find_benchmark, rank_supernet
 from nasbench_lab.training.trainer import Trainer
@@ -81,9 +82,15 @@ def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "
                  rank_at_end=False, rank_images=rank_images, **trainer_options)  # checked before training
     for _ in tqdm(range(steps), desc=f"{method} seed {seed}", unit="step", leave=False, disable=not progress):
         tr.step()
+    return _judged_row(tr, method, seed, steps, budget_rule, options, benchmark, rank_images, time.perf_counter() - t0)
+
+
+def _judged_row(tr: Trainer, method: str, seed: int, steps: int, budget_rule: str, options: dict[str, Any],
+                benchmark: Any, rank_images: int | None, train_s: float) -> dict[str, Any]:
+    """Rank every architecture with the trained supernet ``tr``: the row of the comparison."""
     t1 = time.perf_counter()
-    bench = benchmark if benchmark is not None else find_benchmark(space, dataset)
-    df = rank_supernet(tr, benchmark=bench or False, max_images=rank_images, progress=progress)
+    bench = benchmark if benchmark is not None else find_benchmark(tr.cfg.space, tr.cfg.dataset)
+    df = rank_supernet(tr, benchmark=bench or False, max_images=rank_images)
     t2 = time.perf_counter()
     s = df.attrs.get("summary", {})
     pick = tr.sampler.select(None, 1)
@@ -98,11 +105,39 @@ def run_one(method: str, seed: int = 0, space: str = "pooling", dataset: str = "
            "spearman": s.get("spearman", np.nan), "selected": df.attrs.get("selected"),
            "selected_truth_rank": s.get("selected_truth_rank_in_space", np.nan),
            "method_pick": pick, "method_pick_truth_rank": bench.rank(pick) if (bench and pick and pick in bench) else np.nan,
-           "train_s": t1 - t0, "rank_s": t2 - t1}
+           "train_s": train_s, "rank_s": t2 - t1}
     snap = tr.sampler.snapshot()
     row["_windows"] = snap.get("windows", [])
     row["_ranking"] = df
     return row
+
+
+def sweep_task(ctx: Any, method: str, seed: int, space: str = "pooling", dataset: str = "digits", steps: int = 300,
+               truth: tuple[str, str] | list[str] | None = None, method_options: dict[str, Any] | None = None,
+               rank_images: int | None = None, budget_rule: str = "equal", **trainer_options: Any) -> Any:
+    """One (method, seed) of :func:`compare` as a sweep task (:mod:`nasbench_lab.sweep`): trains
+    with streamed metrics and checkpoints (a killed worker continues from the last one), then
+    judges; the row as plain data (the ranking as records). ``truth``: (space, dataset) of the
+    ground truth, else the one of ``space``/``dataset`` if any."""
+    from nasbench_lab.sweep import train_job
+
+    options = {**DEFAULT_OPTIONS.get(method, {}), **(method_options or {})}
+    steps = budget_steps(method, steps, budget_rule, options)
+    t0 = time.perf_counter()
+    tr = Trainer(space=space, dataset=dataset, method=method, method_options=options, steps=steps, seed=seed,
+                 rank_at_end=False, rank_images=rank_images, **trainer_options)
+    yield from train_job(ctx, tr)
+    bench = benchmarks.get(truth[0], dataset=truth[1]) if truth else None
+    row = _judged_row(tr, method, seed, steps, budget_rule, options, bench, rank_images, time.perf_counter() - t0)
+    df = row.pop("_ranking")
+    row["_ranking"] = {"records": df.to_dict("records"), "attrs": dict(df.attrs)}
+    return {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+
+
+def _ranking_frame(data: dict[str, Any]) -> pd.DataFrame:
+    df = pd.DataFrame(data["records"])
+    df.attrs.update(data.get("attrs", {}))
+    return df
 
 
 @dataclass
@@ -113,6 +148,8 @@ class Comparison:
     table: pd.DataFrame
     windows: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     rankings: dict[tuple[str, int], pd.DataFrame] = field(default_factory=dict)
+    #: runs that failed (task key -> error), left out of the table
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def notes(self) -> list[str]:
@@ -122,10 +159,31 @@ class Comparison:
 
 def compare(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
             budget_rule: str = "equal", options_by_method: Mapping[str, Mapping[str, Any]] | None = None,
-            **options: Any) -> Comparison:
+            executor: Any = "local", store: Any = False, **options: Any) -> Comparison:
     """Run every (method, seed) under one budget rule (:func:`budget_steps`; keyword options of
     :func:`run_one`). ``options_by_method``: sampler options per method, e.g.
-    ``{"mcts-learned": {"warmup": 0.2}, "mixture": {"models": 8}}`` (over :data:`DEFAULT_OPTIONS`)."""
+    ``{"mcts-learned": {"warmup": 0.2}, "mixture": {"models": 8}}`` (over :data:`DEFAULT_OPTIONS`).
+
+    The runs are a sweep (:mod:`nasbench_lab.sweep`): ``executor`` ``"local"`` (one after
+    another in this process), an :class:`~nasbench_lab.sweep.ExecutorConfig` (a process pool, Ray),
+    or a ready :class:`~nasbench_lab.sweep.Sweep` is returned by :func:`comparison_sweep` for a
+    live view. ``store``: the run store the driver records the runs in (False: none; then
+    nothing is read back either)."""
+    sweep = comparison_sweep(methods, seeds, budget_rule=budget_rule, options_by_method=options_by_method,
+                             executor=executor, store=store, progress=progress, **options)
+    sweep.run()
+    return comparison_of(sweep)
+
+
+def comparison_sweep(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2), budget_rule: str = "equal",
+                     options_by_method: Mapping[str, Mapping[str, Any]] | None = None, executor: Any = "local",
+                     store: Any = False, progress: bool = True, benchmark: Any = None, **options: Any) -> Any:
+    """The :class:`~nasbench_lab.sweep.Sweep` of :func:`compare`, not started (``.run()`` it, or
+    ``.start()`` it under a :class:`~nasbench_lab.widgets.SweepView`); :func:`comparison_of`
+    turns it into the :class:`Comparison`."""
+    from nasbench_lab.sweep import Sweep, Task
+    from nasbench_lab.sweep.spec import task_key
+
     unknown = [m for m in methods if m not in samplers.names()]
     if unknown:
         raise ValueError(f"methods: unknown {unknown}; valid: {', '.join(samplers.names())}")
@@ -139,15 +197,39 @@ def compare(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1, 2), 
     for method in methods:  # every method's options checked before the first trains
         samplers.check_options(method, {**DEFAULT_OPTIONS.get(method, {}), **shared, **by_method.get(method, {})},
                                f"options of {method}")
-    rows = []
-    for method in tqdm(list(methods), desc="methods", disable=not progress):
+    if methods and seeds:  # the trainer's own checks (data, rank_images, ...) before any run starts
+        m0 = methods[0]
+        Trainer(space=options.get("space", "pooling"), dataset=options.get("dataset", "digits"), method=m0,
+                method_options={**DEFAULT_OPTIONS.get(m0, {}), **shared, **by_method.get(m0, {})}, steps=1,
+                seed=int(seeds[0]), rank_at_end=False,
+                **{k: v for k, v in options.items() if k not in ("space", "dataset", "steps")})
+    truth = None
+    if benchmark is not None:  # tasks carry plain data: the benchmark by name
+        truth = (benchmark.space.name, benchmark.dataset)
+    tasks = []
+    for method in methods:
         method_options = {**shared, **by_method.get(method, {})}
         for seed in seeds:
-            rows.append(run_one(method, int(seed), method_options=method_options, budget_rule=budget_rule,
-                                progress=progress, **options))
-    table = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
+            args = {"method": method, "seed": int(seed), "method_options": method_options,
+                    "budget_rule": budget_rule, "truth": truth, **options}
+            tasks.append(Task(task_key("cmp", f"{method}-s{int(seed)}", args),
+                              "nasbench_lab.training.samplers.compare:sweep_task", args, name=f"{method} seed {seed}"))
+    return Sweep(tasks, executor, store=store, name="compare-samplers", progress=progress,
+                 log=(lambda m: tqdm.write(m)) if progress else None)
+
+
+def comparison_of(sweep: Any) -> Comparison:
+    """The :class:`Comparison` of a finished comparison sweep (failed runs are left out of the
+    table; ``sweep.failed`` says why)."""
+    rows = list(sweep.results.values())
+    table = pd.DataFrame([{k: (np.nan if v is None and k in _NUMERIC else v) for k, v in r.items()
+                           if not k.startswith("_")} for r in rows])
     return Comparison(table, {(r["method"], r["seed"]): r["_windows"] for r in rows},
-                      {(r["method"], r["seed"]): r["_ranking"] for r in rows})
+                      {(r["method"], r["seed"]): _ranking_frame(r["_ranking"]) for r in rows}, dict(sweep.failed))
+
+
+#: the table's number columns (a missing value travels as None, is NaN in the table)
+_NUMERIC = ("kendall_tau", "kendall_tau_top10", "spearman", "selected_truth_rank", "method_pick_truth_rank")
 
 
 def budget_notes(df: pd.DataFrame | Comparison) -> list[str]:
@@ -219,10 +301,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ground truth from another dataset's benchmark (e.g. cifar10) when none exists for --dataset")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--csv", "--out", dest="csv", default=None, help="also write the per-run table to this CSV file")
+    parser.add_argument("--store", default=None,
+                        help="run store the runs are recorded in (default: the workspace's); a run finished there "
+                             "before is read back, not trained again")
+    add_executor_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     from nasbench_lab.cli import flat_list
+    from nasbench_lab.runs import RunStore
+    from nasbench_lab.sweep import executor_from_args
 
     methods = flat_list(args.methods, str, "--methods")
     seeds = flat_list(args.seeds, int, "--seeds")
@@ -238,9 +326,12 @@ def main(args: argparse.Namespace) -> int:
     res = compare(methods, seeds, space=args.space, dataset=args.dataset, steps=args.steps, benchmark=bench,
                  rank_images=args.rank_images, batch_size=args.batch_size, val_batch_size=args.val_batch_size,
                  device=args.device, budget_rule=args.budget_rule, options_by_method=by_method,
+                 executor=executor_from_args(args), store=RunStore(args.store),
                  **({"data_root": args.data_root} if args.data_root else {}))
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(summarize(res).to_string())
     for note in res.notes:
         print(f"note: {note}")
-    return 0 if V.write_table("--csv", res.table, args.csv) else 1
+    for key, why in res.failed.items():
+        print(f"failed: {key}: {why.strip().splitlines()[-1] if why.strip() else why}")
+    return 0 if V.write_table("--csv", res.table, args.csv) and not res.failed else 1
