@@ -165,10 +165,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     summaries = []
     store = _store(args.store)
     for seed in seeds:
-        kwargs: dict[str, Any] = {"space": args.space, "dataset": args.dataset, "steps": args.steps, "seed": seed,
-                                  "device": args.device}
-        # a flag the user gave is passed on as given (0 included: the config says what is wrong)
-        for flag in ("batch_size", "lr", "data_root", "rank_images", "rank_every", "budget"):
+        kwargs: dict[str, Any] = {"space": args.space, "steps": args.steps, "seed": seed, "device": args.device}
+        # a flag the user gave is passed on as given (0 included: the config says what is wrong); no
+        # --dataset: the method's trainer takes the space's own dataset
+        for flag in ("dataset", "batch_size", "lr", "data_root", "rank_images", "rank_every", "budget"):
             if getattr(args, flag) is not None:
                 kwargs[flag] = getattr(args, flag)
         if opts:

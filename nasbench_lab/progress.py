@@ -33,3 +33,8 @@ def progress(iterable: Any = None, **kwargs: Any) -> tqdm:
         kwargs.setdefault("dynamic_ncols", False)
         kwargs.setdefault("ncols", 100)
     return tqdm(iterable, **kwargs)
+
+
+def write(message: str) -> None:
+    """A line printed above the running bars (``tqdm.write``), on the bars' stream."""
+    tqdm.write(message, file=sys.stdout if in_kernel() else None)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from nasbench_lab import validation as V
 from nasbench_lab.differentiable.trainer import METHODS, DifferentiableTrainer
-from nasbench_lab.progress import progress as tqdm
+from nasbench_lab.progress import write as progress_write
 from nasbench_lab.runs import RunStore
 from nasbench_lab.sweep.spec import add_executor_arguments
 from nasbench_lab.validation import cli as T
@@ -57,7 +57,7 @@ def darts_sweep(methods: Sequence[str], seeds: Sequence[int] = (0,), store: RunS
             tasks.append(Task(task_key("darts", f"{method}-s{int(seed)}", args),
                               "nasbench_lab.differentiable.compare:sweep_task", args, name=f"{method}-s{seed}"))
     return Sweep(tasks, executor, store=store, name="darts", progress=progress,
-                 log=(lambda m: tqdm.write(m)) if progress else None)
+                 log=progress_write if progress else None)
 
 
 def sweep_task(ctx: Any, method: str, seed: int, **options: Any) -> Any:

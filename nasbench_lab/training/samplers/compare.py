@@ -32,6 +32,7 @@ import pandas as pd
 from nasbench_lab import benchmarks
 from nasbench_lab import validation as V
 from nasbench_lab.progress import progress as tqdm
+from nasbench_lab.progress import write as progress_write
 from nasbench_lab.sweep.spec import add_executor_arguments
 from nasbench_lab.training import samplers
 from nasbench_lab.training.ranking import find_benchmark, rank_supernet
@@ -215,7 +216,7 @@ def comparison_sweep(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0
             tasks.append(Task(task_key("cmp", f"{method}-s{int(seed)}", args),
                               "nasbench_lab.training.samplers.compare:sweep_task", args, name=f"{method} seed {seed}"))
     return Sweep(tasks, executor, store=store, name="compare-samplers", progress=progress,
-                 log=(lambda m: tqdm.write(m)) if progress else None)
+                 log=progress_write if progress else None)
 
 
 def comparison_of(sweep: Any) -> Comparison:
