@@ -57,7 +57,7 @@ def write_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed: int 
 
 
 def test_names():
-    assert data.names() == ["digits", "cifar10", "cifar100"]
+    assert data.names() == ["digits", "cifar10", "cifar100", "scenes", "segfolder"]
     with pytest.raises(ValueError, match="unknown dataset 'mnist'.*digits, cifar10, cifar100"):
         data.get("mnist")
 

@@ -206,7 +206,7 @@ def comparison_sweep(methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0
                 **{k: v for k, v in options.items() if k not in ("space", "dataset", "steps")})
     truth = None
     if benchmark is not None:  # tasks carry plain data: the benchmark by name
-        truth = (benchmark.space.name, benchmark.dataset)
+        truth = (getattr(benchmark.space, "name", benchmark.space), benchmark.dataset)
     tasks = []
     for method in methods:
         method_options = {**shared, **by_method.get(method, {})}
