@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -128,6 +130,27 @@ def test_a_stopped_run_continues_from_its_checkpoint(tmp_path):
     assert res["steps"] == 12 and res["run_id"] == spec.key and res["resumed_from"] == 5
     assert store.run(spec.key)["status"] == "finished"
     assert -1 <= res["kendall_tau"] <= 1 and res["bse_arch"] and res["bse"] > 80  # a pooling layout's true acc
+    # the shared-BN diagnostic: the same ranking without per-path BN recalibration, recomputed here
+    from scipy.stats import kendalltau
+
+    from nasbench_lab import benchmarks
+
+    job = runner._load_trained(Path(store.run(spec.key)["checkpoint"]))
+    bench = benchmarks.get("pooling", dataset="cifar10")
+    archs = runner.ranked_archs("pooling", spec.rank_sample, spec.rank_seed)
+    m = [job.evaluate_metrics(a, recalibrate=False, max_images=spec.rank_images) for a in archs]
+    order = sorted(range(len(archs)), key=lambda i: (-m[i][0], m[i][1]))
+    score = np.empty(len(archs))
+    score[order] = -np.arange(len(archs))
+    assert res["kendall_tau_shared_bn"] == pytest.approx(kendalltau(score, [bench.query(a) for a in archs])[0], abs=1e-9)
+    # a result judged before the diagnostic existed gets it from the checkpoint, nothing retrained
+    p = tmp_path / "out" / "runs" / f"{spec.key}.json"
+    old = json.loads(p.read_text())
+    p.write_text(json.dumps({k: v for k, v in old.items() if not k.endswith("_shared_bn")}))
+    again = runner.execute(spec, tmp_path / "out", store=store, progress=False, log=lambda s: None)
+    assert again["kendall_tau_shared_bn"] == pytest.approx(old["kendall_tau_shared_bn"], abs=1e-9)
+    assert json.loads(p.read_text())["kendall_tau_top10_shared_bn"] == old["kendall_tau_top10_shared_bn"]
+    assert store.run(spec.key)["total_steps"] == 12
 
 
 def test_a_diverging_run_is_reported_and_the_others_are_kept(tmp_path, monkeypatch):

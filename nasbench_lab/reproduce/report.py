@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasbench_lab.reproduce.tables import METRIC_LABELS, Table, thesis_value
+from nasbench_lab.reproduce.tables import METRIC_LABELS, SHARED_BN_KEYS, Table, thesis_value
 
 #: per-seed columns, in order (the metrics first)
 _INFO = ["label", "method", "seed", "steps", "top1_arch", "top1_true_rank", "bse_arch", "bse_true_rank",
@@ -28,8 +28,9 @@ _INFO = ["label", "method", "seed", "steps", "top1_arch", "top1_true_rank", "bse
 
 
 def per_seed(table: Table, results: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{k: r.get(k) for k in (*_INFO, *table.metrics, "spearman")} for r in results]
-    df = pd.DataFrame(rows, columns=[*_INFO[:3], *table.metrics, "spearman", *_INFO[3:]])
+    extra = ("spearman", *SHARED_BN_KEYS)
+    rows = [{k: r.get(k) for k in (*_INFO, *table.metrics, *extra)} for r in results]
+    df = pd.DataFrame(rows, columns=[*_INFO[:3], *table.metrics, *extra, *_INFO[3:]])
     order = {m.label: i for i, m in enumerate(table.methods)}
     return df.sort_values(["label", "seed"], key=lambda c: c.map(order) if c.name == "label" else c,
                           kind="stable").reset_index(drop=True)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasbench_lab.reproduce.tables import Method, Protocol, Table
+from nasbench_lab.reproduce.tables import SHARED_BN_KEYS, Method, Protocol, Table
 
 #: the result file format of one run (bumped when its fields change meaning)
 RESULT_VERSION = 1
@@ -158,6 +158,8 @@ def judge(trainer: Any, spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame]:
 
     bench = benchmarks.get(spec.truth[0], dataset=spec.truth[1])
     archs = ranked_archs(spec.trainer["space"], spec.rank_sample, spec.rank_seed)
+    # first: recalibrating a path overwrites the shared statistics this diagnostic reads
+    shared = shared_bn_diagnostic(trainer, archs, bench, spec.rank_images)
     t0 = time.perf_counter()
     df = rank_supernet(trainer, archs, benchmark=bench, max_images=spec.rank_images)
     s = df.attrs.get("summary", {})
@@ -167,13 +169,53 @@ def judge(trainer: Any, spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame]:
         "spearman": s.get("spearman"), "n_ranked": int(len(df)),
         "top1": float(truth.iloc[0]), "top5": float(truth.head(5).mean()), "top10": float(truth.head(10).mean()),
         "top1_arch": str(df["arch"].iloc[0]), "top1_true_rank": int(bench.rank(df["arch"].iloc[0])),
-        "rank_s": round(time.perf_counter() - t0, 1)}
+        "rank_s": round(time.perf_counter() - t0, 1), **shared}
     if spec.bse:
         t1 = time.perf_counter()
         pick, trace = bse_pick(trainer, archs, spec.bse_rounds_per_arch * len(archs), seed=spec.seed)
         out.update({"bse": float(bench.query(pick)), "bse_arch": str(pick), "bse_true_rank": int(bench.rank(pick)),
                     "bse_s": round(time.perf_counter() - t1, 1)})
     return out, df
+
+
+def shared_bn_diagnostic(trainer: Any, archs: Sequence[Any], bench: Any, rank_images: int | None) -> dict[str, Any]:
+    """Kendall τ of the same ranking with the supernet's *shared* BN statistics (no per-path
+    recalibration). The thesis does not say how it normalised a path when ranking; on the pooling
+    space the choice moves uniform's τ from 0.57 (recalibrated, our default) to -0.08 (shared),
+    more than any sampler does, so every table carries both."""
+    from nasbench_lab.training.ranking import rank_supernet
+
+    keep = trainer.cfg.bn_recalibration
+    trainer.cfg.bn_recalibration = False
+    try:
+        s = rank_supernet(trainer, archs, benchmark=bench, max_images=rank_images).attrs.get("summary", {})
+    finally:
+        trainer.cfg.bn_recalibration = keep
+    return {"kendall_tau_shared_bn": s.get("kendall_tau"), "kendall_tau_top10_shared_bn": s.get("kendall_tau_top10")}
+
+
+def _fill_diagnostics(out: Path, spec: RunSpec, res: dict[str, Any], store: Any, log: Callable[[str], None]) -> dict[str, Any]:
+    """A result judged before the shared-BN diagnostic existed gets it from the run's final
+    checkpoint (no retraining); without a checkpoint it stays as it is."""
+    if all(k in res for k in SHARED_BN_KEYS):
+        return res
+    from nasbench_lab import benchmarks
+    from nasbench_lab.runs import RunStore
+
+    store = store if store is not None else RunStore()
+    try:
+        ck = store.run(res.get("run_id") or spec.key).get("checkpoint")
+    except KeyError:
+        ck = None
+    if not ck or not Path(ck).is_file():
+        return res
+    log(f"{spec.key}: adding the shared-BN diagnostic from its checkpoint")
+    job = _load_trained(Path(ck))
+    bench = benchmarks.get(spec.truth[0], dataset=spec.truth[1])
+    res = {**res, **shared_bn_diagnostic(job, ranked_archs(spec.trainer["space"], spec.rank_sample, spec.rank_seed),
+                                         bench, spec.rank_images)}
+    _write_json(_result_path(out, spec), res)
+    return res
 
 
 # ---------------------------------------------------------------------------------------- running
@@ -244,15 +286,16 @@ def _follow(run: Any, total: int, desc: str, progress: bool, deadline: float | N
 
 
 def execute(spec: RunSpec, out: Path, store: Any = None, progress: bool = True,
-            log: Callable[[str], None] = print, deadline: float | None = None) -> dict[str, Any]:
-    """The result of one run: read back, or trained (resuming where it stopped) and judged.
+            log: Callable[[str], None] = print, deadline: float | None = None, diagnose: bool = True) -> dict[str, Any]:
+    """The result of one run: read back (adding a missing diagnostic, ``diagnose``), or trained
+    (resuming where it stopped) and judged.
     ``deadline`` (a ``time.monotonic()`` value) stops the training there (OutOfTime)."""
     from nasbench_lab.runs import Run, RunStore
     from nasbench_lab.training import Trainer
 
     done = read_result(out, spec)
     if done is not None:
-        return done
+        return _fill_diagnostics(out, spec, done, store, log) if diagnose else done
     store = store if store is not None else RunStore()
     key = spec.key
     try:

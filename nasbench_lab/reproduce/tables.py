@@ -27,6 +27,10 @@ from typing import Any
 #: one epoch of the training half of CIFAR (50,000 images split 50/50 into train and validation)
 TRAIN_IMAGES = 25_000
 
+#: diagnostic columns of every result (runner.shared_bn_diagnostic): τ with the supernet's shared
+#: BN statistics instead of per-path recalibration
+SHARED_BN_KEYS = ("kendall_tau_shared_bn", "kendall_tau_top10_shared_bn")
+
 #: metric key -> how the tables print it
 METRIC_LABELS = {
     "top1": "Top-1 (true acc. of the supernet's best, %)",
