@@ -82,6 +82,22 @@ def markdown(table: Table, summ: pd.DataFrame, protocol_text: str, scale: str, n
     return "\n".join(lines)
 
 
+def shared_bn_line(table: Table, df: pd.DataFrame) -> str:
+    """The diagnostic beside the table: Kendall τ of the same supernets ranked with their shared BN
+    statistics (no per-path recalibration; the thesis does not say which it used)."""
+    parts = []
+    if "kendall_tau_shared_bn" not in df:
+        return ""
+    for m in table.methods:
+        v = pd.to_numeric(df.loc[df["label"] == m.label, "kendall_tau_shared_bn"], errors="coerce").dropna()
+        if len(v):
+            parts.append(f"{m.label} {v.mean():.3f}" + (f" ± {v.std(ddof=1):.3f}" if len(v) > 1 else "") + f" (n={len(v)})")
+    if not parts:
+        return ""
+    return ("Diagnostic, Kendall τ (all ranked) with the supernet's shared BN statistics instead of per-path "
+            "recalibration: " + "; ".join(parts) + ".")
+
+
 def write(table: Table, out: Path, results: Sequence[dict[str, Any]], protocol_text: str, scale: str,
           note: str = "") -> dict[str, Path]:
     """Write the table's files (see the module docstring) and return their paths."""
@@ -96,7 +112,8 @@ def write(table: Table, out: Path, results: Sequence[dict[str, Any]], protocol_t
              "html": out / f"{table.name}.html"}
     df.to_csv(paths["csv"], index=False)
     summ.assign(scale=scale, protocol=protocol_text).to_csv(paths["summary"], index=False)
-    paths["markdown"].write_text(markdown(table, summ, protocol_text, scale, note))
+    diag = shared_bn_line(table, df)
+    paths["markdown"].write_text(markdown(table, summ, protocol_text, scale, "\n\n".join(x for x in (note, diag) if x)))
     fig = reproduction_figure(df, summ, metric=table.primary, title=f"{table.thesis}: {METRIC_LABELS[table.primary]}")
     paths["figure"].write_text(fig.to_json())
     save_figure(fig, paths["html"])
