@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -209,3 +211,36 @@ def test_killed_process_leaves_committed_steps_readable(tmp_path):
     m = store.metrics(runs.iloc[0]["id"])
     assert m.shape[0] > 20
     assert list(m.index) == list(range(1, m.shape[0] + 1))  # a gap-free prefix of the steps
+
+
+def test_a_forked_child_opens_its_own_connection_and_the_store_stays_whole(tmp_path):
+    """SQLite forbids carrying a connection across fork(); a child that used (or closed) its
+    parent's corrupted a WAL store once. The child gets a connection of its own, and the parent's
+    and the child's writes both land in an intact file."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    store = RunStore(tmp_path / "r.sqlite")
+    parent_run = store.create_run({"who": "parent"}, kind="test")
+    store.log_metrics(parent_run, [(1, {"loss": 1.0})])
+    parent_con = store._conn()
+    pid = os.fork()
+    if pid == 0:  # the child: write through the same RunStore object, then close it
+        code = 1
+        try:
+            if store._conn() is not parent_con:
+                child_run = store.create_run({"who": "child"}, kind="test")
+                store.log_metrics(child_run, [(s, {"loss": float(s)}) for s in range(50)])
+                store.close()
+                code = 0
+        finally:
+            os._exit(code)
+    for s in range(2, 50):  # the parent keeps writing meanwhile
+        store.log_metrics(parent_run, [(s, {"loss": 1.0 / s})])
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    store.log_metrics(parent_run, [(50, {"loss": 0.02})])
+    con = sqlite3.connect(tmp_path / "r.sqlite")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    whos = sorted(json.loads(c)["who"] for (c,) in con.execute("SELECT config FROM runs"))
+    assert whos == ["child", "parent"]
+    assert len(store.metrics(parent_run)) == 50

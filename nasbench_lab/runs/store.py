@@ -280,6 +280,10 @@ def _sqlite_errors(method):
     return wrapper
 
 
+#: connections a forked child inherited: never used nor closed in the child (see RunStore._conn)
+_INHERITED: list[sqlite3.Connection] = []
+
+
 class RunStore:
     """SQLite-backed record of runs. ``RunStore()`` uses ``<workspace>/runs.sqlite``.
 
@@ -356,16 +360,26 @@ class RunStore:
 
     def _conn(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
+        if con is not None and getattr(self._local, "pid", None) != os.getpid():
+            # a forked child inherited the parent's connection: SQLite forbids using it across fork,
+            # and closing it here could checkpoint and delete the WAL the parent still writes to
+            # (a corrupted store). Keep it unreferenced-but-alive and open a connection of our own.
+            _INHERITED.append(con)
+            con = None
         if con is None:
             con = sqlite3.connect(self.path, timeout=30)
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             self._local.con = con
+            self._local.pid = os.getpid()
         return con
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
-        if con is not None:
+        if con is not None and getattr(self._local, "pid", None) != os.getpid():
+            _INHERITED.append(con)  # the parent's: closing it in a fork is what corrupts a WAL store
+            self._local.con = None
+        elif con is not None:
             con.close()
             self._local.con = None
 
