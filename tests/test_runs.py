@@ -244,3 +244,23 @@ def test_a_forked_child_opens_its_own_connection_and_the_store_stays_whole(tmp_p
     whos = sorted(json.loads(c)["who"] for (c,) in con.execute("SELECT config FROM runs"))
     assert whos == ["child", "parent"]
     assert len(store.metrics(parent_run)) == 50
+
+
+def test_a_second_store_object_keeps_the_wal_of_the_first_alive(tmp_path):
+    """Opening the same store twice in one process must not drop the first connection's locks: a
+    plain open()/close() of the database file does (POSIX), after which another process's close
+    takes the database for unused and deletes the WAL the first connection still writes to. This
+    corrupted a real store here (two reproduce processes and a notebook)."""
+    path = tmp_path / "runs.sqlite"
+    first = RunStore(path)
+    rid = first.create_run({"x": 1}, kind="test")
+    first.log_metrics(rid, [(1, {"loss": 1.0})])
+    wal = tmp_path / "runs.sqlite-wal"
+    assert wal.exists()
+    RunStore(path)  # a second store object in this process (the CLI, a Run, a resume make one each)
+    other = f"import sqlite3; c = sqlite3.connect({str(path)!r}); c.execute('SELECT count(*) FROM runs').fetchone(); c.close()"
+    subprocess.run([sys.executable, "-c", other], check=True, timeout=120)
+    assert wal.exists()  # the other process saw this one alive
+    first.log_metrics(rid, [(2, {"loss": 0.5})])
+    assert len(first.metrics(rid)) == 2
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"

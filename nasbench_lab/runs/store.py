@@ -280,6 +280,24 @@ def _sqlite_errors(method):
     return wrapper
 
 
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is an SQLite database, asked through SQLite. Never ``open()`` the file
+    itself: closing a plain descriptor drops every POSIX lock this process holds on it, those of its
+    live SQLite connections included (sqlite.org/howtocorrupt.html §2.2); another process then
+    takes the database for unused on its next close and deletes the WAL this process still
+    writes to (a store here was corrupted that way)."""
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc) or "encrypted" in str(exc):
+            return False
+        raise
+    finally:
+        con.close()
+
+
 #: connections a forked child inherited: never used nor closed in the child (see RunStore._conn)
 _INHERITED: list[sqlite3.Connection] = []
 
@@ -307,12 +325,9 @@ class RunStore:
                              f"{self.path / 'runs.sqlite'}")
         if self.path.exists() and not self.path.is_file():  # a FIFO or a device: never opened
             raise ValueError(f"store: {self.path} is not a regular file; expected an SQLite file such as runs.sqlite")
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb") as fh:
-                head = fh.read(16)
-            if head != b"SQLite format 3\x00":
-                raise ValueError(f"store: {self.path} is not an SQLite database (a run store is one, e.g. "
-                                 "runs.sqlite); pass another path")
+        if self.path.exists() and self.path.stat().st_size and not _is_sqlite(self.path):
+            raise ValueError(f"store: {self.path} is not an SQLite database (a run store is one, e.g. "
+                             "runs.sqlite); pass another path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._open()
