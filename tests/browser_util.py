@@ -237,8 +237,15 @@ def shot(page: Any, locator: Any, tmp: Path, name: str) -> Path:
     OUT.mkdir(exist_ok=True)
     path = tmp / name
     if locator is not None:
-        locator.scroll_into_view_if_needed()
-        locator.screenshot(path=str(path))
+        for attempt in range(3):
+            try:
+                locator.scroll_into_view_if_needed()
+                locator.screenshot(path=str(path))
+                break
+            except Exception as exc:  # a view re-rendered (its state re-sent at the run's end): once more
+                if "not attached" not in str(exc) or attempt == 2:
+                    raise
+                time.sleep(1)
     else:
         page.screenshot(path=str(path))
     shutil.copy(path, OUT / name)
