@@ -85,9 +85,9 @@ def markdown(table: Table, summ: pd.DataFrame, protocol_text: str, scale: str, n
 def shared_bn_line(table: Table, df: pd.DataFrame) -> str:
     """The diagnostic beside the table: Kendall τ of the same supernets ranked with their shared BN
     statistics (no per-path recalibration; the thesis does not say which it used)."""
-    parts = []
     if "kendall_tau_shared_bn" not in df:
         return ""
+    parts = []
     for m in table.methods:
         v = pd.to_numeric(df.loc[df["label"] == m.label, "kendall_tau_shared_bn"], errors="coerce").dropna()
         if len(v):

@@ -286,16 +286,16 @@ def _follow(run: Any, total: int, desc: str, progress: bool, deadline: float | N
 
 
 def execute(spec: RunSpec, out: Path, store: Any = None, progress: bool = True,
-            log: Callable[[str], None] = print, deadline: float | None = None, diagnose: bool = True) -> dict[str, Any]:
-    """The result of one run: read back (adding a missing diagnostic, ``diagnose``), or trained
-    (resuming where it stopped) and judged.
+            log: Callable[[str], None] = print, deadline: float | None = None) -> dict[str, Any]:
+    """The result of one run: read back (a missing shared-BN diagnostic added from its checkpoint),
+    or trained (resuming where it stopped) and judged.
     ``deadline`` (a ``time.monotonic()`` value) stops the training there (OutOfTime)."""
     from nasbench_lab.runs import Run, RunStore
     from nasbench_lab.training import Trainer
 
     done = read_result(out, spec)
     if done is not None:
-        return _fill_diagnostics(out, spec, done, store, log) if diagnose else done
+        return _fill_diagnostics(out, spec, done, store, log)
     store = store if store is not None else RunStore()
     key = spec.key
     try:

@@ -280,24 +280,6 @@ def _sqlite_errors(method):
     return wrapper
 
 
-def _is_sqlite(path: Path) -> bool:
-    """Whether ``path`` is an SQLite database, asked through SQLite. Never ``open()`` the file
-    itself: closing a plain descriptor drops every POSIX lock this process holds on it, those of its
-    live SQLite connections included (sqlite.org/howtocorrupt.html §2.2); another process then
-    takes the database for unused on its next close and deletes the WAL this process still
-    writes to (a store here was corrupted that way)."""
-    con = sqlite3.connect(path, timeout=30)
-    try:
-        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return True
-    except sqlite3.DatabaseError as exc:
-        if "not a database" in str(exc) or "encrypted" in str(exc):
-            return False
-        raise
-    finally:
-        con.close()
-
-
 #: connections a forked child inherited: never used nor closed in the child (see RunStore._conn)
 _INHERITED: list[sqlite3.Connection] = []
 
@@ -325,9 +307,6 @@ class RunStore:
                              f"{self.path / 'runs.sqlite'}")
         if self.path.exists() and not self.path.is_file():  # a FIFO or a device: never opened
             raise ValueError(f"store: {self.path} is not a regular file; expected an SQLite file such as runs.sqlite")
-        if self.path.exists() and self.path.stat().st_size and not _is_sqlite(self.path):
-            raise ValueError(f"store: {self.path} is not an SQLite database (a run store is one, e.g. "
-                             "runs.sqlite); pass another path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._open()
@@ -337,9 +316,18 @@ class RunStore:
         """Refuse an existing database that is not a run store, before anything is written to it."""
         if not (self.path.exists() and self.path.stat().st_size):
             return
+        # Asked through SQLite, never by open()ing the file: closing a plain descriptor drops every
+        # POSIX lock this process holds on it, its live connections' included (sqlite.org/howtocorrupt.html
+        # §2.2), and another process's next close then deletes the WAL still in use (it corrupted a store here).
         con = sqlite3.connect(self.path, timeout=30)  # no PRAGMA here: reading the schema writes nothing
         try:
-            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+            try:
+                tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+            except sqlite3.DatabaseError as exc:
+                if "not a database" not in str(exc) and "encrypted" not in str(exc):
+                    raise
+                raise ValueError(f"store: {self.path} is not an SQLite database (a run store is one, e.g. "
+                                 "runs.sqlite); pass another path") from None
             if tables and "runs" not in tables:
                 raise ValueError(f"store: {self.path} is an SQLite database of another program (tables: "
                                  f"{', '.join(tables[:8])}{', ...' if len(tables) > 8 else ''}), not a nasbench_lab "
@@ -378,7 +366,7 @@ class RunStore:
         if con is not None and getattr(self._local, "pid", None) != os.getpid():
             # a forked child inherited the parent's connection: SQLite forbids using it across fork,
             # and closing it here could checkpoint and delete the WAL the parent still writes to
-            # (a corrupted store). Keep it unreferenced-but-alive and open a connection of our own.
+            # (a corrupted store). Keep it referenced and unclosed; open a connection of our own.
             _INHERITED.append(con)
             con = None
         if con is None:
