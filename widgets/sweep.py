@@ -12,6 +12,7 @@ from nasbench_lab.runs.openmp import release_idle_team
 from nasbench_lab.sweep import STATES, Sweep
 
 from ._common import AutoRefresh, badge, card, error_box, fmt_number, inline_error, row, section_title
+from ._static import StaticCopy
 
 #: a colour per sweep state
 _COLORS = {"queued": "#6c757d", "running": "#1f77b4", "done": "#2e7d32", "failed": "#c62828", "stopped": "#ef6c00"}
@@ -26,7 +27,7 @@ def _bar(step: int, total: Any) -> str:
             f"<span style='color:#666;font-size:11px;margin-left:6px'>{step}/{total if total == total else '?'}</span>")
 
 
-class SweepView(AutoRefresh):
+class SweepView(StaticCopy, AutoRefresh):
     """Follow a :class:`~nasbench_lab.sweep.Sweep` (``sweep.start()`` runs it in the background;
     this view reads only ``sweep.table()``, so it never slows the runs). ``refresh()`` redraws
     now (tests, scripts); in a notebook the kernel's event loop refreshes it while the sweep runs.
@@ -57,10 +58,19 @@ class SweepView(AutoRefresh):
         self.refresh()
         self.start_auto_refresh()
 
-    def _ipython_display_(self) -> None:  # pragma: no cover - notebook only
-        from IPython.display import display
+    # ------------------------------------------------------------------ without a kernel (widgets/_static.py)
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
 
-        display(self.widget)
+    def static_html(self) -> str:
+        return (f"<div class='nbl-sweep-static'><b>Sweep: {html.escape(self.sweep.name)}</b> "
+                f"<span style='color:#777;font-size:12px'>{html.escape(self.sweep.cfg.describe())}</span>"
+                f"<div>{self.counts.value}</div>{self.message.value}<div><b>Runs</b></div>{self.runs.value}"
+                f"<div><b>Results</b></div>{self.results.value}</div>")
+
+    def static_text(self) -> str:
+        counts = self.sweep.counts()
+        return f"<SweepView {self.sweep.name}: " + ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s]) + ">"
 
     def refresh(self) -> bool:
         """Redraw if the sweep changed since the last draw; whether it did."""
@@ -106,6 +116,7 @@ class SweepView(AutoRefresh):
         while (self.sweep.running or self.sweep.started is None) and (timeout is None or loop.time() - t0 < timeout):
             await asyncio.sleep(0.2)
         self.refresh()
+        self.publish_static()  # from the awaiting cell: an executed notebook keeps the final view
         return self.sweep.counts()
 
     async def _refresher(self) -> None:
@@ -117,5 +128,6 @@ class SweepView(AutoRefresh):
             release_idle_team()
             if self.sweep.started is not None and not self.sweep.running and self.sweep.ended is not None:
                 self.refresh()
+                self.publish_static()
                 return
             await asyncio.sleep(self.interval_s)
