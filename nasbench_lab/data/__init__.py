@@ -9,7 +9,7 @@
 - ``cifar10`` / ``cifar100``: the standard python-pickle folders under ``root`` (default
   ``<workspace>/data``), downloaded with an MD5 check when ``download=True``. Augmentation:
   4-pixel shifts and horizontal flips.
-- ``scenes``: segmentation scenes composed from the digits (64x64, 11 classes, per-pixel labels;
+- ``scenes``: segmentation scenes composed from the digits (32x32, 11 classes, per-pixel labels;
   see :mod:`nasbench_lab.data.scenes` for exactly how they are made); ``segfolder``: a user's
   folder of images and PNG label maps under ``root`` (same module).
 

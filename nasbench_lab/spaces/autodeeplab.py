@@ -391,7 +391,7 @@ class AutoDeepLabSpace(SearchSpace):
         """The path as a chain ``stem -> L1 .. LL -> aspp -> decoder`` on the trellis.
 
         Nodes carry ``op`` ("stem", the cell, "aspp", "decoder"), ``layer`` (0 for the stem),
-        ``level`` (0..3), ``resolution`` (feature-map side for a 64-pixel input), ``channels``;
+        ``level`` (0..3), ``resolution`` (feature-map side for the 32-pixel input), ``channels``;
         the graph's ``layers``/``levels`` attributes give the grid for the trellis view.
         """
         arch = self.parse(arch)

@@ -4,6 +4,8 @@ and save a Benchmark that the rest of the package uses like the shipped tables.
 This is what makes the one-shot story (supernet ranking vs truth) work on a laptop with no
 dataset download. Each finished (architecture, seed) is appended to a ``.partial.csv`` next to the
 benchmark file at once, so an interrupted build loses nothing and a re-run skips what is done.
+The architectures train in a seeded random order (each one's seeds side by side), so a build
+stopped early holds a uniform sample of the space, every network with all its seeds.
 
 A quick look never replaces a fuller table: a build of only some architectures (``limit``), or
 with fewer epochs or seeds than the table :func:`nasbench_lab.benchmarks.get` serves now (a user
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from nasbench_lab import benchmarks, spaces
@@ -69,7 +72,10 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
             print(f"note: this build will not replace the benchmark: {not_saved}")
     bundle = data_mod.get(dataset, root=data_root)  # a missing or damaged folder is an error now, not in a worker
     done = _read_partial(partial, epochs)
-    todo = [(a, s) for a in archs for s in seeds if (str(a), int(s)) not in done]
+    # a seeded random order of the architectures (their seeds side by side): a build cut short is a
+    # uniform sample of the space with every seed, not the first paths of the enumeration
+    order = np.random.default_rng(0).permutation(len(archs))
+    todo = [(archs[i], s) for i in order for s in seeds if (str(archs[i]), int(s)) not in done]
     rows = [r for r in done.values() if r["arch"] in {str(a) for a in archs} and r["seed"] in set(seeds)]
     partial.parent.mkdir(parents=True, exist_ok=True)
     if todo:
@@ -95,6 +101,7 @@ def build_groundtruth(space: str = "pooling", dataset: str = "digits", epochs: f
     runs = pd.DataFrame(rows)
     table = runs.groupby("arch", sort=False).agg(acc=("test_acc", "mean"), std=("test_acc", "std"),
                                                   n_seeds=("seed", "nunique"), train_seconds=("seconds", "mean"))
+    table = table.reindex([str(a) for a in archs if str(a) in table.index])  # the space's order, not the run order
     table["std"] = table["std"].fillna(0.0)
     per_seed = runs.pivot_table(index="arch", columns="seed", values="test_acc", aggfunc="mean")
     for seed in per_seed.columns:  # each seed's score beside the mean: the agreement can be rechecked
