@@ -47,7 +47,7 @@ from waits import ms
 
 pytestmark = pytest.mark.browser
 
-STEPS = 400
+STEPS = 200  # long enough to see the curve grow and pause it mid-run; short enough for a busy 2-core box
 
 # The loss curve of the dashboard: the plotly graph whose layout title is "Training curves".
 JS_POINTS = """() => {
