@@ -60,6 +60,26 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def wait_while_progressing(predicate: Callable[[], Any], progress: Callable[[], Any], stall: float,
+                           what: str, interval: float = 0.5) -> Any:
+    """Poll ``predicate`` until it returns something truthy, for as long as ``progress()`` keeps
+    changing: fail only when it has stood still for ``stall`` seconds (stretched like every wait).
+    For the end of a live run, whose length depends on how fast this machine trains while the
+    browser draws beside it; what is tested is that it ends and shows its result, not how soon."""
+    stall = seconds(stall)
+    last, since = progress(), time.monotonic()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        now_progress = progress()
+        if now_progress != last:
+            last, since = now_progress, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise AssertionError(f"waiting for {what}: no progress for {stall:.0f} s (stuck at {last!r})")
+        time.sleep(interval)
+
+
 def lab_settings(folder: Path) -> Path:
     """User settings for a test server: no news pop-up, every cell rendered (no windowing, so
     locators find them all)."""

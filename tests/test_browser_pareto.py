@@ -40,12 +40,14 @@ def test_pareto_front_grows_live_in_jupyterlab(lab, tmp_path):  # noqa: F811 - t
         run_all_above(page, wait_cell)
         one_shot = page.locator(".nbl-card").filter(has_text="nb201 · mcts").first
         one_shot.wait_for(timeout=ms(180))
+        # (plotly sizes a figure to its output area after the layout settles: late on a busy machine)
         band = wait_until(lambda: (g := panel(one_shot, "Budget: flops")) and sum(g["points"]) >= ONE_SHOT_STEPS
-                          and g, 240, "the Budget panel with every step of the one-shot run")
+                          and g["width"] > 300 and g, 240, "the Budget panel, full width, with every step of the one-shot run")
         assert f"{ONE_SHOT_STEPS} steps, 0 outside" in band["title"] and band["width"] > 300, band
         assert not blank_panels(one_shot), f"budgeted one-shot: blank or untitled panels {blank_panels(one_shot)}"
         shot(page, one_shot, tmp_path, "budget_one_shot.png")
-        first = wait_until(lambda: (v := page.evaluate(JS_PARETO)) and v[0]["points"][0] > 0 and v[0], 240,
+        first = wait_until(lambda: (v := page.evaluate(JS_PARETO)) and v[0]["points"][0] > 0 and v[0]["width"] > 300
+                           and v[0], 240,
                            "the Pareto view with its first points")
         assert first["roles"] == ["points", "front", "points", "front", "true_front"]
         assert first["dash"][-1] == "dash" and first["points"][-1] >= 5 and first["width"] > 300

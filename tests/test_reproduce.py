@@ -206,4 +206,4 @@ def test_report_writes_the_table_of_what_finished_and_trains_nothing(tmp_path, c
     assert cli.main(argv) == 0
     df = pd.read_csv(out / "table-4.3-top10.csv")
     assert list(df["label"]) == ["Uniform Sampling"] and len(RunStore(tmp_path / "r.db").runs()) == 1
-    assert "1 of 8 runs" in (out / "table-4.3-top10.md").read_text()
+    assert "1 of the 8 runs of seeds 0, 1 (the rest not finished yet)" in (out / "table-4.3-top10.md").read_text()

@@ -77,8 +77,10 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
             raise ValueError(f"--out: {str(out)!r} holds no finished run of {name} at scale {scale}; nothing to report")
         done = [r for s in specs if (r := read_result(out, s)) is not None]
         files = report.write(table, out, done, proto.describe(), scale,
-                             note=f"n = seeds finished per method; {len(done)} of {len(specs)} runs (the table is "
-                                  f"still running: this is what had finished). Protocol: {proto.describe()}.")
+                             note=f"n = seeds finished per method; {len(done)} of the {len(specs)} runs of seeds "
+                                  f"{', '.join(map(str, seeds))}"
+                                  f"{'' if len(done) == len(specs) else ' (the rest not finished yet)'}. "
+                                  f"Protocol: {proto.describe()}.")
         log(f"{len(done)}/{len(specs)} runs finished; table in {out}")
         return Reproduction(table, scale, done, [], planned=len(specs), files=files)
     if have and not resume:
