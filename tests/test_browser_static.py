@@ -32,21 +32,27 @@ def _lost(page, since: int) -> bool:
     return any(LOST in line for line in page.console_lines[since:])
 
 
-def _open(page, server, name: str, tries: int = 3) -> None:
+def _open(page, server, name: str, widgets: bool = False, tries: int = 3) -> None:
     """Open ``name`` and wait for its saved figures. A trusted copy's widgets come from the saved
     state, which ipywidgets 8 restores only once JupyterLab's kernel for the notebook is up, and it
     restores twice: at open (kernel, then the notebook's state) and again when the kernel's socket
     connects (kernel only). When the second one ends first, the manager declares itself restored
     before the saved models are registered and each view gives up with "model not found" for good.
     A loaded box loses that race now and then; a reload (the kernel is running by then) reads the
-    state again. ``README.md`` tells users the same."""
+    state again. ``README.md`` tells users the same. With ``widgets`` (a trusted copy) it also waits
+    for the first dashboard card: the manager restores nothing once the kernel is gone, so the kernel
+    is shut down only after the saved state is in (the static copies alone reach 4 figures first)."""
     url = f"{server.base}/lab/tree/{name}?token={server.token}&reset"
     for attempt in range(tries):
         seen = len(page.console_lines)
         page.goto(url) if attempt == 0 else page.reload()
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=ms(120))
-        drawn = wait_until(lambda s=seen: "lost" if _lost(page, s) else page.locator(".js-plotly-plot").count() >= 4,
-                           120, "the saved figures to draw")
+        def ready(s: int = seen) -> str | bool:
+            if _lost(page, s):
+                return "lost"
+            return page.locator(".js-plotly-plot").count() >= 4 and (not widgets or page.locator(".nbl-card").count() >= 1)
+
+        drawn = wait_until(ready, 120, "the saved figures (and, trusted, the widgets) to draw")
         if drawn != "lost":
             time.sleep(1)  # a view still rendering may yet report the race
         if drawn != "lost" and not _lost(page, seen):
@@ -99,7 +105,7 @@ def test_executed_tour_reads_without_a_kernel_untrusted_and_trusted(lab_server, 
             shot(page, loc, tmp_path, f"static_untrusted_{name}.png")
 
         # trusted: the widgets from the saved state, at the end of the run, one quiet offline note
-        _open(page, lab_server, _copy(lab_server, executed_notebook, "00_start_here.ipynb", trusted=True))
+        _open(page, lab_server, _copy(lab_server, executed_notebook, "00_start_here.ipynb", trusted=True), widgets=True)
         dash = _output(page, "nl.widgets.launch(").locator(".nbl-card").first
         dash.wait_for(timeout=ms(120))
         wait_until(lambda: "finished" in dash.inner_text(), 60, "the saved dashboard state")
@@ -114,7 +120,7 @@ def test_executed_tour_reads_without_a_kernel_untrusted_and_trusted(lab_server, 
 
 def test_executed_darts_notebook_header_and_table_agree(lab_server, executed_notebook, tmp_path):
     with browser(tmp_path, VIEWPORT) as page:
-        _open(page, lab_server, _copy(lab_server, executed_notebook, "04_darts_and_collapse.ipynb", trusted=True))
+        _open(page, lab_server, _copy(lab_server, executed_notebook, "04_darts_and_collapse.ipynb", trusted=True), widgets=True)
         dash = _output(page, "nl.widgets.launch(").locator(".nbl-card").filter(has_text="Training curves").first
         dash.wait_for(timeout=ms(120))
         wait_until(lambda: "finished" in dash.inner_text(), 60, "the saved dashboard state")

@@ -36,6 +36,7 @@ from typing import Any
 import anywidget
 import plotly
 import plotly.graph_objects as go
+import traitlets
 
 #: the page-wide slot where the library model leaves plotly.js for the views (one per plotly version)
 _SLOT = json.dumps(f"__nasbench_lab_plotly__/{plotly.__version__}")
@@ -129,36 +130,55 @@ export default {
 """
 
 
-def _library_esm() -> str:
-    """plotly.min.js as an ES module that hands plotly.js to the views' slot (and leaves an
-    existing ``window.Plotly`` of another version alone)."""
+def _library_source() -> str:
+    """plotly.min.js as an ES module whose default export is plotly.js (leaving an existing
+    ``window.Plotly`` of another version alone)."""
     from plotly.offline import get_plotlyjs
 
-    return ("const SLOT = " + _SLOT + ";" + _SLOT_JS
-            + "const module = { exports: {} };\nconst hadPlotly = 'Plotly' in globalThis, oldPlotly = globalThis.Plotly;\n"
+    return ("const module = { exports: {} };\nconst hadPlotly = 'Plotly' in globalThis, oldPlotly = globalThis.Plotly;\n"
             + get_plotlyjs()
-            + "\n;const Plotly = module.exports;\nif (hadPlotly) globalThis.Plotly = oldPlotly;\n"
-            "export default { initialize() { const s = slot(); if (!s.Plotly) { s.Plotly = Plotly; s.resolve(Plotly); } } };\n")
+            + "\n;const Plotly = module.exports;\nif (hadPlotly) globalThis.Plotly = oldPlotly;\nexport default Plotly;\n")
+
+
+#: the library model's own code: tiny, so anywidget's 2 s deadline for a model to initialise covers
+#: only this; plotly.js (``_source``, 4.8 MB) is parsed after ``initialize`` returns. As the ESM
+#: itself it missed that deadline in a busy browser ("[anywidget] Failed to initialize model").
+LIBRARY_ESM = "const SLOT = " + _SLOT + ";" + _SLOT_JS + r"""
+export default {
+  initialize({ model }) {
+    const s = slot();
+    if (s.Plotly || s.loading) return;
+    s.loading = true;
+    const url = URL.createObjectURL(new Blob([model.get("_source")], { type: "text/javascript" }));
+    import(url)
+      .then((m) => { s.Plotly = m.default; s.resolve(m.default); })
+      .catch((e) => { s.loading = false; console.error("nasbench_lab: plotly.js did not load", e); })
+      .finally(() => URL.revokeObjectURL(url));
+  },
+};
+"""
 
 
 class PlotlyLibrary(anywidget.AnyWidget):
     """Delivers plotly.js to the browser once per kernel for every :class:`LiveFigure` (it has no
     view; its model's ``initialize`` fills the page-wide slot the figure views wait on)."""
 
-    #: set to plotly.js by :func:`plotly_library` before the first instance (not read at import: 4.8 MB)
-    _esm = "export default {};"
+    _esm = LIBRARY_ESM
+    #: plotly.js as a module, set by :func:`plotly_library` (not read at import: 4.8 MB)
+    _source = traitlets.Unicode("").tag(sync=True)
 
 
 _LIBRARY: PlotlyLibrary | None = None
+_SOURCE: str | None = None
 
 
 def plotly_library() -> PlotlyLibrary:
     """The kernel's one :class:`PlotlyLibrary` (created, or re-created after ``close()``)."""
-    global _LIBRARY
+    global _LIBRARY, _SOURCE
     if _LIBRARY is None or _LIBRARY.comm is None:
-        if "module.exports" not in PlotlyLibrary._esm:
-            PlotlyLibrary._esm = _library_esm()
-        _LIBRARY = PlotlyLibrary()
+        if _SOURCE is None:
+            _SOURCE = _library_source()
+        _LIBRARY = PlotlyLibrary(_source=_SOURCE)
     return _LIBRARY
 
 
