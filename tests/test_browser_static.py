@@ -52,10 +52,10 @@ def _open(page, server, name: str, widgets: bool = False, tries: int = 3) -> Non
                 return "lost"
             return page.locator(".js-plotly-plot").count() >= 4 and (not widgets or page.locator(".nbl-card").count() >= 1)
 
-        drawn = wait_until(ready, 120, "the saved figures (and, trusted, the widgets) to draw")
-        if drawn != "lost":
-            time.sleep(1)  # a view still rendering may yet report the race
-        if drawn != "lost" and not _lost(page, seen):
+        if wait_until(ready, 120, "the saved figures (and, trusted, the widgets) to draw") == "lost":
+            continue
+        time.sleep(1)  # a view still rendering may yet report the race
+        if not _lost(page, seen):
             server.shutdown_kernels()  # what is drawn from here on needs no kernel
             return
     raise AssertionError(f"{name}: the saved widget state was lost {tries} times in a row ({LOST!r})")

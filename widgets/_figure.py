@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -130,6 +131,7 @@ export default {
 """
 
 
+@functools.cache
 def _library_source() -> str:
     """plotly.min.js as an ES module whose default export is plotly.js (leaving an existing
     ``window.Plotly`` of another version alone)."""
@@ -164,21 +166,18 @@ class PlotlyLibrary(anywidget.AnyWidget):
     view; its model's ``initialize`` fills the page-wide slot the figure views wait on)."""
 
     _esm = LIBRARY_ESM
-    #: plotly.js as a module, set by :func:`plotly_library` (not read at import: 4.8 MB)
+    #: plotly.js as a module, given by :func:`plotly_library` (read on first use, not at import: 4.8 MB)
     _source = traitlets.Unicode("").tag(sync=True)
 
 
 _LIBRARY: PlotlyLibrary | None = None
-_SOURCE: str | None = None
 
 
 def plotly_library() -> PlotlyLibrary:
     """The kernel's one :class:`PlotlyLibrary` (created, or re-created after ``close()``)."""
-    global _LIBRARY, _SOURCE
+    global _LIBRARY
     if _LIBRARY is None or _LIBRARY.comm is None:
-        if _SOURCE is None:
-            _SOURCE = _library_source()
-        _LIBRARY = PlotlyLibrary(_source=_SOURCE)
+        _LIBRARY = PlotlyLibrary(_source=_library_source())
     return _LIBRARY
 
 
