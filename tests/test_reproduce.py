@@ -27,6 +27,9 @@ def test_list_names_every_table_with_its_budgets(capsys):
     for name in ("table-5.1-pooling", "table-5.1-nbmacro", "table-5.3-nb201", "table-4.3-top10", "figure-2.5-mixtures"):
         assert name in out
     assert "14,700 steps (300 epochs" in out  # Table 5.1 at full scale: App. II, batch 512
+    # Table 4.3's two τ columns stay distinguishable; a metric alone in its table loses the parenthesis
+    assert "metrics: Kendall τ (true top-10), Kendall τ (all ranked), Top-1\n" in out
+    assert "metrics: Top-1, Top-5, Top-10, BSE, Kendall τ\n" in out
 
 
 def test_plans_follow_the_protocols():

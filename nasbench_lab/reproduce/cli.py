@@ -34,12 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_executor_arguments(parser)
 
 
+def _short_labels(metrics: tuple[str, ...]) -> list[str]:
+    """Each metric's label without its parenthesis, unless that is what tells two apart
+    (Table 4.3 has "Kendall τ (true top-10)" and "Kendall τ (all ranked)")."""
+    full = [METRIC_LABELS.get(m, m) for m in metrics]
+    short = [f.split(" (")[0] for f in full]
+    return [s if short.count(s) == 1 else f for s, f in zip(short, full)]
+
+
 def list_tables() -> str:
     lines = []
     for t in TABLES.values():
         lines.append(f"{t.name:26s} {t.thesis}: {t.title}")
         lines.append(f"{'':26s} methods: {', '.join(m.label for m in t.methods)}; "
-                     f"metrics: {', '.join(METRIC_LABELS.get(m, m).split(' (')[0] for m in t.metrics)}")
+                     f"metrics: {', '.join(_short_labels(t.metrics))}")
         for scale, p in t.scales.items():
             lines.append(f"{'':26s} {scale:4s}: {p.describe()}")
         lines.append("")
