@@ -48,6 +48,13 @@ def test_plans_follow_the_protocols():
     mix = reproduce.plan(reproduce.get("figure-2.5-mixtures"), "cpu", [0])
     assert [s.trainer["steps"] for s in mix] == [1000, 2000, 4000, 8000]
     assert thesis_value(reproduce.get("table-5.3-nb201"), "FairNas", "top1") == (87.33, 0.89)
+    # the debiased NB-201 run keeps the sampler's defaults (KMeans on 1,000 samples, 100 prototypes)
+    # at cpu and full scale; only the tiny scale represents 32 samples for 8 prototypes
+    t53 = reproduce.get("table-5.3-nb201")
+    for scale in ("cpu", "full"):
+        assert reproduce.plan(t53, scale, [0])[2].trainer["method_options"] == {"temperature": 5.0, "representation": "functional"}
+    tiny = Trainer(**reproduce.plan(t53, "tiny", [0], dataset="digits")[2].trainer).sampler
+    assert (tiny.variant, tiny.N, tiny.K, tiny.temperature) == ("prototypes", 32, 8, 5.0)
     with pytest.raises(ValueError, match="--scale"):
         reproduce.plan(t51, "huge", [0])
     with pytest.raises(ValueError, match="unknown 'table-9'"):
@@ -119,6 +126,15 @@ def test_table_on_tiny_cifar_files_then_resumes_without_retraining(tmp_path, cap
     assert cli.main([*argv, "--resume"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")} == stamps
     assert len(RunStore(store).runs()) == 3
+    # another seed added later: only its runs train, and the table is of every seed in --out
+    seed1 = [*argv[:5], "1", *argv[6:], "--resume"]
+    assert cli.main(seed1) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json") if p.name in stamps} == stamps
+    df = pd.read_csv(out / "table-5.3-nb201.csv")
+    assert sorted(df["seed"]) == [0, 0, 0, 1, 1, 1] and len(RunStore(store).runs()) == 6
+    summ = pd.read_csv(out / "table-5.3-nb201.summary.csv")
+    assert set(summ.loc[summ["metric"] == "kendall_tau", "n"]) == {2}
+    assert "6 of 6 runs of seeds 0, 1" in (out / "table-5.3-nb201.md").read_text()
 
 
 def test_a_stopped_run_continues_from_its_checkpoint(tmp_path):

@@ -10,6 +10,7 @@ numbers (:mod:`~nasbench_lab.reproduce.report`).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,9 +109,13 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
             failed.extend((by_key[key], _why(why)) for key, why in sweep.failed.items()
                           if sweep.states[key].status == "failed")
         keys = {r["key"] for r in results}
-        done = results + [r for s in specs if s.key not in keys and (r := read_result(out, s)) is not None]
+        # the table is every finished run in --out: this call's seeds and those earlier calls added
+        # (``--seeds 2 --resume`` on a table of seeds 0, 1 writes a table of n=3, not of seed 2 alone)
+        every = plan(table, scale, sorted({*seeds, *finished_seeds(out, scale)}), dataset=dataset)
+        done = results + [r for s in every if s.key not in keys and (r := read_result(out, s)) is not None]
         if done:
-            note = (f"n = seeds finished per method; {len(done)} of {len(specs)} runs. Budget rule: "
+            note = (f"n = seeds finished per method; {len(done)} of {len(every)} runs of seeds "
+                    f"{', '.join(map(str, sorted({r['seed'] for r in done})))}. Budget rule: "
                     f"{table.budget_rule} (steps {'per weight set' if table.budget_rule == 'per-model' else 'per run'}). "
                     f"Protocol: {proto.describe()}. "
                     + (f"Where the thesis is silent: {proto.chosen}. " if proto.chosen else "")
@@ -121,6 +126,20 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
     rep = Reproduction(table, scale, done, failed, planned=len(specs), files=files)
     log(f"{len(done)}/{len(specs)} runs in {time.perf_counter() - t0:.0f} s; table in {out}")
     return rep
+
+
+def finished_seeds(out: Path, scale: str) -> set[int]:
+    """The seeds with a finished run at ``scale`` in ``out`` (any call's)."""
+    seeds: set[int] = set()
+    for p in (out / "runs").glob("*.json"):
+        try:
+            res = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue  # a torn or foreign file is not a finished run
+        # a run another table shares (same training, same key) counts: read_result checks the key
+        if isinstance(res, dict) and res.get("scale") == scale and isinstance(res.get("seed"), int):
+            seeds.add(res["seed"])
+    return seeds
 
 
 def _why(text: str) -> str:
