@@ -169,6 +169,43 @@ def test_00_exercise_1_quotes_the_thesis_table():
     assert f"uniform τ = {v['Uniform']['kendall_tau']:.2f}, strict fairness {v['Strict fairness']['kendall_tau']:.2f}" in text
 
 
+# ----------------------------------------------------------------------------- 03: the thesis on real CIFAR-10
+REPRO = NOTEBOOKS / "results" / "reproduce"
+
+
+def _rankings(folder: str) -> dict:
+    import pandas as pd
+
+    return {f.name: pd.read_csv(f) for f in sorted((REPRO / folder / "runs").glob("*.ranking.csv"))}
+
+
+def test_03_budget_paragraph_is_what_the_shipped_rankings_show():
+    """The 'Budget' paragraph of section 6: recomputed from the ranking of every shipped run."""
+    from scipy.stats import kendalltau
+
+    text = notebook_text("03_one_shot_samplers.ipynb")
+    t43 = _rankings("table-4.3-top10-cpu")
+    pooling = {**t43, **_rankings("table-5.1-pooling-cpu")}
+    assert len(pooling) >= 8
+    for name, d in pooling.items():
+        top = d.sort_values("truth", ascending=False).head(10)
+        first = top.arch.map(lambda a: json.loads(a)[0])
+        assert top.arch.iloc[0] == "[7,1,2]" and round(kendalltau(top.truth, first)[0], 2) == 0.66
+        assert kendalltau(top.estimate, first)[0] < 0, name  # "every supernet orders those ten the other way"
+        if name in t43:  # "no run of Table 4.3 has a positive ... (true top-10)"
+            assert kendalltau(top.estimate, top.truth)[0] <= 0, name
+    assert "Kendall τ = +0.66 between accuracy and the blocks at 32×32: the best is `[7,1,2]`" in text
+    assert "every supernet orders those ten the other way round, which is why no run of Table 4.3 has a positive" in text
+    nb201 = _rankings("table-5.3-nb201-cpu")
+    assert nb201
+    for name, d in nb201.items():
+        conv = d.arch.map(lambda a: sum(t.startswith("nor_conv") for t in a.split("|") if "~" in t))
+        by = d.assign(conv=conv).groupby("conv")[["estimate", "truth"]].mean()
+        # "falls with each convolution edge ... while the 200-epoch accuracy rises with it"
+        assert kendalltau(by.index, by.estimate)[0] < -0.6 and kendalltau(by.index, by.truth)[0] > 0.6, name
+    assert "the supernet's estimate falls with each convolution edge a cell has while the 200-epoch" in text
+
+
 # ----------------------------------------------------------------------------- 04: the shipped DARTS runs
 def test_04_collapse_text_is_what_the_shipped_runs_show():
     import pandas as pd
