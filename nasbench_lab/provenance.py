@@ -53,16 +53,18 @@ def _commit() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-def describe(argv: Sequence[str], seconds: float | None = None, **extra: Any) -> dict[str, Any]:
-    """The record: command line (``nasbench-lab`` + argv), package/torch/python versions, git
-    commit, machine (host OS, CPU, cores, CUDA device if any), UTC date, CPU and wall seconds."""
+def describe(argv: Sequence[str], seconds: float | None = None, program: str = "nasbench-lab",
+             **extra: Any) -> dict[str, Any]:
+    """The record: command line (``program`` + argv; a script passes its own path), package/torch/
+    python versions, git commit, machine (host OS, CPU, cores, CUDA device if any), UTC date, CPU and
+    wall seconds."""
     import torch
 
     import nasbench_lab
 
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "command": "nasbench-lab " + " ".join(shlex.quote(a) for a in argv),
+        "command": " ".join(shlex.quote(a) for a in (program, *argv)),
         "argv": list(argv),
         "nasbench_lab": getattr(nasbench_lab, "__version__", "unknown"),
         "commit": _commit(),  # the code that made it: a rerun on another commit may differ in rounding
@@ -77,12 +79,13 @@ def describe(argv: Sequence[str], seconds: float | None = None, **extra: Any) ->
     }
 
 
-def write(path: str | os.PathLike, argv: Sequence[str], seconds: float | None = None, **extra: Any) -> Path:
+def write(path: str | os.PathLike, argv: Sequence[str], seconds: float | None = None, program: str = "nasbench-lab",
+          **extra: Any) -> Path:
     """Write the sidecar of ``path`` (the result file must exist) and return its path."""
     if not Path(path).is_file():
         raise ValueError(f"path: no result file at {path!r} to describe (write the table first)")
     out = sidecar(path)
-    out.write_text(json.dumps(describe(argv, seconds, **extra), indent=2) + "\n")
+    out.write_text(json.dumps(describe(argv, seconds, program, **extra), indent=2) + "\n")
     return out
 
 

@@ -36,6 +36,7 @@ def test_budget_check_trains_each_layout_and_resumes(tmp_path):
     assert df.train_images.tolist() == [100, 100] and df.epochs.round(4).tolist() == [0.25, 0.25]
     prov = provenance.read(out)
     assert prov["runs"] == 2 and prov["protocol"]["steps"] == 3
+    assert prov["command"].startswith("scripts/budget-check --data-root ") and prov["argv"][0] == "--data-root"
     # two layouts: τ is +1 when the standalone order is the table's, -1 when reversed, None on a tie
     a, b = df.val_acc
     assert prov["kendall_tau_vs_truth"] == (None if a == b else 1.0 if a > b else -1.0)
