@@ -204,6 +204,14 @@ def test_03_budget_paragraph_is_what_the_shipped_rankings_show():
         # "falls with each convolution edge ... while the 200-epoch accuracy rises with it"
         assert kendalltau(by.index, by.estimate)[0] < -0.6 and kendalltau(by.index, by.truth)[0] > 0.6, name
     assert "the supernet's estimate falls with each convolution edge a cell has while the 200-epoch" in text
+    # the standalone check at the same budget (scripts/budget-check): its numbers, and its order
+    import pandas as pd
+
+    bc = pd.read_csv(REPRO / "pooling-budget-check.csv").groupby("arch")[["val_acc", "truth"]].mean()
+    quoted = "`[2,5,3]` reaches {:.1f} %, `[3,4,3]` {:.1f} % and the true best `[7,1,2]` {:.1f} %".format(
+        *bc.loc[["[2,5,3]", "[3,4,3]", "[7,1,2]"], "val_acc"])
+    assert quoted in text
+    assert kendalltau(bc.val_acc, bc.truth)[0] == -1.0  # "the reverse of Table 2.1's"
 
 
 # ----------------------------------------------------------------------------- 04: the shipped DARTS runs
