@@ -10,14 +10,13 @@ numbers (:mod:`~nasbench_lab.reproduce.report`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasbench_lab.reproduce.runner import Diverged, RunSpec, execute, plan, read_result
+from nasbench_lab.reproduce.runner import Diverged, RunSpec, execute, finished_seeds, plan, read_result
 from nasbench_lab.reproduce.tables import TABLES, Method, Protocol, Table, get
 
 __all__ = ["TABLES", "Diverged", "Method", "execute", "Protocol", "Reproduction", "RunSpec", "Table", "default_out", "get",
@@ -126,20 +125,6 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
     rep = Reproduction(table, scale, done, failed, planned=len(specs), files=files)
     log(f"{len(done)}/{len(specs)} runs in {time.perf_counter() - t0:.0f} s; table in {out}")
     return rep
-
-
-def finished_seeds(out: Path, scale: str) -> set[int]:
-    """The seeds with a finished run at ``scale`` in ``out`` (any call's)."""
-    seeds: set[int] = set()
-    for p in (out / "runs").glob("*.json"):
-        try:
-            res = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue  # a torn or foreign file is not a finished run
-        # a run another table shares (same training, same key) counts: read_result checks the key
-        if isinstance(res, dict) and res.get("scale") == scale and isinstance(res.get("seed"), int):
-            seeds.add(res["seed"])
-    return seeds
 
 
 def _why(text: str) -> str:

@@ -234,6 +234,20 @@ def read_result(out: Path, spec: RunSpec) -> dict[str, Any] | None:
     return res if res.get("version") == RESULT_VERSION and res.get("key") == spec.key else None
 
 
+def finished_seeds(out: Path, scale: str) -> set[int]:
+    """The seeds with a finished run at ``scale`` in ``out`` (any call's)."""
+    seeds: set[int] = set()
+    for p in (out / "runs").glob("*.json"):
+        try:
+            res = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue  # a torn or foreign file is not a finished run
+        # a run another table shares (same training, same key) counts: read_result checks the key
+        if isinstance(res, dict) and res.get("scale") == scale and isinstance(res.get("seed"), int):
+            seeds.add(res["seed"])
+    return seeds
+
+
 def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
