@@ -52,3 +52,9 @@ def test_budget_check_trains_each_layout_and_resumes(tmp_path):
 def test_budget_check_rejects_a_layout_outside_the_space(tmp_path):
     p = _run("--data-root", str(tmp_path), "--out", str(tmp_path / "x.csv"), "--archs", "[9,9]")
     assert p.returncode == 2 and "--archs" in p.stderr and "[7,1,2]" in p.stderr
+
+
+def test_budget_check_names_a_missing_data_folder_before_training(tmp_path):
+    p = _run("--data-root", str(tmp_path / "none"), "--out", str(tmp_path / "x.csv"))
+    assert p.returncode == 2 and "--data-root" in p.stderr and "data_batch_1" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "x.csv").exists()
