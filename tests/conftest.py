@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 # One intra-op thread: the tests use tiny tensors, and notebooks, JupyterLab and Chromium run beside
-# pytest on CI's 2 cores; a second torch thread mostly adds contention.
+# pytest on CI's 2 cores; a second torch thread mostly adds contention. The environment variable
+# reaches every process a test starts (kernels, the CLI, sweep workers): with the other test worker
+# busy, a kernel's second thread made the tour's browser test 3x slower (486 s -> 165 s).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
 
@@ -46,7 +51,6 @@ def executed_notebook(tmp_path_factory):
     executed once per session: tests/test_notebooks.py checks it runs, the browser test opens the
     same executed copy without a kernel (tests/test_browser_static.py)."""
     import copy
-    import os
     from pathlib import Path
 
     import nbformat
@@ -63,7 +67,6 @@ def executed_notebook(tmp_path_factory):
             with pytest.MonkeyPatch.context() as mp:  # the kernel inherits these
                 mp.setenv("NASBENCH_LAB_CI", "1")  # the parameters cell picks small budgets
                 mp.setenv("NASBENCH_LAB_HOME", str(folder / "workspace"))
-                mp.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
                 client = NotebookClient(nb, timeout=int(seconds(300)), kernel_name="python3",
                                         store_widget_state=True, resources={"metadata": {"path": str(folder)}})
                 client.execute()
