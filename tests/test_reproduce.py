@@ -134,7 +134,7 @@ def test_table_on_tiny_cifar_files_then_resumes_without_retraining(tmp_path, cap
     assert sorted(df["seed"]) == [0, 0, 0, 1, 1, 1] and len(RunStore(store).runs()) == 6
     summ = pd.read_csv(out / "table-5.3-nb201.summary.csv")
     assert set(summ.loc[summ["metric"] == "kendall_tau", "n"]) == {2}
-    assert "6 of 6 runs of seeds 0, 1" in (out / "table-5.3-nb201.md").read_text()
+    assert "6 of the 6 runs of seeds 0, 1. Budget rule: equal" in (out / "table-5.3-nb201.md").read_text()
 
 
 def test_a_stopped_run_continues_from_its_checkpoint(tmp_path):
@@ -225,4 +225,8 @@ def test_report_writes_the_table_of_what_finished_and_trains_nothing(tmp_path, c
     assert cli.main(argv) == 0
     df = pd.read_csv(out / "table-4.3-top10.csv")
     assert list(df["label"]) == ["Uniform Sampling"] and len(RunStore(tmp_path / "r.db").runs()) == 1
-    assert "1 of the 8 runs of seeds 0, 1 (the rest not finished yet)" in (out / "table-4.3-top10.md").read_text()
+    md = (out / "table-4.3-top10.md").read_text()
+    assert "1 of the 8 runs of seeds 0, 1 (the rest not finished yet). Budget rule: equal" in md
+    # the same paragraph as a training call writes: re-reporting drops no line of it
+    proto = reproduce.get("table-4.3-top10").protocol("tiny")
+    assert f"Protocol: {proto.describe()}." in md and (not proto.note or f"Budget: {proto.note}." in md)

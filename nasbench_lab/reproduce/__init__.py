@@ -77,10 +77,7 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
             raise ValueError(f"--out: {str(out)!r} holds no finished run of {name} at scale {scale}; nothing to report")
         done = [r for s in specs if (r := read_result(out, s)) is not None]
         files = report.write(table, out, done, proto.describe(), scale,
-                             note=f"n = seeds finished per method; {len(done)} of the {len(specs)} runs of seeds "
-                                  f"{', '.join(map(str, seeds))}"
-                                  f"{'' if len(done) == len(specs) else ' (the rest not finished yet)'}. "
-                                  f"Protocol: {proto.describe()}.")
+                             note=_table_note(table, proto, done, len(specs), seeds))
         log(f"{len(done)}/{len(specs)} runs finished; table in {out}")
         return Reproduction(table, scale, done, [], planned=len(specs), files=files)
     if have and not resume:
@@ -113,18 +110,24 @@ def reproduce(name: str, scale: str = "cpu", seeds: Sequence[int] = (0, 1, 2), o
         every = plan(table, scale, sorted({*seeds, *finished_seeds(out, scale)}), dataset=dataset)
         done = results + [r for s in every if s.key not in keys and (r := read_result(out, s)) is not None]
         if done:
-            note = (f"n = seeds finished per method; {len(done)} of {len(every)} runs of seeds "
-                    f"{', '.join(map(str, sorted({r['seed'] for r in done})))}. Budget rule: "
-                    f"{table.budget_rule} (steps {'per weight set' if table.budget_rule == 'per-model' else 'per run'}). "
-                    f"Protocol: {proto.describe()}. "
-                    + (f"Where the thesis is silent: {proto.chosen}. " if proto.chosen else "")
-                    + (f"Budget: {proto.note}." if proto.note else ""))
-            files = report.write(table, out, done, proto.describe(), scale, note=note)
+            files = report.write(table, out, done, proto.describe(), scale,
+                                 note=_table_note(table, proto, done, len(every), sorted({r["seed"] for r in done})))
         else:
             files = {}
     rep = Reproduction(table, scale, done, failed, planned=len(specs), files=files)
     log(f"{len(done)}/{len(specs)} runs in {time.perf_counter() - t0:.0f} s; table in {out}")
     return rep
+
+
+def _table_note(table: Table, proto: Protocol, done: list[dict[str, Any]], planned: int, seeds: Sequence[int]) -> str:
+    """The paragraph under a table: how many runs it holds, the budget rule and the protocol. One
+    text for ``--report`` and for a training call, so re-reporting a table never drops a line."""
+    rest = "" if len(done) == planned else " (the rest not finished yet)"
+    per = "per weight set" if table.budget_rule == "per-model" else "per run"
+    return (f"n = seeds finished per method; {len(done)} of the {planned} runs of seeds {', '.join(map(str, seeds))}"
+            f"{rest}. Budget rule: {table.budget_rule} (steps {per}). Protocol: {proto.describe()}. "
+            + (f"Where the thesis is silent: {proto.chosen}. " if proto.chosen else "")
+            + (f"Budget: {proto.note}." if proto.note else "")).strip()
 
 
 def _why(text: str) -> str:
