@@ -278,6 +278,11 @@ def test_dashboard_draws_each_measurement_and_a_click_shows_the_pair():
     panel = dash.interference
     assert panel.updates == 1 and "step 4" in panel.fig.layout.title.text  # the newest one
     data = events[-1].data
+    # the per-layer bars: CSS colours on the cosine scale (red pulls apart, blue agrees), not numbers
+    layers = next(t for t in panel.fig.data if t.meta and t.meta.get("role") == "layers")
+    for v, c in zip(data["layers"]["mean"], layers.marker.color):
+        r, _, b = (int(x) for x in c[4:-1].split(","))
+        assert (b > r) if v > 0.05 else (r > b) if v < -0.05 else True, (v, c)
     labels = list(panel.fig.data[0].x)
     panel.fig.click(labels[-1], labels[0])  # the top row, the last column
     i, j = int(labels[0][1:]), int(labels[-1][1:])

@@ -102,9 +102,11 @@ def test_one_outlier_does_not_stretch_the_colour_scale():
     q1, q3 = np.percentile(acc, [25, 75])
     inside = acc[(acc >= q1 - 3 * (q3 - q1)) & (acc <= q3 + 3 * (q3 - q1))]
     assert len(inside) < len(acc)  # the digits table has such an outlier
-    marker = fig.data[0].marker
-    assert inside.min() > marker.cmin > acc.min() and marker.cmax >= inside.max()
-    assert "outlier" in marker.colorbar.title.text
+    scale = next(t for t in fig.data if t.meta["role"] == "colorbar").marker  # the colour bar's trace
+    assert inside.min() > scale.cmin > acc.min() and scale.cmax >= inside.max()
+    assert "outlier" in scale.colorbar.title.text
+    bars = fig.data[0].marker.color  # best left: the outlier (worst) takes the scale's end
+    assert bars[-1] == "rgb(68, 1, 84)" and bars[-2] != bars[-1] and len(set(bars)) == len(np.unique(acc.round(6)))
 
 
 def test_log_axis_bands_stay_symmetric_instead_of_falling_to_the_floor():

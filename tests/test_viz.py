@@ -181,10 +181,29 @@ def test_sampling_frequency_bars_cover_the_whole_pooling_space_sorted_by_truth()
     assert 0 in bars.y
     truth = [bm.query(a) for a in bars.x]
     assert truth == sorted(truth, reverse=True)  # best architecture left
-    assert list(bars.marker.color) == truth
+    assert list(bars.customdata) == truth
+    # coloured by truth on Viridis, as CSS colours (numeric bar colours make plotly.js 3 warn per bar):
+    # the best bar is the scale's top, the worst its bottom; the colour bar rides on its own trace
+    assert bars.marker.color[0] == "rgb(253, 231, 37)" and bars.marker.color[-1] == "rgb(68, 1, 84)"
+    assert len(set(bars.marker.color)) > 10
+    scale = _role(fig, "colorbar")[0].marker
+    assert scale.showscale and scale.colorscale[0][1] == "#440154" and scale.cmin < scale.cmax <= max(truth)
     assert fig.layout.shapes[0].y0 == pytest.approx(50 / 36)  # the uniform line
+    unknown = _role(sampling_frequency({"[4,3,3]": 3, "[9,9,9]": 1}, benchmark=bm), "bars")[0]
+    assert list(unknown.x) == ["[4,3,3]", "[9,9,9]"] and unknown.marker.color[1] == "#c8c8c8"  # no truth: grey
     by_count = sampling_frequency({"[4,3,3]": 3, "[1,1,8]": 7})
     assert list(_role(by_count, "bars")[0].x) == ["[1,1,8]", "[4,3,3]"]
+
+
+def test_scale_colors_are_the_scale_at_each_value():
+    from nasbench_lab.viz.style import NO_VALUE_COLOR, colorbar_trace, scale_colors
+
+    # RdBu's ends and middle (plotly.colors.diverging.RdBu: 11 colours, the 6th at 0.5); past the ends clipped
+    got = scale_colors([-1, 0, 1, 3, -7, None, float("nan")], "RdBu", -1, 1)
+    assert got[:5] == ["rgb(103, 0, 31)", "rgb(247, 247, 247)", "rgb(5, 48, 97)", "rgb(5, 48, 97)", "rgb(103, 0, 31)"]
+    assert got[5:] == [NO_VALUE_COLOR] * 2 and scale_colors([], "RdBu", 0, 1) == []
+    bar = colorbar_trace("Viridis", 90.0, 94.0, "true acc %")
+    assert bar["marker"]["cmin"] == 90.0 and bar["marker"]["showscale"] and bar["x"] == [None]
 
 
 def test_sampling_frequency_heatmap_shares_per_level_for_nb201():

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nasbench_lab.viz.style import HIGHLIGHT, MUTED, REWARD_COLOR, base_layout, empty_figure
+from nasbench_lab.viz.style import HIGHLIGHT, MUTED, REWARD_COLOR, base_layout, empty_figure, scale_colors
 
 #: the diverging scale of the cosine: red = the two children pull apart, blue = together
 COSINE_SCALE = "RdBu"
@@ -75,8 +75,7 @@ def interference_figure(data: Mapping[str, Any] | None, reference: Mapping[str, 
         neg = [None if v is None or not np.isfinite(v) else float(v)
                for v in layers.get("negative") or [None] * len(names)]
         fig.add_trace(go.Bar(y=names, x=means, orientation="h", meta={"role": "layers"}, showlegend=False,
-                             marker=dict(color=[0.0 if v is None else v for v in means], colorscale=COSINE_SCALE,
-                                         cmin=-1, cmax=1),
+                             marker=dict(color=scale_colors([0.0 if v is None else v for v in means], COSINE_SCALE, -1, 1)),
                              customdata=neg, hovertemplate="%{y}: mean cos %{x:.3f}<br>pairs pulling apart: "
                              "%{customdata:.0%}<extra></extra>"), 1, 3)
     # category axes: plotly.js reads "#3" as the number 3 (it strips "#", "$", "%" from numbers)

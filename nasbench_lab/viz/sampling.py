@@ -18,10 +18,21 @@ import plotly.graph_objects as go
 
 from nasbench_lab import spaces
 from nasbench_lab.spaces import Arch, SearchSpace
-from nasbench_lab.viz.style import HIGHLIGHT, REWARD_COLOR, base_layout, empty_figure, op_color, robust_range
+from nasbench_lab.viz.style import (
+    HIGHLIGHT,
+    REWARD_COLOR,
+    base_layout,
+    colorbar_trace,
+    empty_figure,
+    op_color,
+    robust_range,
+    scale_colors,
+)
 
 #: spaces up to this size get one bar per architecture (zeros included) in "auto" mode
 MAX_BARS = 100
+#: the bars' colour scale by true accuracy (an architecture the benchmark does not know is grey)
+TRUTH_SCALE = "Viridis"
 #: tick labels of the architecture axis (px): readable in a half-width panel (issue 29 saw ~7 px)
 TICK_SIZE = 11
 
@@ -87,17 +98,12 @@ def _arch_bars(counts: dict[str, float], sp: SearchSpace | None, benchmark: Any,
     y = [counts[k] for k in keys]
     marker: dict[str, Any] = {"color": REWARD_COLOR}
     hover = [f"{k}<br>{counts[k]:.0f} samples ({100 * counts[k] / total:.1f}%)" for k in keys]
+    extra: list[dict[str, Any]] = []
+    truth: list[float] | None = None
     if acc is not None:
-        vals = [acc[k] if acc[k] is not None else np.nan for k in keys]
-        marker = {"color": vals, "colorscale": "Viridis", "showscale": True,
-                  "colorbar": dict(title=dict(text="true acc %", side="right"), thickness=12)}
-        # one far outlier (a layout that barely trains) would take the whole colour scale and
-        # paint every other bar alike: the scale keeps to the rest; the outlier gets its end
-        span = robust_range(np.asarray(vals, float))
-        if span is not None:
-            out = sum(not span[0] <= v <= span[1] for v in vals if np.isfinite(v))
-            marker.update(cmin=span[0], cmax=span[1])
-            marker["colorbar"]["title"]["text"] = f"true acc %<br>({out} outlier{'s' * (out > 1)} at the ends)"
+        truth = [acc[k] if acc[k] is not None else np.nan for k in keys]
+        marker, colorbar = _truth_colors(truth)
+        extra.append(colorbar)
         hover = [h + (f"<br>true accuracy {a:.2f}%" if a is not None else "") for h, a in zip(hover, (acc[k] for k in keys))]
     uniform = total / len(counts)
     order = "by true accuracy (best left)" if acc is not None else "by count"
@@ -115,8 +121,24 @@ def _arch_bars(counts: dict[str, float], sp: SearchSpace | None, benchmark: Any,
         yaxis=dict(title=dict(text="times trained")),
     )
     bar = dict(type="bar", x=keys, y=y, marker=marker, hovertext=hover, hoverinfo="text", name="samples",
-               meta={"role": "bars"})
-    return go.Figure(data=[bar], layout=layout)
+               meta={"role": "bars"}, customdata=truth)
+    return go.Figure(data=[bar, *extra], layout=layout)
+
+
+def _truth_colors(truth: list[float]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bars' colours by true accuracy (CSS colours, see :func:`~nasbench_lab.viz.style.scale_colors`)
+    and the trace that carries their colour bar."""
+    vals = np.asarray(truth, float)
+    finite = vals[np.isfinite(vals)]
+    title = "true acc %"
+    # one far outlier (a layout that barely trains) would take the whole colour scale and
+    # paint every other bar alike: the scale keeps to the rest; the outlier gets its end
+    span = robust_range(vals)
+    if span is not None:
+        out = int(sum(not span[0] <= v <= span[1] for v in finite))
+        title = f"true acc %<br>({out} outlier{'s' * (out > 1)} at the ends)"
+    lo, hi = span if span is not None else ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
+    return {"color": scale_colors(vals, TRUTH_SCALE, lo, hi)}, colorbar_trace(TRUTH_SCALE, lo, hi, title, thickness=12)
 
 
 def _safe_query(benchmark: Any, arch: str) -> float | None:

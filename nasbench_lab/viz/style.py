@@ -8,9 +8,11 @@ Names not in the table get a stable colour from a hash, so an unknown op is stil
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 #: fixed colour per op name, shared by all spaces (Okabe-Ito / Tableau-like, colour-blind friendly)
 OP_COLORS: dict[str, str] = {
@@ -135,3 +137,27 @@ def robust_range(values: np.ndarray, k: float = 3.0) -> tuple[float, float] | No
         return None
     pad = 0.06 * max(float(inside.max() - inside.min()), 1e-9)
     return float(inside.min() - pad), float(inside.max() + pad)
+
+
+#: the colour of a value that is missing (NaN, None) in :func:`scale_colors`
+NO_VALUE_COLOR = "#c8c8c8"
+
+
+def scale_colors(values: Any, scale: str, lo: float, hi: float) -> list[str]:
+    """``values`` as CSS colours on the plotly colour scale ``scale`` between ``lo`` and ``hi``
+    (clipped at the ends; missing values grey). For bars: plotly.js 3 warns per bar and redraw
+    ("Invalid color specifier") when a bar's ``marker.color`` is numeric, thousands of console lines
+    in a live panel. Pair the bars with :func:`colorbar_trace` to show the scale."""
+    v = np.array([np.nan if x is None else x for x in values], float)
+    width = hi - lo if hi > lo else 1.0
+    where = np.where(np.isfinite(v), np.clip((v - lo) / width, 0.0, 1.0), 0.0)
+    return [c if ok else NO_VALUE_COLOR
+            for c, ok in zip(sample_colorscale(scale, where.tolist()), np.isfinite(v))] if len(v) else []
+
+
+def colorbar_trace(scale: str, lo: float, hi: float, title: str, **colorbar: Any) -> dict[str, Any]:
+    """An invisible trace that carries the colour bar of :func:`scale_colors` (role ``colorbar``)."""
+    return dict(type="scatter", x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
+                marker=dict(color=[lo, hi], cmin=lo, cmax=hi, colorscale=scale, showscale=True,
+                            colorbar=dict(title=dict(text=title, side="right"), **colorbar)),
+                meta={"role": "colorbar"})
