@@ -256,20 +256,28 @@ def run_cell(page: Any, index: int) -> None:
     run_from_menu(page, "Run Selected Cell", "notebook:run-cell", prompt_set(page, index))
 
 
+#: Playwright's words for a node that a re-render replaced between finding it and taking its picture
+TRANSIENT_SHOT_ERRORS = ("not attached", "not visible", "not stable")
+
+
 def shot(page: Any, locator: Any, tmp: Path, name: str) -> Path:
     """Screenshot ``locator`` (or the whole page) into ``tmp`` and ``<repo>/test-output/``."""
     OUT.mkdir(exist_ok=True)
     path = tmp / name
     if locator is not None:
-        for attempt in range(3):
+        for attempt in range(4):
             try:
                 locator.scroll_into_view_if_needed()
                 locator.screenshot(path=str(path))
                 break
-            except Exception as exc:  # a view re-rendered (its state re-sent at the run's end): once more
-                if "not attached" not in str(exc) or attempt == 2:
+            except Exception as exc:
+                # A view re-rendered (its state re-sent at the run's end): for a moment its node is
+                # detached, or attached but not laid out yet ("not visible"). Wait for it, then retry.
+                if not any(s in str(exc) for s in TRANSIENT_SHOT_ERRORS) or attempt == 3:
                     raise
                 time.sleep(1)
+                with contextlib.suppress(Exception):
+                    locator.wait_for(state="visible", timeout=ms(20))
     else:
         page.screenshot(path=str(path))
     shutil.copy(path, OUT / name)
