@@ -157,7 +157,7 @@ def test_missing_folder_names_path_and_files(tmp_path):
         data.get("cifar10", root=tmp_path)
     msg = str(err.value)
     assert str(tmp_path / "cifar-10-batches-py") in msg and "data_batch_1" in msg and "batches.meta" in msg
-    assert "download=True" in msg
+    assert "download=True" in msg and "--data-root DIR" in msg  # the Python and the command-line way
     folder = write_cifar10(tmp_path / "partial")
     (folder / "test_batch").unlink()
     with pytest.raises(FileNotFoundError, match="missing test_batch"):

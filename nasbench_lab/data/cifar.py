@@ -147,8 +147,9 @@ def read(name: str, root: str | os.PathLike, download: bool = False,
     if missing:
         raise FileNotFoundError(
             f"{spec.name}: {folder} is missing {', '.join(missing)}; expected the python-pickle "
-            f"folder {spec.folder}/ with {', '.join(spec.files)}. Pass download=True to fetch it "
-            f"({spec.url}) or root=<folder that contains {spec.folder}>"
+            f"folder {spec.folder}/ with {', '.join(spec.files)}. Point root= (on the command line: "
+            f"--data-root DIR) at the folder that contains {spec.folder}/, e.g. --data-root ~/data/{spec.name}, "
+            f"or fetch it with download=True in Python ({spec.url})"
         )
     return _read_cached(str(folder.resolve()), name, _stamp(folder, spec))
 
